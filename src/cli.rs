@@ -1,0 +1,242 @@
+//! Command-line definitions (clap derive). Parsing only: nothing here runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::endpoint::Endpoint;
+use crate::service::DaytimeFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "duplex",
+    version,
+    about = "Serve and speak TCP, UDP, Unix sockets and WebSocket: echo, daytime, random and counter services, a client, and a load generator.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LogArgs {
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a service on one or more endpoints (or a configuration file).
+    #[command(after_help = "Examples:
+  duplex serve                                     # the built-in default configuration
+  duplex serve echo tcp://:7007 udp://:7007 unix:///tmp/echo.sock
+  duplex serve daytime tcp://127.0.0.1:7013 --format rfc2822 --utc
+  duplex serve random udp://127.0.0.1:7014 --min 1 --max 6
+  duplex serve --config duplex.toml")]
+    Serve(ServeArgs),
+    /// Talk to a server: stdin goes to it, what it sends goes to stdout.
+    #[command(after_help = "Examples:
+  duplex connect tcp://127.0.0.1:7013
+  echo hello | duplex connect udp://127.0.0.1:7007 --wait 500ms
+  duplex connect unix:///tmp/echo.sock")]
+    Connect(ConnectArgs),
+    /// Load-test an echo server.
+    #[command(after_help = "Examples:
+  duplex bench tcp://127.0.0.1:7007 -c 50 -d 10s -s 64
+  duplex bench udp://127.0.0.1:7007 -n 100000 --json")]
+    Bench(BenchArgs),
+    /// Print the built-in default configuration as TOML.
+    #[command(after_help = "Example:
+  duplex config > duplex.toml && duplex serve --config duplex.toml")]
+    Config,
+    /// Print shell completions.
+    #[command(after_help = "Example:
+  duplex completions bash > /etc/bash_completion.d/duplex")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceName {
+    Echo,
+    Daytime,
+    Random,
+    Counter,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The service to run.
+    #[arg(value_enum, requires = "urls", conflicts_with = "config")]
+    pub service: Option<ServiceName>,
+    /// Endpoints to listen on, e.g. tcp://:7007 udp://[::1]:7007 unix:///tmp/x.sock.
+    #[arg(value_name = "URL", value_parser = parse_endpoint)]
+    pub urls: Vec<Endpoint>,
+    /// Run the listeners of this TOML file (see `duplex config`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub service_opts: ServiceOpts,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Options of the individual services.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServiceOpts {
+    /// daytime: how the time is written.
+    #[arg(long, value_enum, help_heading = "Service options")]
+    pub format: Option<DaytimeFormat>,
+    /// daytime: UTC instead of local time.
+    #[arg(long, help_heading = "Service options")]
+    pub utc: bool,
+    /// daytime: send the time once and close (strict RFC 867).
+    #[arg(long, help_heading = "Service options")]
+    pub once: bool,
+    /// random: smallest number of the server range [default: 1].
+    #[arg(long, allow_hyphen_values = true, help_heading = "Service options")]
+    pub min: Option<i64>,
+    /// random: largest number of the server range [default: 1000].
+    #[arg(long, allow_hyphen_values = true, help_heading = "Service options")]
+    pub max: Option<i64>,
+    /// random: most numbers one request may ask for [default: 100000].
+    #[arg(long, help_heading = "Service options")]
+    pub max_count: Option<u64>,
+    /// random: pick from this comma-separated list instead of a range.
+    #[arg(long, value_delimiter = ',', help_heading = "Service options")]
+    pub choices: Vec<String>,
+    /// random: seed for reproducible numbers (tests); default is OS-seeded ChaCha.
+    #[arg(long, help_heading = "Service options")]
+    pub seed: Option<u64>,
+}
+
+/// Server limits. `None` means "the default" (or the configuration file's value).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Most client sessions open at once, over all listeners [default: 10000].
+    #[arg(long, help_heading = "Limits")]
+    pub max_connections: Option<usize>,
+    /// Close a session after this long without traffic [default: 5m].
+    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
+    pub idle_timeout: Option<Duration>,
+    /// Longest request line in bytes [default: 8192].
+    #[arg(long, help_heading = "Limits")]
+    pub max_line: Option<usize>,
+    /// Largest WebSocket message in bytes [default: 1048576].
+    #[arg(long, help_heading = "Limits")]
+    pub max_message: Option<usize>,
+    /// How long graceful shutdown may take [default: 5s].
+    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
+    pub shutdown_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The server, e.g. tcp://127.0.0.1:7007.
+    #[arg(value_parser = parse_endpoint)]
+    pub url: Endpoint,
+    /// Give up connecting after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// UDP: how long to wait for late replies after stdin ends.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub wait: Duration,
+    /// WebSocket: send binary messages instead of text.
+    #[arg(long)]
+    pub binary: bool,
+    /// WebSocket: extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// WebSocket: subprotocol to ask for.
+    #[arg(long)]
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// The echo server to load, e.g. tcp://127.0.0.1:7007.
+    #[arg(value_parser = parse_endpoint)]
+    pub url: Endpoint,
+    /// Concurrent connections (UDP: sockets).
+    #[arg(short = 'c', long, default_value_t = 50)]
+    pub connections: usize,
+    /// How long to run (ignored with -n).
+    #[arg(short = 'd', long, value_parser = parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Total messages to send, over all connections (instead of -d).
+    #[arg(short = 'n', long)]
+    pub messages: Option<u64>,
+    /// Message size in bytes.
+    #[arg(short = 's', long, default_value_t = 64)]
+    pub size: usize,
+    /// Messages in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Time to run before measuring.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Give up on a reply after this long (counted as a timeout error).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses an endpoint URL for clap: a bad URL is a usage error (exit 2).
+pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    s.parse::<Endpoint>().map_err(|e| e.to_string())
+}
+
+/// Parses `500ms`, `3s`, `5m`, `1h`, or a bare number of seconds (`2.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("'{s}' is not a duration (for example 500ms, 3s, 5m)"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|_| format!("'{s}' is not a duration (for example 500ms, 3s, 5m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,31 @@
+//! duplex: one binary that serves and speaks TCP, UDP, Unix domain sockets and
+//! WebSocket.
+//!
+//! # Layout
+//!
+//! ```text
+//! main.rs        thin: parse the command line, run, map errors to exit codes
+//! cli.rs         clap definitions
+//! endpoint.rs    URL parsing and Display: one enum for every transport
+//! config.rs      command line, TOML file or built-in default -> one Plan
+//! service/       echo, daytime, random, counter: transport-independent
+//! server/        listeners per transport over one shared runtime
+//!                (connection limit, idle timeout, graceful shutdown)
+//! client/        `duplex connect`: stdin/stdout pump per transport
+//! bench/         `duplex bench`: load generator, histograms, report
+//! ```
+//!
+//! A service never knows which transport carries it, and a transport never
+//! knows which service it carries: transports frame requests and hand them to
+//! [`service::handle_request`]; echo is the one service that is a property of
+//! the pipe rather than of requests, and each transport reflects bytes in its
+//! own cheapest way.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod endpoint;
+pub mod logging;
+pub mod server;
+pub mod service;

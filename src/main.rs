@@ -1,0 +1,61 @@
+//! The `duplex` binary: parse, run, map errors to exit codes.
+//!
+//! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error
+//! (clap's message), 130 a second interrupt during shutdown.
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+use duplex::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    duplex::logging::init(&cli.log);
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("duplex: {e:#}");
+            1
+        }
+    };
+    let _ = std::io::stdout().flush();
+    // Exit explicitly: a blocking stdin read (in `connect`) must not keep the
+    // process alive after the work is done.
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Config => {
+            print!("{}", duplex::config::DEFAULT_CONFIG);
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "duplex", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Serve(args) => {
+            let plan = match duplex::config::plan_from_args(&args) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("duplex: {e:#}");
+                    return Ok(2);
+                }
+            };
+            runtime()?.block_on(duplex::server::run(plan))?;
+            Ok(0)
+        }
+        Command::Connect(args) => {
+            runtime()?.block_on(duplex::client::run(args))?;
+            Ok(0)
+        }
+        Command::Bench(args) => {
+            let clean = runtime()?.block_on(duplex::bench::run(args))?;
+            Ok(if clean { 0 } else { 1 })
+        }
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}

@@ -1,0 +1,263 @@
+//! The server: listeners for every transport over one shared runtime.
+//!
+//! The runtime ([`Runtime`]) is written once and shared by every transport:
+//! the connection limit (a semaphore, tried at accept time so that a refused
+//! client gets an answer instead of hanging in the backlog), the idle timeout,
+//! the shutdown token that every task watches, and the task tracker that
+//! graceful shutdown waits on. Transports only frame bytes:
+//!
+//! * [`stream`]: TCP and Unix (and later TLS) connections, one task each;
+//! * [`udp`]: one task per socket, a datagram in, replies out;
+//! * [`tcp`], [`unix`]: binding and accepting.
+
+pub mod limits;
+pub mod shutdown;
+pub mod stream;
+pub mod tcp;
+pub mod udp;
+pub mod unix;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::endpoint::Endpoint;
+use crate::service::{Service, Session, Stats};
+pub use limits::Limits;
+
+/// State shared by every listener and connection of one server process.
+pub struct Runtime {
+    pub limits: Limits,
+    pub stats: Arc<Stats>,
+    /// Cancelled when shutdown begins: listeners stop accepting and idle
+    /// sessions end.
+    pub token: CancellationToken,
+    /// Every connection task, so shutdown can wait for in-flight replies.
+    pub tracker: TaskTracker,
+    /// One permit per open session (`--max-connections`).
+    permits: Arc<Semaphore>,
+}
+
+impl Runtime {
+    pub fn new(limits: Limits, stats: Arc<Stats>) -> Arc<Runtime> {
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        Arc::new(Runtime {
+            limits,
+            stats,
+            token: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            permits,
+        })
+    }
+
+    /// Takes a session slot, or `None` when `--max-connections` sessions are
+    /// already open. The slot is freed when the permit is dropped.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// The one-line answer given to a client refused by the connection limit.
+    pub fn busy_message(&self) -> String {
+        format!(
+            "ERR server busy: {} connections open, the limit is {} (--max-connections)\n",
+            self.limits.max_connections, self.limits.max_connections
+        )
+    }
+}
+
+/// A service mounted on one or more listeners, with the count of sessions
+/// opened so far (which numbers sessions for `--seed`).
+pub struct Mounted {
+    pub service: Service,
+    sessions: AtomicU64,
+}
+
+impl Mounted {
+    pub fn new(service: Service) -> Arc<Mounted> {
+        Arc::new(Mounted { service, sessions: AtomicU64::new(0) })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.service.name()
+    }
+
+    /// A new session of a line service (`None` for echo).
+    pub fn open_session(&self) -> Option<Box<dyn Session>> {
+        match &self.service {
+            Service::Echo => None,
+            Service::Line(s) => {
+                let ordinal = self.sessions.fetch_add(1, Ordering::Relaxed);
+                Some(s.session(ordinal))
+            }
+        }
+    }
+}
+
+/// A listening socket that yields connected streams: TCP, Unix, TLS.
+pub trait Accept: Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Accepts one connection; the string names the peer for logs.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
+}
+
+/// Accepts connections until shutdown, serving each in its own task.
+///
+/// Written once for every stream transport. Accept errors such as EMFILE are
+/// retried with exponential backoff (capped at one second) rather than
+/// spinning or exiting.
+pub async fn accept_loop<A: Accept>(acceptor: A, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            _ = rt.token.cancelled() => break,
+            r = acceptor.accept() => r,
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(c) => {
+                backoff = Duration::from_millis(5);
+                c
+            }
+            Err(e) => {
+                tracing::warn!(listener = %url, error = %e, "accept failed; retrying in {backoff:?}");
+                tokio::select! {
+                    _ = rt.token.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Some(permit) = rt.admit() else {
+            tracing::warn!(listener = %url, %peer, "refused: --max-connections reached");
+            let msg = rt.busy_message();
+            rt.tracker.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    stream.write_all(msg.as_bytes()).await?;
+                    stream.shutdown().await
+                })
+                .await;
+            });
+            continue;
+        };
+        rt.stats.client_connected();
+        let mounted = mounted.clone();
+        let rt2 = rt.clone();
+        let url2 = url.clone();
+        rt.tracker.spawn(async move {
+            tracing::debug!(listener = %url2, %peer, "connected");
+            let result = stream::serve(stream, &mounted, &rt2).await;
+            match result {
+                Ok(end) => tracing::debug!(listener = %url2, %peer, reason = ?end, "closed"),
+                Err(e) => tracing::debug!(listener = %url2, %peer, error = %e, "closed on error"),
+            }
+            drop(permit);
+        });
+    }
+    tracing::debug!(listener = %url, "stopped accepting");
+}
+
+/// A bound listener, ready to run.
+pub enum Bound {
+    Tcp(tcp::TcpAcceptor),
+    Unix(unix::UnixAcceptor),
+    Udp(udp::UdpListener),
+}
+
+/// Binds `endpoint` and returns it with its real address (port 0 resolved).
+pub async fn bind(endpoint: &Endpoint) -> anyhow::Result<(Bound, Endpoint)> {
+    match endpoint {
+        Endpoint::Tcp(hp) => {
+            let l = tcp::bind(hp, endpoint).await?;
+            let port = l.local_port();
+            Ok((Bound::Tcp(l), endpoint.with_port(port)))
+        }
+        Endpoint::Udp(hp) => {
+            let l = udp::bind(hp, endpoint).await?;
+            let port = l.local_port();
+            Ok((Bound::Udp(l), endpoint.with_port(port)))
+        }
+        Endpoint::Unix(path) => {
+            let l = unix::bind(path, endpoint)?;
+            Ok((Bound::Unix(l), endpoint.clone()))
+        }
+        other => anyhow::bail!("{other}: the {} transport is not available yet", other.scheme()),
+    }
+}
+
+/// Starts serving a bound listener in the background.
+pub fn spawn(bound: Bound, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String) {
+    // Listener tasks are tracked too: they end as soon as the token is
+    // cancelled, and a Unix listener removes its socket file as it ends.
+    let tracker = rt.tracker.clone();
+    match bound {
+        Bound::Tcp(a) => tracker.spawn(accept_loop(a, mounted, rt, url)),
+        Bound::Unix(a) => tracker.spawn(accept_loop(a, mounted, rt, url)),
+        Bound::Udp(u) => tracker.spawn(udp::serve(u, mounted, rt, url)),
+    };
+}
+
+/// Human-readable reason for a failure to bind, with the fix when there is one.
+pub(crate) fn bind_error(endpoint: &Endpoint, port: Option<u16>, e: io::Error) -> anyhow::Error {
+    let why = match e.kind() {
+        io::ErrorKind::AddrInUse => "address already in use (another program is listening there)".to_string(),
+        io::ErrorKind::PermissionDenied if port.is_some_and(|p| p != 0 && p < 1024) => format!(
+            "permission denied: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (try a port such as {})",
+            7000 + port.unwrap_or(0)
+        ),
+        io::ErrorKind::AddrNotAvailable => "that address does not belong to this machine".to_string(),
+        _ => e.to_string(),
+    };
+    anyhow::anyhow!("cannot listen on {endpoint}: {why}")
+}
+
+/// Runs a plan until SIGINT or SIGTERM, then shuts down gracefully.
+///
+/// Signals are registered before anything is bound, every listener is bound
+/// before any is announced (so a failure leaves nothing half-started), and
+/// each bound listener prints exactly one `listening SERVICE URL` line.
+pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let mut signals = shutdown::Signals::install()?;
+    let stats = Stats::new();
+    let rt = Runtime::new(plan.limits.clone(), stats.clone());
+    let mut bound = Vec::new();
+    for listener in &plan.listeners {
+        let mounted = Mounted::new(listener.build(&stats)?);
+        for url in &listener.urls {
+            let (b, real) = bind(url).await?;
+            bound.push((b, mounted.clone(), real));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for (b, mounted, real) in bound {
+        writeln!(out, "listening {} {}", mounted.name(), real)?;
+        out.flush()?;
+        tracing::info!(service = mounted.name(), url = %real, "listening");
+        spawn(b, mounted, rt.clone(), real.to_string());
+    }
+    drop(out);
+
+    let sig = signals.recv().await;
+    tracing::info!("{sig}: shutting down (at most {:?}; a second signal exits at once)", rt.limits.shutdown_timeout);
+    rt.token.cancel();
+    rt.tracker.close();
+    tokio::select! {
+        _ = rt.tracker.wait() => tracing::info!("shutdown complete"),
+        _ = tokio::time::sleep(rt.limits.shutdown_timeout) => {
+            tracing::warn!(open = rt.tracker.len(), "shutdown timeout: dropping the remaining connections");
+        }
+        sig = signals.recv() => {
+            eprintln!("duplex: {sig} again: exiting at once");
+            std::process::exit(130);
+        }
+    }
+    Ok(())
+}

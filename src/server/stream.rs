@@ -1,0 +1,220 @@
+//! One connection over a byte stream (TCP, Unix, TLS): echo as a copy loop,
+//! line services as requests split on `\n`.
+//!
+//! Both loops read only when the previous replies have been written, so a
+//! client that sends without reading fills its own socket buffers and then
+//! stalls: the server's memory stays bounded by one read buffer, one line
+//! (`--max-line`) and one batch of replies.
+
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::limits::IdleTimer;
+use super::{Mounted, Runtime};
+use crate::service::{Flow, Session, handle_request};
+
+/// Why a session ended (for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The client closed its side.
+    ClientClosed,
+    /// `STOP`, or a service that closes by itself (`daytime --once`).
+    ServiceClosed,
+    /// `--idle-timeout` passed without traffic.
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Echo read buffer: large enough for bulk transfers in few system calls.
+const ECHO_BUFFER: usize = 16 * 1024;
+/// Replies are written out when this much is queued, and at the end of
+/// every batch of requests.
+const REPLY_FLUSH: usize = 16 * 1024;
+
+pub async fn serve<S>(stream: S, mounted: &Mounted, rt: &Runtime) -> io::Result<End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match mounted.open_session() {
+        None => echo(stream, rt).await,
+        Some(session) => lines(stream, session, rt).await,
+    }
+}
+
+/// Waits for `fut` unless the session goes idle or the server shuts down.
+macro_rules! guarded {
+    ($fut:expr, $idle:expr, $rt:expr) => {
+        tokio::select! {
+            biased;
+            r = $fut => r,
+            _ = $idle.expired() => return Ok(End::Idle),
+            _ = $rt.token.cancelled() => return Ok(End::Shutdown),
+        }
+    };
+}
+
+/// RFC 862 over a stream: every byte back, unchanged.
+async fn echo<S>(mut stream: S, rt: &Runtime) -> io::Result<End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut idle = IdleTimer::new(rt.limits.idle_timeout);
+    let mut buf = vec![0u8; ECHO_BUFFER];
+    loop {
+        let n = guarded!(stream.read(&mut buf), idle, rt)?;
+        if n == 0 {
+            stream.shutdown().await?;
+            return Ok(End::ClientClosed);
+        }
+        idle.touch();
+        // Writing is guarded by the idle timer only: a reply already read is
+        // in flight and shutdown lets it finish (bounded by
+        // --shutdown-timeout).
+        tokio::select! {
+            biased;
+            r = stream.write_all(&buf[..n]) => r?,
+            _ = idle.expired() => return Ok(End::Idle),
+        }
+        idle.touch();
+    }
+}
+
+/// A line service over a stream.
+async fn lines<S>(mut stream: S, mut session: Box<dyn Session>, rt: &Runtime) -> io::Result<End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let max_line = rt.limits.max_line;
+    let mut idle = IdleTimer::new(rt.limits.idle_timeout);
+    let mut out = Replies::default();
+
+    let flow = session.open();
+    out.drain(session.as_mut(), &mut stream, &mut idle).await?;
+    out.flush(&mut stream, &mut idle).await?;
+    if flow == Flow::Close {
+        stream.shutdown().await?;
+        return Ok(End::ServiceClosed);
+    }
+
+    let mut buf = BytesMut::with_capacity(1024);
+    // True while the rest of an over-long line is being thrown away.
+    let mut discarding = false;
+    // Where to resume looking for '\n' (bytes before it have none).
+    let mut scanned = 0;
+    loop {
+        while let Some(i) = buf[scanned..].iter().position(|&b| b == b'\n') {
+            let end = scanned + i;
+            scanned = 0;
+            if discarding {
+                buf.advance(end + 1);
+                discarding = false;
+                continue;
+            }
+            let mut line = &buf[..end];
+            if let Some(l) = line.strip_suffix(b"\r") {
+                line = l;
+            }
+            let flow = if line.len() > max_line {
+                out.line(&format!("ERR line of {} bytes is over the limit of {max_line} bytes (--max-line)", line.len()));
+                Flow::Continue
+            } else {
+                handle_request(session.as_mut(), line, true)
+            };
+            buf.advance(end + 1);
+            out.drain(session.as_mut(), &mut stream, &mut idle).await?;
+            if flow == Flow::Close {
+                out.flush(&mut stream, &mut idle).await?;
+                stream.shutdown().await?;
+                return Ok(End::ServiceClosed);
+            }
+        }
+        scanned = buf.len();
+        if !discarding && buf.len() > max_line {
+            out.line(&format!(
+                "ERR line is over the limit of {max_line} bytes (--max-line); the rest of it is discarded"
+            ));
+            tracing::debug!("line over --max-line; discarding the rest of it");
+            discarding = true;
+        }
+        if discarding {
+            buf.clear();
+            scanned = 0;
+        }
+        out.flush(&mut stream, &mut idle).await?;
+
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(4096);
+        }
+        let n = guarded!(stream.read_buf(&mut buf), idle, rt)?;
+        idle.touch();
+        if n == 0 {
+            // A last request without a line break still counts.
+            if !buf.is_empty() && !discarding {
+                let line = std::mem::take(&mut buf);
+                let flow = handle_request(session.as_mut(), &line, true);
+                let _ = flow;
+                out.drain(session.as_mut(), &mut stream, &mut idle).await?;
+                out.flush(&mut stream, &mut idle).await?;
+            }
+            stream.shutdown().await?;
+            return Ok(End::ClientClosed);
+        }
+    }
+}
+
+/// Outgoing replies of one stream session, written in batches.
+#[derive(Default)]
+struct Replies {
+    out: Vec<u8>,
+    /// Reused for every reply so that producing one allocates nothing.
+    reply: Vec<u8>,
+}
+
+impl Replies {
+    fn line(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.push(b'\n');
+    }
+
+    /// Moves every queued reply of `session` into the output, writing to the
+    /// socket whenever a batch is full (this is where backpressure applies).
+    async fn drain<S: AsyncWrite + Unpin>(
+        &mut self,
+        session: &mut dyn Session,
+        stream: &mut S,
+        idle: &mut IdleTimer,
+    ) -> io::Result<()> {
+        loop {
+            self.reply.clear();
+            if !session.next_reply(&mut self.reply) {
+                return Ok(());
+            }
+            self.out.extend_from_slice(&self.reply);
+            self.out.push(b'\n');
+            if self.out.len() >= REPLY_FLUSH {
+                self.flush(stream, idle).await?;
+            }
+        }
+    }
+
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S, idle: &mut IdleTimer) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            r = stream.write_all(&self.out) => r?,
+            _ = idle.expired() => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading (idle timeout)")),
+        }
+        idle.touch();
+        self.out.clear();
+        // A burst of `random 100000` must not leave a large buffer behind.
+        if self.out.capacity() > 4 * REPLY_FLUSH {
+            self.out.shrink_to(REPLY_FLUSH);
+        }
+        Ok(())
+    }
+}

@@ -240,7 +240,7 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
     for (b, mounted, real) in bound {
         writeln!(out, "listening {} {}", mounted.name(), real)?;
         out.flush()?;
-        tracing::info!(service = mounted.name(), url = %real, "listening");
+        tracing::debug!(service = mounted.name(), url = %real, "listening");
         spawn(b, mounted, rt.clone(), real.to_string());
     }
     drop(out);

@@ -148,6 +148,9 @@ pub struct LimitArgs {
     /// How long graceful shutdown may take [default: 5s].
     #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
     pub shutdown_timeout: Option<Duration>,
+    /// WebSocket: ping clients this often and drop those that stop answering [default: off].
+    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
+    pub ping_interval: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -44,9 +44,11 @@ impl ListenerPlan {
         Ok(match self.service {
             ServiceName::Echo => Service::Echo,
             ServiceName::Counter => Service::Line(Arc::new(Counter::new(stats.clone()))),
-            ServiceName::Daytime => {
-                Service::Line(Arc::new(Daytime::new(o.format.unwrap_or_default(), o.utc, o.once)))
-            }
+            ServiceName::Daytime => Service::Line(Arc::new(Daytime::new(
+                o.format.unwrap_or_default(),
+                o.utc,
+                o.once,
+            ))),
             ServiceName::Random => {
                 let d = RandomConfig::default();
                 let cfg = RandomConfig {
@@ -56,7 +58,9 @@ impl ListenerPlan {
                     choices: o.choices.clone(),
                     seed: o.seed,
                 };
-                Service::Line(Arc::new(Random::new(cfg).map_err(|e| anyhow::anyhow!("random: {e}"))?))
+                Service::Line(Arc::new(
+                    Random::new(cfg).map_err(|e| anyhow::anyhow!("random: {e}"))?,
+                ))
             }
         })
     }
@@ -65,7 +69,11 @@ impl ListenerPlan {
 /// Options given to a service they do not apply to are mistakes worth
 /// reporting, not silently ignoring.
 fn check_options(service: ServiceName, o: &ServiceOpts) -> anyhow::Result<()> {
-    let daytime = [("format", o.format.is_some()), ("utc", o.utc), ("once", o.once)];
+    let daytime = [
+        ("format", o.format.is_some()),
+        ("utc", o.utc),
+        ("once", o.once),
+    ];
     let random = [
         ("min", o.min.is_some()),
         ("max", o.max.is_some()),
@@ -75,7 +83,10 @@ fn check_options(service: ServiceName, o: &ServiceOpts) -> anyhow::Result<()> {
     ];
     let misplaced = |opts: &[(&str, bool)], owner: &str| -> anyhow::Result<()> {
         if let Some((name, _)) = opts.iter().find(|(_, set)| *set) {
-            anyhow::bail!("--{name} applies to the {owner} service only, not to {}", service_str(service));
+            anyhow::bail!(
+                "--{name} applies to the {owner} service only, not to {}",
+                service_str(service)
+            );
         }
         Ok(())
     };
@@ -116,7 +127,9 @@ pub fn plan_from_args(args: &ServeArgs) -> anyhow::Result<Plan> {
         },
         (None, None) => {
             if args_have_service_options(&args.service_opts) {
-                anyhow::bail!("service options need a service: duplex serve SERVICE URL… [options]");
+                anyhow::bail!(
+                    "service options need a service: duplex serve SERVICE URL… [options]"
+                );
             }
             parse(DEFAULT_CONFIG).context("the built-in configuration")?
         }
@@ -151,6 +164,9 @@ fn apply_limit_args(l: &mut Limits, a: &LimitArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = a.shutdown_timeout {
         l.shutdown_timeout = v;
+    }
+    if let Some(v) = a.ping_interval {
+        l.ping_interval = (!v.is_zero()).then_some(v);
     }
     validate_limits(l)
 }
@@ -195,6 +211,7 @@ struct FileLimits {
     max_line: Option<usize>,
     max_message: Option<usize>,
     shutdown_timeout: Option<FileDuration>,
+    ping_interval: Option<FileDuration>,
 }
 
 #[derive(Deserialize)]
@@ -227,7 +244,9 @@ enum FileDuration {
 impl FileDuration {
     fn get(&self, name: &str) -> anyhow::Result<Duration> {
         match self {
-            FileDuration::Text(s) => crate::cli::parse_duration(s).map_err(|e| anyhow::anyhow!("limits.{name}: {e}")),
+            FileDuration::Text(s) => {
+                crate::cli::parse_duration(s).map_err(|e| anyhow::anyhow!("limits.{name}: {e}"))
+            }
             FileDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
             FileDuration::Fraction(f) => Duration::try_from_secs_f64(*f)
                 .map_err(|_| anyhow::anyhow!("limits.{name}: {f} is not a duration")),
@@ -242,7 +261,12 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
     let fl = &file.limits;
     let limits = Limits {
         max_connections: fl.max_connections.unwrap_or(d.max_connections),
-        idle_timeout: fl.idle_timeout.as_ref().map(|x| x.get("idle_timeout")).transpose()?.unwrap_or(d.idle_timeout),
+        idle_timeout: fl
+            .idle_timeout
+            .as_ref()
+            .map(|x| x.get("idle_timeout"))
+            .transpose()?
+            .unwrap_or(d.idle_timeout),
         max_line: fl.max_line.unwrap_or(d.max_line),
         max_message: fl.max_message.unwrap_or(d.max_message),
         shutdown_timeout: fl
@@ -251,10 +275,18 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
             .map(|x| x.get("shutdown_timeout"))
             .transpose()?
             .unwrap_or(d.shutdown_timeout),
+        ping_interval: fl
+            .ping_interval
+            .as_ref()
+            .map(|x| x.get("ping_interval"))
+            .transpose()?
+            .filter(|d| !d.is_zero()),
     };
     validate_limits(&limits)?;
     if file.listeners.is_empty() {
-        anyhow::bail!("no [[listener]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]");
+        anyhow::bail!(
+            "no [[listener]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
+        );
     }
     let mut listeners = Vec::new();
     for spanned in file.listeners {
@@ -290,7 +322,10 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     (line, col)
 }
 
@@ -302,7 +337,12 @@ mod tests {
     fn default_config_parses_and_covers_every_service() {
         let plan = parse(DEFAULT_CONFIG).expect("default config");
         let names: Vec<_> = plan.listeners.iter().map(|l| l.service).collect();
-        for s in [ServiceName::Echo, ServiceName::Daytime, ServiceName::Random, ServiceName::Counter] {
+        for s in [
+            ServiceName::Echo,
+            ServiceName::Daytime,
+            ServiceName::Random,
+            ServiceName::Counter,
+        ] {
             assert!(names.contains(&s), "{s:?} missing");
         }
         for l in &plan.listeners {
@@ -329,10 +369,16 @@ mod tests {
         let e = error("[[listener]]\nservice = \"teapot\"\nurls = [\"tcp://:1\"]\n");
         assert!(e.contains("line 2") && e.contains("teapot"), "{e}");
         let e = error("[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\nmin = 3\n");
-        assert!(e.contains("line 1") && e.contains("--min applies to the random service"), "{e}");
-        let e = error("[[listener]]\nservice = \"random\"\nurls = [\"tcp://:1\"]\nmin = 3\nmax = 1\n");
+        assert!(
+            e.contains("line 1") && e.contains("--min applies to the random service"),
+            "{e}"
+        );
+        let e =
+            error("[[listener]]\nservice = \"random\"\nurls = [\"tcp://:1\"]\nmin = 3\nmax = 1\n");
         assert!(e.contains("greater than"), "{e}");
-        let e = error("[limits]\nidle_timeout = \"soon\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\n");
+        let e = error(
+            "[limits]\nidle_timeout = \"soon\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\n",
+        );
         assert!(e.contains("idle_timeout"), "{e}");
         assert!(error("").contains("no [[listener]]"));
     }

@@ -57,8 +57,9 @@ impl HostPort {
             Host::Any => Ok(vec![SocketAddr::from(([127, 0, 0, 1], self.port))]),
             Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, self.port)]),
             Host::Name(name) => {
-                let addrs: Vec<SocketAddr> =
-                    tokio::net::lookup_host((name.as_str(), self.port)).await?.collect();
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), self.port))
+                    .await?
+                    .collect();
                 if addrs.is_empty() {
                     Err(std::io::Error::new(
                         std::io::ErrorKind::NotFound,
@@ -195,7 +196,10 @@ pub struct EndpointError {
 }
 
 fn err(reason: impl Into<String>, example: &'static str) -> EndpointError {
-    EndpointError { reason: reason.into(), example }
+    EndpointError {
+        reason: reason.into(),
+        example,
+    }
 }
 
 const SCHEMES: &str = "tcp, udp, unix, ws, wss or tls";
@@ -255,9 +259,17 @@ impl FromStr for Endpoint {
                         example,
                     ));
                 }
-                let path = if path.is_empty() { "/".to_string() } else { path.to_string() };
+                let path = if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path.to_string()
+                };
                 let t = WsTarget { addr, path, query };
-                Ok(if lower == "ws" { Endpoint::Ws(t) } else { Endpoint::Wss(t) })
+                Ok(if lower == "ws" {
+                    Endpoint::Ws(t)
+                } else {
+                    Endpoint::Wss(t)
+                })
             }
             _ => Err(err(
                 format!("unknown scheme '{scheme}' in '{s}': use {SCHEMES}"),
@@ -270,20 +282,32 @@ impl FromStr for Endpoint {
 /// Parses `HOST:PORT`, `[V6]:PORT` or `:PORT`.
 fn parse_host_port(s: &str, example: &'static str) -> Result<HostPort, EndpointError> {
     if s.is_empty() {
-        return Err(err("the URL needs a host and a port, as HOST:PORT", example));
+        return Err(err(
+            "the URL needs a host and a port, as HOST:PORT",
+            example,
+        ));
     }
     if s.contains('/') || s.contains('?') || s.contains('@') {
-        return Err(err(format!("'{s}' is not HOST:PORT (this scheme takes no path)"), example));
+        return Err(err(
+            format!("'{s}' is not HOST:PORT (this scheme takes no path)"),
+            example,
+        ));
     }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let Some((v6, after)) = rest.split_once(']') else {
-            return Err(err(format!("'{s}': an IPv6 address in '[' lacks its ']'"), example));
+            return Err(err(
+                format!("'{s}': an IPv6 address in '[' lacks its ']'"),
+                example,
+            ));
         };
         let ip: std::net::Ipv6Addr = v6
             .parse()
             .map_err(|_| err(format!("'{v6}' is not an IPv6 address"), "tcp://[::1]:7007"))?;
         let Some(port) = after.strip_prefix(':') else {
-            return Err(err(format!("'{s}' has no port: add ':PORT' after ']'"), "tcp://[::1]:7007"));
+            return Err(err(
+                format!("'{s}' has no port: add ':PORT' after ']'"),
+                "tcp://[::1]:7007",
+            ));
         };
         (Host::Ip(IpAddr::V6(ip)), port)
     } else {
@@ -303,7 +327,10 @@ fn parse_host_port(s: &str, example: &'static str) -> Result<HostPort, EndpointE
         } else if valid_dns_name(host) {
             Host::Name(host.to_ascii_lowercase())
         } else {
-            return Err(err(format!("'{host}' is not a valid host name or IP address"), example));
+            return Err(err(
+                format!("'{host}' is not a valid host name or IP address"),
+                example,
+            ));
         };
         (host, port)
     };
@@ -311,7 +338,10 @@ fn parse_host_port(s: &str, example: &'static str) -> Result<HostPort, EndpointE
         return Err(err(format!("'{s}' has an empty port"), example));
     }
     let port: u16 = port.parse().map_err(|_| {
-        err(format!("port '{port}' is not a number from 0 to 65535"), example)
+        err(
+            format!("port '{port}' is not a number from 0 to 65535"),
+            example,
+        )
     })?;
     Ok(HostPort { host, port })
 }
@@ -321,7 +351,9 @@ fn valid_dns_name(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -340,7 +372,10 @@ mod tests {
         let e = parse("tcp://127.0.0.1:7000");
         assert_eq!(
             e,
-            Endpoint::Tcp(HostPort { host: Host::Ip([127, 0, 0, 1].into()), port: 7000 })
+            Endpoint::Tcp(HostPort {
+                host: Host::Ip([127, 0, 0, 1].into()),
+                port: 7000
+            })
         );
         assert_eq!(e.to_string(), "tcp://127.0.0.1:7000");
     }
@@ -355,7 +390,13 @@ mod tests {
     #[test]
     fn empty_host_means_any() {
         let e = parse("tcp://:7000");
-        assert_eq!(e, Endpoint::Tcp(HostPort { host: Host::Any, port: 7000 }));
+        assert_eq!(
+            e,
+            Endpoint::Tcp(HostPort {
+                host: Host::Any,
+                port: 7000
+            })
+        );
         assert_eq!(e.to_string(), "tcp://:7000");
     }
 
@@ -367,14 +408,23 @@ mod tests {
 
     #[test]
     fn dns_names_are_kept() {
-        assert_eq!(parse("tls://Example.COM:443").to_string(), "tls://example.com:443");
+        assert_eq!(
+            parse("tls://Example.COM:443").to_string(),
+            "tls://example.com:443"
+        );
     }
 
     #[test]
     fn unix_absolute_and_relative() {
-        assert_eq!(parse("unix:///tmp/x.sock"), Endpoint::Unix("/tmp/x.sock".into()));
+        assert_eq!(
+            parse("unix:///tmp/x.sock"),
+            Endpoint::Unix("/tmp/x.sock".into())
+        );
         assert_eq!(parse("unix://x.sock"), Endpoint::Unix("x.sock".into()));
-        assert_eq!(parse("unix:///tmp/x.sock").to_string(), "unix:///tmp/x.sock");
+        assert_eq!(
+            parse("unix:///tmp/x.sock").to_string(),
+            "unix:///tmp/x.sock"
+        );
     }
 
     #[test]
@@ -382,7 +432,9 @@ mod tests {
         let e = parse("ws://127.0.0.1:8080");
         assert_eq!(e.to_string(), "ws://127.0.0.1:8080/");
         let e = parse("ws://localhost:8080/echo?x=1&y=2");
-        let Endpoint::Ws(t) = &e else { panic!("not ws") };
+        let Endpoint::Ws(t) = &e else {
+            panic!("not ws")
+        };
         assert_eq!(t.path, "/echo");
         assert_eq!(t.query.as_deref(), Some("x=1&y=2"));
         assert_eq!(t.request_target(), "/echo?x=1&y=2");

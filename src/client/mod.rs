@@ -36,7 +36,10 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
             pump(stream).await.with_context(|| format!("{}", args.url))
         }
         Endpoint::Udp(hp) => udp::run(hp, &args).await,
-        other => Err(fail(other, format!("the {} transport is not available yet", other.scheme()))),
+        other => Err(fail(
+            other,
+            format!("the {} transport is not available yet", other.scheme()),
+        )),
     }
 }
 
@@ -47,7 +50,9 @@ fn fail(url: &Endpoint, why: impl std::fmt::Display) -> anyhow::Error {
 /// An I/O error in the words a user expects.
 fn describe(e: &std::io::Error) -> String {
     match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused (nothing is listening there)".into(),
+        std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (nothing is listening there)".into()
+        }
         std::io::ErrorKind::NotFound => "no such socket file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
@@ -55,10 +60,16 @@ fn describe(e: &std::io::Error) -> String {
 }
 
 /// Resolves `hp`, or explains why it cannot be resolved.
-pub(crate) async fn resolve(hp: &HostPort, url: &Endpoint) -> anyhow::Result<Vec<std::net::SocketAddr>> {
-    hp.resolve()
-        .await
-        .map_err(|e| fail(url, format!("cannot resolve host '{}': {e}", hp.host_name())))
+pub(crate) async fn resolve(
+    hp: &HostPort,
+    url: &Endpoint,
+) -> anyhow::Result<Vec<std::net::SocketAddr>> {
+    hp.resolve().await.map_err(|e| {
+        fail(
+            url,
+            format!("cannot resolve host '{}': {e}", hp.host_name()),
+        )
+    })
 }
 
 /// Connects to the first address of `hp` that answers, within `timeout`.

@@ -27,7 +27,10 @@ pub async fn run(hp: &HostPort, args: &ConnectArgs) -> anyhow::Result<()> {
     let socket = UdpSocket::bind(local).await.map_err(|e| fail(url, e))?;
     // Connecting filters out datagrams from anyone else and turns ICMP
     // "port unreachable" into an error we can report.
-    socket.connect(target).await.map_err(|e| fail(url, describe(&e)))?;
+    socket
+        .connect(target)
+        .await
+        .map_err(|e| fail(url, describe(&e)))?;
 
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin());
     let mut line = Vec::new();

@@ -18,6 +18,9 @@ pub struct Limits {
     pub max_message: usize,
     /// How long graceful shutdown may take before connections are dropped.
     pub shutdown_timeout: Duration,
+    /// WebSocket: ping every client this often and drop one that has not
+    /// answered the previous ping (`None`: no pings).
+    pub ping_interval: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             max_line: 8192,
             max_message: 1 << 20,
             shutdown_timeout: Duration::from_secs(5),
+            ping_interval: None,
         }
     }
 }
@@ -48,7 +52,11 @@ pub struct IdleTimer {
 impl IdleTimer {
     pub fn new(idle: Duration) -> IdleTimer {
         let now = Instant::now();
-        IdleTimer { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last_activity: now, idle }
+        IdleTimer {
+            sleep: Box::pin(tokio::time::sleep_until(now + idle)),
+            last_activity: now,
+            idle,
+        }
     }
 
     /// Records traffic: the deadline moves to `idle` from now.

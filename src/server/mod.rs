@@ -10,13 +10,16 @@
 //! * [`udp`]: one task per socket, a datagram in, replies out;
 //! * [`tcp`], [`unix`]: binding and accepting.
 
+pub mod http;
 pub mod limits;
 pub mod shutdown;
 pub mod stream;
 pub mod tcp;
 pub mod udp;
 pub mod unix;
+pub mod ws;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -81,7 +84,10 @@ pub struct Mounted {
 
 impl Mounted {
     pub fn new(service: Service) -> Arc<Mounted> {
-        Arc::new(Mounted { service, sessions: AtomicU64::new(0) })
+        Arc::new(Mounted {
+            service,
+            sessions: AtomicU64::new(0),
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -107,22 +113,28 @@ pub trait Accept: Send + Sync + 'static {
     fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
 }
 
-/// Accepts connections until shutdown, serving each in its own task.
+/// Accepts connections until shutdown and serves each in its own tracked
+/// task with `serve`.
 ///
 /// Written once for every stream transport. Accept errors such as EMFILE are
 /// retried with exponential backoff (capped at one second) rather than
 /// spinning or exiting.
-pub async fn accept_loop<A: Accept>(acceptor: A, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String) {
+pub async fn accept_loop<A, F, Fut>(acceptor: A, rt: Arc<Runtime>, url: Arc<str>, serve: F)
+where
+    A: Accept,
+    F: Fn(A::Stream, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
             _ = rt.token.cancelled() => break,
             r = acceptor.accept() => r,
         };
-        let (mut stream, peer) = match accepted {
-            Ok(c) => {
+        match accepted {
+            Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                c
+                rt.tracker.spawn(serve(stream, peer));
             }
             Err(e) => {
                 tracing::warn!(listener = %url, error = %e, "accept failed; retrying in {backoff:?}");
@@ -131,36 +143,40 @@ pub async fn accept_loop<A: Accept>(acceptor: A, mounted: Arc<Mounted>, rt: Arc<
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
             }
-        };
-        let Some(permit) = rt.admit() else {
-            tracing::warn!(listener = %url, %peer, "refused: --max-connections reached");
-            let msg = rt.busy_message();
-            rt.tracker.spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    stream.write_all(msg.as_bytes()).await?;
-                    stream.shutdown().await
-                })
-                .await;
-            });
-            continue;
-        };
-        rt.stats.client_connected();
-        let mounted = mounted.clone();
-        let rt2 = rt.clone();
-        let url2 = url.clone();
-        rt.tracker.spawn(async move {
-            tracing::debug!(listener = %url2, %peer, "connected");
-            let result = stream::serve(stream, &mounted, &rt2).await;
-            match result {
-                Ok(end) => tracing::debug!(listener = %url2, %peer, reason = ?end, "closed"),
-                Err(e) => tracing::debug!(listener = %url2, %peer, error = %e, "closed on error"),
-            }
-            drop(permit);
-        });
+        }
     }
     tracing::debug!(listener = %url, "stopped accepting");
+}
+
+/// Serves one connection of a stream transport (TCP, Unix): admits it under
+/// `--max-connections` (a refused client gets one `ERR server busy` line and
+/// is closed at once), counts it, and runs the service over it.
+async fn serve_stream_connection<S>(
+    mut stream: S,
+    peer: String,
+    mounted: Arc<Mounted>,
+    rt: Arc<Runtime>,
+    url: Arc<str>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(_permit) = rt.admit() else {
+        tracing::warn!(listener = %url, %peer, "refused: --max-connections reached");
+        let msg = rt.busy_message();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(msg.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+        return;
+    };
+    rt.stats.client_connected();
+    tracing::debug!(listener = %url, %peer, "connected");
+    match stream::serve(stream, &mounted, &rt).await {
+        Ok(end) => tracing::debug!(listener = %url, %peer, reason = ?end, "closed"),
+        Err(e) => tracing::debug!(listener = %url, %peer, error = %e, "closed on error"),
+    }
 }
 
 /// A bound listener, ready to run.
@@ -168,6 +184,8 @@ pub enum Bound {
     Tcp(tcp::TcpAcceptor),
     Unix(unix::UnixAcceptor),
     Udp(udp::UdpListener),
+    /// One HTTP listener for every WebSocket path of a host and port.
+    Ws(tcp::TcpAcceptor, Arc<http::Routes>),
 }
 
 /// Binds `endpoint` and returns it with its real address (port 0 resolved).
@@ -187,7 +205,10 @@ pub async fn bind(endpoint: &Endpoint) -> anyhow::Result<(Bound, Endpoint)> {
             let l = unix::bind(path, endpoint)?;
             Ok((Bound::Unix(l), endpoint.clone()))
         }
-        other => anyhow::bail!("{other}: the {} transport is not available yet", other.scheme()),
+        other => anyhow::bail!(
+            "{other}: the {} transport is not available yet",
+            other.scheme()
+        ),
     }
 }
 
@@ -196,22 +217,41 @@ pub fn spawn(bound: Bound, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String)
     // Listener tasks are tracked too: they end as soon as the token is
     // cancelled, and a Unix listener removes its socket file as it ends.
     let tracker = rt.tracker.clone();
+    let url: Arc<str> = url.into();
+    macro_rules! streams {
+        ($acceptor:expr) => {{
+            let (rt2, url2) = (rt.clone(), url.clone());
+            let serve = move |s, peer| {
+                serve_stream_connection(s, peer, mounted.clone(), rt2.clone(), url2.clone())
+            };
+            tracker.spawn(accept_loop($acceptor, rt, url, serve))
+        }};
+    }
     match bound {
-        Bound::Tcp(a) => tracker.spawn(accept_loop(a, mounted, rt, url)),
-        Bound::Unix(a) => tracker.spawn(accept_loop(a, mounted, rt, url)),
-        Bound::Udp(u) => tracker.spawn(udp::serve(u, mounted, rt, url)),
+        Bound::Tcp(a) => streams!(a),
+        Bound::Unix(a) => streams!(a),
+        Bound::Udp(u) => tracker.spawn(udp::serve(u, mounted, rt, url.to_string())),
+        Bound::Ws(a, routes) => {
+            let rt2 = rt.clone();
+            let serve = move |s, peer| http::serve_connection(s, peer, routes.clone(), rt2.clone());
+            tracker.spawn(accept_loop(a, rt, url, serve))
+        }
     };
 }
 
 /// Human-readable reason for a failure to bind, with the fix when there is one.
 pub(crate) fn bind_error(endpoint: &Endpoint, port: Option<u16>, e: io::Error) -> anyhow::Error {
     let why = match e.kind() {
-        io::ErrorKind::AddrInUse => "address already in use (another program is listening there)".to_string(),
+        io::ErrorKind::AddrInUse => {
+            "address already in use (another program is listening there)".to_string()
+        }
         io::ErrorKind::PermissionDenied if port.is_some_and(|p| p != 0 && p < 1024) => format!(
             "permission denied: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (try a port such as {})",
             7000 + port.unwrap_or(0)
         ),
-        io::ErrorKind::AddrNotAvailable => "that address does not belong to this machine".to_string(),
+        io::ErrorKind::AddrNotAvailable => {
+            "that address does not belong to this machine".to_string()
+        }
         _ => e.to_string(),
     };
     anyhow::anyhow!("cannot listen on {endpoint}: {why}")
@@ -228,25 +268,68 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
     let mut signals = shutdown::Signals::install()?;
     let stats = Stats::new();
     let rt = Runtime::new(plan.limits.clone(), stats.clone());
-    let mut bound = Vec::new();
+    // WebSocket URLs that share a host and port share one HTTP listener.
+    let mut bound: Vec<(Bound, Vec<(Arc<Mounted>, Endpoint)>)> = Vec::new();
+    let mut ws_groups: Vec<(Endpoint, BTreeMap<String, Arc<Mounted>>)> = Vec::new();
     for listener in &plan.listeners {
         let mounted = Mounted::new(listener.build(&stats)?);
         for url in &listener.urls {
+            if let Endpoint::Ws(t) = url {
+                let group = match ws_groups
+                    .iter_mut()
+                    .find(|(e, _)| e.host_port() == Some(&t.addr))
+                {
+                    Some(g) => g,
+                    None => {
+                        ws_groups.push((url.clone(), BTreeMap::new()));
+                        let last = ws_groups.len() - 1;
+                        &mut ws_groups[last]
+                    }
+                };
+                if group.1.insert(t.path.clone(), mounted.clone()).is_some() {
+                    anyhow::bail!("{url}: two services on the same WebSocket path");
+                }
+                continue;
+            }
             let (b, real) = bind(url).await?;
-            bound.push((b, mounted.clone(), real));
+            bound.push((b, vec![(mounted.clone(), real)]));
         }
     }
+    for (url, paths) in ws_groups {
+        let Some(hp) = url.host_port() else { continue };
+        let acceptor = tcp::bind(hp, &url).await?;
+        let port = acceptor.local_port();
+        let announced = paths
+            .iter()
+            .map(|(path, m)| {
+                let mut e = url.with_port(port);
+                if let Endpoint::Ws(t) = &mut e {
+                    t.path = path.clone();
+                    t.query = None;
+                }
+                (m.clone(), e)
+            })
+            .collect();
+        let routes = Arc::new(http::Routes::new(paths, plan.limits.max_connections));
+        bound.push((Bound::Ws(acceptor, routes), announced));
+    }
     let mut out = std::io::stdout().lock();
-    for (b, mounted, real) in bound {
-        writeln!(out, "listening {} {}", mounted.name(), real)?;
+    for (b, announced) in bound {
+        for (mounted, real) in &announced {
+            writeln!(out, "listening {} {}", mounted.name(), real)?;
+            tracing::debug!(service = mounted.name(), url = %real, "listening");
+        }
         out.flush()?;
-        tracing::debug!(service = mounted.name(), url = %real, "listening");
+        let (mounted, real) = announced[0].clone();
         spawn(b, mounted, rt.clone(), real.to_string());
     }
     drop(out);
 
     let sig = signals.recv().await;
-    tracing::info!("{sig}: shutting down (at most {:?}; a second signal exits at once)", rt.limits.shutdown_timeout);
+    tracing::info!(
+        "{sig}: shutting down (at most {:?}; a second signal exits at once)",
+        rt.limits.shutdown_timeout
+    );
     rt.token.cancel();
     rt.tracker.close();
     tokio::select! {

@@ -13,7 +13,10 @@ pub struct Signals {
 
 impl Signals {
     pub fn install() -> std::io::Result<Signals> {
-        Ok(Signals { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
     }
 
     /// Waits for the next SIGINT or SIGTERM and returns its name.

@@ -118,7 +118,10 @@ where
                 line = l;
             }
             let flow = if line.len() > max_line {
-                out.line(&format!("ERR line of {} bytes is over the limit of {max_line} bytes (--max-line)", line.len()));
+                out.line(&format!(
+                    "ERR line of {} bytes is over the limit of {max_line} bytes (--max-line)",
+                    line.len()
+                ));
                 Flow::Continue
             } else {
                 handle_request(session.as_mut(), line, true)
@@ -200,7 +203,11 @@ impl Replies {
         }
     }
 
-    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S, idle: &mut IdleTimer) -> io::Result<()> {
+    async fn flush<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        idle: &mut IdleTimer,
+    ) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }

@@ -32,16 +32,18 @@ impl Accept for TcpAcceptor {
 
 /// The addresses to try for a listening host: `[::]` dual-stack first for an
 /// empty host (falling back to `0.0.0.0` where IPv6 is unavailable).
-pub(crate) async fn listen_addrs(hp: &HostPort, endpoint: &Endpoint) -> anyhow::Result<Vec<SocketAddr>> {
+pub(crate) async fn listen_addrs(
+    hp: &HostPort,
+    endpoint: &Endpoint,
+) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(match &hp.host {
         Host::Any => vec![
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, hp.port)),
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, hp.port)),
         ],
-        _ => hp
-            .resolve()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {endpoint}: cannot resolve the host: {e}"))?,
+        _ => hp.resolve().await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {endpoint}: cannot resolve the host: {e}")
+        })?,
     })
 }
 

@@ -79,6 +79,10 @@ pub fn bind(path: &Path, endpoint: &Endpoint) -> anyhow::Result<UnixAcceptor> {
     let m = std::fs::symlink_metadata(path).map_err(|e| fail(e.to_string()))?;
     Ok(UnixAcceptor {
         listener,
-        _file: SocketFile { path: path.to_path_buf(), dev: m.dev(), ino: m.ino() },
+        _file: SocketFile {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        },
     })
 }

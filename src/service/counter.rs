@@ -23,7 +23,10 @@ impl LineService for Counter {
     }
 
     fn session(&self, _ordinal: u64) -> Box<dyn Session> {
-        Box::new(CounterSession { stats: self.stats.clone(), reply: OneReply::default() })
+        Box::new(CounterSession {
+            stats: self.stats.clone(),
+            reply: OneReply::default(),
+        })
     }
 }
 

@@ -10,8 +10,17 @@ use jiff::{Timestamp, tz::TimeZone};
 use super::{Flow, LineService, OneReply, Session};
 
 /// How the time is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DaytimeFormat {
     /// `2026-11-25T15:10:03+00:00`
@@ -39,8 +48,17 @@ pub struct Daytime {
 
 impl Daytime {
     pub fn new(format: DaytimeFormat, utc: bool, once: bool) -> Daytime {
-        let zone = if utc { TimeZone::UTC } else { TimeZone::system() };
-        Daytime { format, utc, once, zone }
+        let zone = if utc {
+            TimeZone::UTC
+        } else {
+            TimeZone::system()
+        };
+        Daytime {
+            format,
+            utc,
+            once,
+            zone,
+        }
     }
 
     /// Writes the current time in the configured format.
@@ -68,7 +86,10 @@ impl LineService for Daytime {
     }
 
     fn session(&self, _ordinal: u64) -> Box<dyn Session> {
-        Box::new(DaytimeSession { service: self.clone(), reply: OneReply::default() })
+        Box::new(DaytimeSession {
+            service: self.clone(),
+            reply: OneReply::default(),
+        })
     }
 }
 
@@ -80,7 +101,11 @@ struct DaytimeSession {
 impl Session for DaytimeSession {
     fn open(&mut self) -> Flow {
         self.reply.queue();
-        if self.service.once { Flow::Close } else { Flow::Continue }
+        if self.service.once {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
     }
 
     fn request(&mut self, _request: &[u8]) {

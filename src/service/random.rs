@@ -41,7 +41,13 @@ pub struct RandomConfig {
 
 impl Default for RandomConfig {
     fn default() -> Self {
-        RandomConfig { min: 1, max: 1000, max_count: 100_000, choices: Vec::new(), seed: None }
+        RandomConfig {
+            min: 1,
+            max: 1000,
+            max_count: 100_000,
+            choices: Vec::new(),
+            seed: None,
+        }
     }
 }
 
@@ -55,16 +61,18 @@ impl Random {
     /// Checks the settings: the range must not be empty, `max_count` must be
     /// at least 1.
     pub fn new(config: RandomConfig) -> Result<Random, String> {
-        let range = Uniform::new_inclusive(config.min, config.max).map_err(|_| {
-            format!("--min {} is greater than --max {}", config.min, config.max)
-        })?;
+        let range = Uniform::new_inclusive(config.min, config.max)
+            .map_err(|_| format!("--min {} is greater than --max {}", config.min, config.max))?;
         if config.max_count == 0 {
             return Err("--max-count must be at least 1".to_string());
         }
         if config.choices.iter().any(|c| c.contains(['\n', '\r'])) {
             return Err("a choice cannot contain a line break".to_string());
         }
-        Ok(Random { config: std::sync::Arc::new(config), range })
+        Ok(Random {
+            config: std::sync::Arc::new(config),
+            range,
+        })
     }
 }
 
@@ -83,7 +91,11 @@ impl LineService for Random {
             }
             None => ChaCha12Rng::from_rng(&mut rand::rng()),
         };
-        Box::new(RandomSession { service: self.clone(), rng, pending: Pending::Nothing })
+        Box::new(RandomSession {
+            service: self.clone(),
+            rng,
+            pending: Pending::Nothing,
+        })
     }
 }
 
@@ -115,7 +127,13 @@ impl RandomSession {
         for w in &words {
             match w.parse::<i64>() {
                 Ok(n) => ints.push(n),
-                Err(_) => return Err(format!("ERR '{}' is not a whole number (64-bit); {}", clip(w), usage_tail(cfg))),
+                Err(_) => {
+                    return Err(format!(
+                        "ERR '{}' is not a whole number (64-bit); {}",
+                        clip(w),
+                        usage_tail(cfg)
+                    ));
+                }
             }
         }
         let (count, bounds) = match ints.as_slice() {
@@ -130,12 +148,15 @@ impl RandomSession {
         }
         let count = count as u64;
         if count > cfg.max_count {
-            return Err(format!("ERR count {count} is over the limit {}", cfg.max_count));
+            return Err(format!(
+                "ERR count {count} is over the limit {}",
+                cfg.max_count
+            ));
         }
         if !cfg.choices.is_empty() {
             if bounds.is_some() {
                 return Err(
-                    "ERR this server picks from a list: send nothing, or a count N".to_string()
+                    "ERR this server picks from a list: send nothing, or a count N".to_string(),
                 );
             }
             return Ok(Pending::Choices { left: count });
@@ -150,7 +171,11 @@ impl RandomSession {
 }
 
 fn clip(w: &str) -> String {
-    if w.chars().count() > 24 { format!("{}…", w.chars().take(24).collect::<String>()) } else { w.to_string() }
+    if w.chars().count() > 24 {
+        format!("{}…", w.chars().take(24).collect::<String>())
+    } else {
+        w.to_string()
+    }
 }
 
 fn usage_tail(cfg: &RandomConfig) -> &'static str {
@@ -214,7 +239,10 @@ mod tests {
     }
 
     fn ints(replies: &[String]) -> Vec<i64> {
-        replies.iter().map(|r| r.parse().unwrap_or_else(|_| panic!("not an int: {r}"))).collect()
+        replies
+            .iter()
+            .map(|r| r.parse().unwrap_or_else(|_| panic!("not an int: {r}")))
+            .collect()
     }
 
     #[test]
@@ -264,7 +292,10 @@ mod tests {
             ("-4", "ERR count -4 must be at least 1"),
             ("abc", "ERR 'abc' is not a whole number"),
             ("1 2 3 4", "ERR too many words"),
-            ("99999999999999999999", "ERR '99999999999999999999' is not a whole number"),
+            (
+                "99999999999999999999",
+                "ERR '99999999999999999999' is not a whole number",
+            ),
         ] {
             let replies = ask(s.as_mut(), req);
             assert_eq!(replies.len(), 1, "{req}");
@@ -274,7 +305,10 @@ mod tests {
 
     #[test]
     fn choices() {
-        let cfg = RandomConfig { choices: vec!["a".into(), "b".into()], ..Default::default() };
+        let cfg = RandomConfig {
+            choices: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
         let r = service(cfg);
         let mut s = r.session(0);
         let v = ask(s.as_mut(), "100");
@@ -286,7 +320,10 @@ mod tests {
 
     #[test]
     fn seed_is_reproducible_per_ordinal() {
-        let cfg = RandomConfig { seed: Some(42), ..Default::default() };
+        let cfg = RandomConfig {
+            seed: Some(42),
+            ..Default::default()
+        };
         let a = service(cfg.clone());
         let b = service(cfg);
         let first = ask(a.session(0).as_mut(), "50");
@@ -298,12 +335,18 @@ mod tests {
     fn unseeded_sessions_differ() {
         let r = service(RandomConfig::default());
         let req = format!("20 {} {}", i64::MIN, i64::MAX);
-        assert_ne!(ask(r.session(0).as_mut(), &req), ask(r.session(0).as_mut(), &req));
+        assert_ne!(
+            ask(r.session(0).as_mut(), &req),
+            ask(r.session(0).as_mut(), &req)
+        );
     }
 
     #[test]
     fn roughly_uniform_over_small_range() {
-        let r = service(RandomConfig { seed: Some(7), ..Default::default() });
+        let r = service(RandomConfig {
+            seed: Some(7),
+            ..Default::default()
+        });
         let mut s = r.session(0);
         let v = ints(&ask(s.as_mut(), "60000 1 6"));
         let mut counts = [0u32; 6];
@@ -312,13 +355,29 @@ mod tests {
         }
         // Expected 10000 each; a chi-square with 5 degrees of freedom above
         // 20.5 has probability 0.001 for a fair generator (and this is seeded).
-        let chi2: f64 = counts.iter().map(|&c| (c as f64 - 10000.0).powi(2) / 10000.0).sum();
+        let chi2: f64 = counts
+            .iter()
+            .map(|&c| (c as f64 - 10000.0).powi(2) / 10000.0)
+            .sum();
         assert!(chi2 < 20.5, "{counts:?} chi2={chi2}");
     }
 
     #[test]
     fn invalid_config_is_rejected() {
-        assert!(Random::new(RandomConfig { min: 5, max: 1, ..Default::default() }).is_err());
-        assert!(Random::new(RandomConfig { max_count: 0, ..Default::default() }).is_err());
+        assert!(
+            Random::new(RandomConfig {
+                min: 5,
+                max: 1,
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            Random::new(RandomConfig {
+                max_count: 0,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

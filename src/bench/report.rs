@@ -1,0 +1,368 @@
+//! Results: per-connection tallies, merged into one report printed as text
+//! or as one JSON object.
+
+use std::fmt::Write as _;
+use std::io;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Longest latency the histograms hold (larger values are clamped): one
+/// minute, in nanoseconds.
+const MAX_LATENCY_NS: u64 = 60_000_000_000;
+
+/// A latency histogram in nanoseconds, three significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts; the fallback is
+    // never taken but keeps this free of `expect`.
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_default())
+}
+
+/// Error counts by kind. Each kind is a different failure of the server or
+/// the network, so they are never lumped together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Errors {
+    /// A reply of the right length whose bytes differ from what was sent
+    /// (or a datagram of the wrong length).
+    pub mismatch: u64,
+    /// The server closed the connection before the whole reply arrived.
+    pub short_read: u64,
+    /// Connection reset or aborted, or a broken pipe while sending.
+    pub reset: u64,
+    /// Any other I/O error on an open connection.
+    pub io: u64,
+    /// No reply within `--timeout` (for UDP: a lost datagram).
+    pub timeout: u64,
+    /// Opening a connection failed or took longer than `--timeout`.
+    pub connect: u64,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.mismatch + self.short_read + self.reset + self.io + self.timeout + self.connect
+    }
+
+    pub fn add(&mut self, o: &Errors) {
+        self.mismatch += o.mismatch;
+        self.short_read += o.short_read;
+        self.reset += o.reset;
+        self.io += o.io;
+        self.timeout += o.timeout;
+        self.connect += o.connect;
+    }
+
+    /// Counts an I/O error on an open connection under its kind.
+    pub fn count_io(&mut self, e: &io::Error) {
+        match e.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+                self.reset += 1
+            }
+            io::ErrorKind::UnexpectedEof => self.short_read += 1,
+            io::ErrorKind::TimedOut => self.timeout += 1,
+            _ => self.io += 1,
+        }
+    }
+
+    fn pairs(&self) -> [(&'static str, u64); 6] {
+        [
+            ("mismatch", self.mismatch),
+            ("short_read", self.short_read),
+            ("reset", self.reset),
+            ("io", self.io),
+            ("timeout", self.timeout),
+            ("connect", self.connect),
+        ]
+    }
+}
+
+/// What one worker (connection) measured.
+pub struct Tally {
+    pub messages: u64,
+    pub errors: Errors,
+    pub latency: Histogram<u64>,
+    /// Successful connection openings (the connect-rate mode's unit).
+    pub connects: u64,
+    /// Connect latency (handshake included), nanoseconds.
+    pub connect_latency: Option<Histogram<u64>>,
+}
+
+impl Tally {
+    pub fn new() -> Tally {
+        Tally { messages: 0, errors: Errors::default(), latency: new_histogram(), connects: 0, connect_latency: None }
+    }
+
+    pub fn merge(&mut self, o: &Tally) {
+        self.messages += o.messages;
+        self.errors.add(&o.errors);
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = self.latency.add(&o.latency);
+        self.connects += o.connects;
+        if let Some(h) = &o.connect_latency {
+            match &mut self.connect_latency {
+                Some(mine) => {
+                    let _ = mine.add(h);
+                }
+                None => self.connect_latency = Some(h.clone()),
+            }
+        }
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Percentiles {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        let us = |ns: u64| round1(ns as f64 / 1000.0);
+        Percentiles {
+            min: us(h.min()),
+            mean: round1(h.mean() / 1000.0),
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p99_9: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The error object of the JSON report: every kind plus their `total`.
+#[derive(Debug, Serialize)]
+struct ErrorReport {
+    #[serde(flatten)]
+    kinds: Errors,
+    total: u64,
+}
+
+/// The whole result, as printed by `--json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub url: String,
+    pub transport: &'static str,
+    /// `closed` (request/response loop), `rate` (open loop), `connect`
+    /// (connect, one echo, close) or `hold` (idle connections).
+    pub mode: &'static str,
+    pub connections: usize,
+    pub size: usize,
+    pub pipeline: usize,
+    /// Requested messages per second for `--rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// The measured window (warm-up excluded).
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    /// Echoed and verified messages.
+    pub messages: u64,
+    pub messages_per_sec: f64,
+    /// Payload megabytes (10^6 bytes) echoed per second, counted once.
+    pub mb_per_sec: f64,
+    errors: ErrorReport,
+    /// Round-trip latency of one message; with `--rate`, measured from the
+    /// time the message was due to be sent.
+    pub latency_us: Percentiles,
+    /// Connections opened and their connect latency (`--connect-rate`,
+    /// `--hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connects: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connects_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_latency_us: Option<Percentiles>,
+}
+
+/// How the run was set up, for the report.
+pub struct Setup {
+    pub url: String,
+    pub transport: &'static str,
+    pub mode: &'static str,
+    pub connections: usize,
+    pub size: usize,
+    pub pipeline: usize,
+    pub rate: Option<f64>,
+    pub warmup: Duration,
+}
+
+impl Report {
+    pub fn new(setup: Setup, tally: &Tally, measured: Duration) -> Report {
+        let secs = measured.as_secs_f64();
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let messages_per_sec = per_sec(tally.messages);
+        let with_connects = matches!(setup.mode, "connect" | "hold");
+        Report {
+            url: setup.url,
+            transport: setup.transport,
+            mode: setup.mode,
+            connections: setup.connections,
+            size: setup.size,
+            pipeline: setup.pipeline,
+            rate: setup.rate,
+            duration_secs: round3(secs),
+            warmup_secs: round3(setup.warmup.as_secs_f64()),
+            messages: tally.messages,
+            messages_per_sec: round1(messages_per_sec),
+            mb_per_sec: round3(messages_per_sec * setup.size as f64 / 1e6),
+            errors: ErrorReport { kinds: tally.errors, total: tally.errors.total() },
+            latency_us: Percentiles::of(&tally.latency),
+            connects: with_connects.then_some(tally.connects),
+            connects_per_sec: (setup.mode == "connect").then(|| round1(per_sec(tally.connects))),
+            connect_latency_us: if with_connects { tally.connect_latency.as_ref().map(Percentiles::of) } else { None },
+        }
+    }
+
+    pub fn error_total(&self) -> u64 {
+        self.errors.total
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human summary.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(s, "{} {}: {} connection{}", self.mode_title(), self.url, self.connections, plural(self.connections));
+        if self.mode != "hold" {
+            let _ = write!(s, ", {}-byte messages", self.size);
+        }
+        if self.pipeline > 1 {
+            let _ = write!(s, ", pipeline {}", self.pipeline);
+        }
+        if let Some(r) = self.rate {
+            let _ = write!(s, ", target {r} msg/s");
+        }
+        let _ = writeln!(s, ", {:.2} s", self.duration_secs);
+        if let Some(c) = self.connects {
+            let _ = write!(s, "  connections  {c}");
+            if let Some(r) = self.connects_per_sec {
+                let _ = write!(s, "  ({r:.1}/s)");
+            }
+            let _ = writeln!(s);
+            if let Some(p) = &self.connect_latency_us {
+                let _ = writeln!(s, "  connect µs   {}", percentile_line(p));
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  messages     {}  ({:.1}/s, {:.3} MB/s)",
+            self.messages, self.messages_per_sec, self.mb_per_sec
+        );
+        if self.messages > 0 {
+            let _ = writeln!(s, "  latency µs   {}", percentile_line(&self.latency_us));
+        }
+        if self.errors.total == 0 {
+            let _ = writeln!(s, "  errors       none");
+        } else {
+            let kinds: Vec<String> = self
+                .errors
+                .kinds
+                .pairs()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(s, "  errors       {} ({})", self.errors.total, kinds.join(", "));
+        }
+        s
+    }
+
+    fn mode_title(&self) -> &'static str {
+        match self.mode {
+            "rate" => "open-loop bench",
+            "connect" => "connect bench",
+            "hold" => "held",
+            _ => "bench",
+        }
+    }
+}
+
+fn percentile_line(p: &Percentiles) -> String {
+    format!("p50 {}  p90 {}  p99 {}  p99.9 {}  max {}", p.p50, p.p90, p.p99, p.p99_9, p.max)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> Setup {
+        Setup {
+            url: "tcp://127.0.0.1:7".into(),
+            transport: "tcp",
+            mode: "closed",
+            connections: 2,
+            size: 100,
+            pipeline: 1,
+            rate: None,
+            warmup: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn json_has_the_contract_keys_and_total_is_the_sum() {
+        let mut a = Tally::new();
+        a.messages = 1000;
+        a.errors.mismatch = 2;
+        a.errors.timeout = 1;
+        for v in [10_000u64, 20_000, 30_000] {
+            a.latency.record(v).unwrap();
+        }
+        let mut b = Tally::new();
+        b.messages = 1000;
+        b.errors.reset = 4;
+        b.latency.record(1_000_000).unwrap();
+        a.merge(&b);
+        let r = Report::new(setup(), &a, Duration::from_secs(2));
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["messages"], 2000);
+        assert_eq!(v["messages_per_sec"], 1000.0);
+        assert_eq!(v["mb_per_sec"], 0.1);
+        assert_eq!(v["errors"]["total"], 7);
+        assert_eq!(v["errors"]["mismatch"], 2);
+        assert_eq!(v["errors"]["reset"], 4);
+        assert_eq!(v["latency_us"]["max"].as_f64().unwrap().round(), 1000.0);
+        for k in ["p50", "p90", "p99", "p99_9", "max"] {
+            assert!(v["latency_us"][k].is_number(), "{k}");
+        }
+        assert!(r.text().contains("errors       7 (mismatch 2, reset 4, timeout 1)"));
+    }
+
+    #[test]
+    fn io_errors_are_classified() {
+        let mut e = Errors::default();
+        e.count_io(&io::Error::from(io::ErrorKind::ConnectionReset));
+        e.count_io(&io::Error::from(io::ErrorKind::BrokenPipe));
+        e.count_io(&io::Error::from(io::ErrorKind::UnexpectedEof));
+        e.count_io(&io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!((e.reset, e.short_read, e.io, e.total()), (2, 1, 1, 4));
+    }
+}

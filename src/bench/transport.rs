@@ -1,0 +1,167 @@
+//! Per-transport connect, send and receive for the load generator.
+//!
+//! The load loops in [`super::worker`] are generic over [`Connector`] and
+//! [`Conn`], so each transport compiles to its own tight loop with no dynamic
+//! dispatch on the hot path. A transport only says how to open a connection,
+//! how to put a batch of messages on the wire and how to take bytes (stream)
+//! or one message (datagram, WebSocket) off it; verification, timing, timeouts
+//! and error accounting are written once in the worker.
+//!
+//! # Adding a transport (WebSocket, TLS)
+//!
+//! Implement [`Connector`] (open one connection, including any handshake) and
+//! [`Conn`] with `FRAMING = Framing::Message` for WebSocket (one echoed message
+//! per `recv`, its payload copied into the buffer) or `Framing::Stream` for
+//! TLS; then add one arm to `bench::run` that maps the endpoint to the
+//! connector. Nothing else changes.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket, UnixStream};
+
+/// How a transport delimits the echoed messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A byte stream (TCP, Unix, TLS): replies arrive as bytes in any
+    /// chunking, and the worker cuts them into messages by size.
+    Stream,
+    /// One reply per `recv` (UDP datagrams, WebSocket messages).
+    Message,
+}
+
+/// Opens connections to one server. Shared by every worker task.
+pub trait Connector: Send + Sync + 'static {
+    type Conn: Conn;
+    /// Opens one connection, handshake included, ready to carry messages.
+    fn connect(&self) -> impl Future<Output = io::Result<Self::Conn>> + Send;
+}
+
+/// One open connection.
+pub trait Conn: Send + 'static {
+    const FRAMING: Framing;
+
+    /// Sends `data.len() / size` messages of `size` bytes, laid out back to
+    /// back in `data`. A stream transport writes them in one go; a message
+    /// transport sends each as its own datagram or message.
+    fn send(&mut self, data: &[u8], size: usize) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Receives into `buf`. Stream: any number of bytes, 0 meaning the peer
+    /// closed. Message: exactly one message, returning its length (a message
+    /// longer than `buf` is reported truncated to `buf.len()`).
+    fn recv(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Called after a reply timed out. A message transport discards replies
+    /// that are already queued (late ones would be taken for the next batch)
+    /// and returns true: the connection can go on. A stream cannot tell where
+    /// it is any more and returns false: the worker reconnects.
+    fn resync(&mut self) -> bool;
+}
+
+/// TCP: `TCP_NODELAY` like any latency-sensitive client.
+pub struct Tcp {
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Connector for Tcp {
+    type Conn = TcpStream;
+
+    async fn connect(&self) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(&self.addrs[..]).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+impl Conn for TcpStream {
+    const FRAMING: Framing = Framing::Stream;
+
+    async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
+        self.write_all(data).await
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf).await
+    }
+
+    fn resync(&mut self) -> bool {
+        false
+    }
+}
+
+/// Unix domain stream socket.
+pub struct Unix {
+    pub path: PathBuf,
+}
+
+impl Connector for Unix {
+    type Conn = UnixStream;
+
+    async fn connect(&self) -> io::Result<UnixStream> {
+        UnixStream::connect(&self.path).await
+    }
+}
+
+impl Conn for UnixStream {
+    const FRAMING: Framing = Framing::Stream;
+
+    async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
+        self.write_all(data).await
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf).await
+    }
+
+    fn resync(&mut self) -> bool {
+        false
+    }
+}
+
+/// UDP: each bench "connection" is its own connected socket, so the kernel
+/// filters out datagrams from anyone but the server and the server sees one
+/// peer per connection.
+pub struct Udp {
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Connector for Udp {
+    type Conn = UdpSocket;
+
+    async fn connect(&self) -> io::Result<UdpSocket> {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        for addr in &self.addrs {
+            let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+            let socket = UdpSocket::bind(local).await?;
+            match socket.connect(addr).await {
+                Ok(()) => return Ok(socket),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+impl Conn for UdpSocket {
+    const FRAMING: Framing = Framing::Message;
+
+    async fn send(&mut self, data: &[u8], size: usize) -> io::Result<()> {
+        for message in data.chunks(size) {
+            UdpSocket::send(self, message).await?;
+        }
+        Ok(())
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        UdpSocket::recv(self, buf).await
+    }
+
+    fn resync(&mut self) -> bool {
+        let mut scratch = [0u8; 2048];
+        while self.try_recv(&mut scratch).is_ok() {}
+        true
+    }
+}

@@ -181,26 +181,34 @@ pub struct BenchArgs {
     #[arg(value_parser = parse_endpoint)]
     pub url: Endpoint,
     /// Concurrent connections (UDP: sockets).
-    #[arg(short = 'c', long, default_value_t = 50)]
+    #[arg(short = 'c', long, default_value_t = 50, value_parser = crate::bench::args::count(1_000_000))]
     pub connections: usize,
     /// How long to run (ignored with -n).
-    #[arg(short = 'd', long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(short = 'd', long, value_parser = crate::bench::args::positive_duration, default_value = "10s")]
     pub duration: Duration,
     /// Total messages to send, over all connections (instead of -d).
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
     /// Message size in bytes.
-    #[arg(short = 's', long, default_value_t = 64)]
+    #[arg(short = 's', long, default_value_t = 64, value_parser = crate::bench::args::count(crate::bench::args::MAX_SIZE))]
     pub size: usize,
     /// Messages in flight per connection.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::bench::args::count(crate::bench::args::MAX_PIPELINE))]
     pub pipeline: usize,
     /// Time to run before measuring.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub warmup: Duration,
     /// Give up on a reply after this long (counted as a timeout error).
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = crate::bench::args::positive_duration, default_value = "5s")]
     pub timeout: Duration,
+    /// Connect, echo one message, close, again: reports connections/s.
+    #[arg(long, conflicts_with_all = ["pipeline", "hold"])]
+    pub connect_rate: bool,
+    /// Open N idle connections (one verified echo each) and hold them until
+    /// -d passes or Ctrl-C: for measuring a server's memory per connection.
+    #[arg(long, value_name = "N", value_parser = crate::bench::args::count(1_000_000),
+          conflicts_with_all = ["connections", "messages", "pipeline", "warmup"])]
+    pub hold: Option<usize>,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -1,7 +1,377 @@
 //! `duplex bench`: a load generator for echo servers.
+//!
+//! ```text
+//! mod.rs        orchestration: open connections, run the workers, report
+//! args.rs       option parsers and usage errors (exit 2)
+//! transport.rs  connect / send / receive per transport (tcp, unix, udp; ws hooks in here)
+//! worker.rs     the per-connection loops: closed loop, connect rate; payloads, verification
+//! report.rs     error counts, HDR histograms, the text summary and the JSON object
+//! ```
+//!
+//! Modes: the closed loop (default: each connection keeps `--pipeline`
+//! messages in flight), `--connect-rate` (connect, one echo, close, again) and
+//! `--hold N` (N idle connections, for memory measurements). Every echoed
+//! payload is verified; any error makes the exit status 1.
+
+pub mod args;
+pub mod report;
+pub mod transport;
+pub mod worker;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::cli::BenchArgs;
+use crate::endpoint::{Endpoint, HostPort};
+use report::{Report, Setup, Tally};
+use transport::{Connector, Tcp, Udp, Unix};
+use worker::{Control, Deadline, Outcome, Pattern};
 
+/// Connection attempts in flight at once while opening connections, so that
+/// thousands of connections do not overflow the server's accept backlog.
+const CONNECT_CONCURRENCY: usize = 128;
+
+/// Runs the benchmark; `Ok(true)` when every message came back intact.
 pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
-    anyhow::bail!("bench of {} is not implemented yet", args.url)
+    check(&args);
+    match &args.url {
+        Endpoint::Tcp(hp) => {
+            drive(
+                Tcp {
+                    addrs: resolve(hp, &args.url).await?,
+                },
+                &args,
+            )
+            .await
+        }
+        Endpoint::Udp(hp) => {
+            if args.size > args::MAX_UDP_SIZE {
+                args::usage_error(&format!(
+                    "-s {} is larger than a UDP datagram can carry (at most {} bytes)",
+                    args.size,
+                    args::MAX_UDP_SIZE
+                ));
+            }
+            drive(
+                Udp {
+                    addrs: resolve(hp, &args.url).await?,
+                },
+                &args,
+            )
+            .await
+        }
+        Endpoint::Unix(path) => drive(Unix { path: path.clone() }, &args).await,
+        // WebSocket and TLS plug in here: a `Connector` in transport.rs and
+        // one arm, e.g. `Endpoint::Ws(t) => drive(Ws::new(t), &args).await`.
+        other => anyhow::bail!(
+            "bench over {} is not available yet (tcp://, udp:// and unix:// are)",
+            other.scheme()
+        ),
+    }
+}
+
+/// Combinations clap cannot check; each is a usage error (exit 2).
+fn check(args: &BenchArgs) {
+    let batch = args.size.saturating_mul(args.pipeline);
+    if batch > args::MAX_BATCH {
+        args::usage_error(&format!(
+            "-s {} with --pipeline {} keeps {batch} bytes in flight per connection; the most is {} (64 MiB)",
+            args.size,
+            args.pipeline,
+            args::MAX_BATCH
+        ));
+    }
+}
+
+async fn resolve(hp: &HostPort, url: &Endpoint) -> anyhow::Result<Vec<std::net::SocketAddr>> {
+    hp.resolve()
+        .await
+        .with_context(|| format!("cannot resolve {url}"))
+}
+
+async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<bool> {
+    let connector = Arc::new(connector);
+    if let Some(n) = args.hold {
+        return hold(connector, args, n).await;
+    }
+    let mode = if args.connect_rate {
+        "connect"
+    } else {
+        "closed"
+    };
+    let progress = std::io::stderr().is_terminal();
+
+    // Closed loop: every connection is open before the clock starts.
+    let (conns, mut tally) = if args.connect_rate {
+        (Vec::new(), Tally::new())
+    } else {
+        let (conns, tally) = open_many(&connector, args.connections, args.timeout, None).await;
+        if conns.is_empty() {
+            let why = match connector.connect().await {
+                Err(e) => e.to_string(),
+                Ok(_) => "every connection failed or timed out".into(),
+            };
+            anyhow::bail!("cannot connect to {}: {why}", args.url);
+        }
+        (conns, tally)
+    };
+    // Connect latencies of the setup are not part of the result.
+    tally.connects = 0;
+    tally.connect_latency = None;
+
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let end = args
+        .messages
+        .is_none()
+        .then(|| measure_from + args.duration);
+    let ctl = Arc::new(Control::new(
+        args.size,
+        if args.connect_rate { 1 } else { args.pipeline },
+        args.timeout,
+        measure_from,
+        end,
+        args.messages,
+        progress,
+    ));
+
+    let mut workers = JoinSet::new();
+    if args.connect_rate {
+        for _ in 0..args.connections {
+            workers.spawn(worker::connect_loop(connector.clone(), ctl.clone()));
+        }
+    } else {
+        for conn in conns {
+            workers.spawn(worker::closed_loop(connector.clone(), conn, ctl.clone()));
+        }
+    }
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let ticker = progress.then(|| spawn_progress(ctl.clone(), args, start, finished));
+    let ctrl_c = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                ctl.stop.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+
+    let mut last = measure_from;
+    while let Some(joined) = workers.join_next().await {
+        let Outcome { tally: t, last: l } = joined.context("a bench worker failed")?;
+        tally.merge(&t);
+        if let Some(l) = l {
+            last = last.max(l);
+        }
+    }
+    ctrl_c.abort();
+    let _ = done.send(());
+    if let Some(t) = ticker {
+        let _ = t.await;
+    }
+
+    let setup = Setup {
+        url: args.url.to_string(),
+        transport: args.url.scheme(),
+        mode,
+        connections: args.connections,
+        size: args.size,
+        pipeline: if args.connect_rate { 1 } else { args.pipeline },
+        rate: None,
+        warmup: args.warmup,
+    };
+    let report = Report::new(setup, &tally, last.saturating_duration_since(measure_from));
+    print(&report, args.json);
+    Ok(report.error_total() == 0 && report.messages > 0)
+}
+
+/// `--hold N`: open N connections, echo one message on each (so the server
+/// has really accepted and served it), then keep them idle until `-d` passes
+/// or Ctrl-C.
+async fn hold<K: Connector>(connector: Arc<K>, args: &BenchArgs, n: usize) -> anyhow::Result<bool> {
+    raise_fd_limit(n);
+    let (conns, tally) = open_many(&connector, n, args.timeout, Some(args.size)).await;
+    if conns.is_empty() {
+        anyhow::bail!("cannot connect to {}: every connection failed", args.url);
+    }
+    tracing::info!(
+        "holding {} connections to {} for {:?} (Ctrl-C ends sooner)",
+        conns.len(),
+        args.url,
+        args.duration
+    );
+    let held = Instant::now();
+    tokio::select! {
+        _ = tokio::time::sleep(args.duration) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    let held = held.elapsed();
+    drop(conns);
+    let setup = Setup {
+        url: args.url.to_string(),
+        transport: args.url.scheme(),
+        mode: "hold",
+        connections: n,
+        size: args.size,
+        pipeline: 1,
+        rate: None,
+        warmup: Duration::ZERO,
+    };
+    let report = Report::new(setup, &tally, held);
+    print(&report, args.json);
+    Ok(report.error_total() == 0 && tally.connects == n as u64)
+}
+
+/// Opens `n` connections, at most [`CONNECT_CONCURRENCY`] at a time; with
+/// `echo`, each carries one verified message of that size before it counts
+/// as open. Failures are counted in the returned tally.
+async fn open_many<K: Connector>(
+    connector: &Arc<K>,
+    n: usize,
+    timeout: Duration,
+    echo: Option<usize>,
+) -> (Vec<K::Conn>, Tally) {
+    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for _ in 0..n {
+        let connector = connector.clone();
+        let gate = gate.clone();
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await.ok();
+            let mut tally = Tally::new();
+            let mut conn = worker::connect(&*connector, timeout, &mut tally).await;
+            if let (Some(c), Some(size)) = (&mut conn, echo) {
+                let pattern = Pattern::new(size);
+                let mut rbuf = vec![0u8; size + 1];
+                let mut deadline = Deadline::new(timeout);
+                let expect = pattern.batch(0, size);
+                if worker::exchange(
+                    c,
+                    expect,
+                    size,
+                    &mut rbuf,
+                    &mut deadline,
+                    timeout,
+                    true,
+                    &mut tally,
+                )
+                .await
+                .is_err()
+                {
+                    conn = None;
+                }
+            }
+            (conn, tally)
+        });
+    }
+    let mut conns = Vec::with_capacity(n);
+    let mut tally = Tally::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((conn, t)) => {
+                tally.merge(&t);
+                conns.extend(conn);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a connect task failed");
+                tally.errors.connect += 1;
+            }
+        }
+    }
+    (conns, tally)
+}
+
+/// Holding many connections needs as many file descriptors: raise the soft
+/// limit to the hard one if that is what it takes.
+fn raise_fd_limit(n: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let want = (n as libc::rlim_t).saturating_add(64);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = lim.rlim_max.min(want);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            if lim.rlim_cur < want {
+                tracing::warn!(
+                    "only {} file descriptors allowed (ulimit -n): some of the {n} connections will fail",
+                    lim.rlim_cur
+                );
+            }
+        }
+    }
+}
+
+fn print(report: &Report, json: bool) {
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+}
+
+/// The live progress line (stderr, terminals only).
+fn spawn_progress(
+    ctl: Arc<Control>,
+    args: &BenchArgs,
+    start: Instant,
+    mut finished: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let total = args.warmup + args.duration;
+    let by_count = args.messages;
+    let bar = match by_count {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(
+            Some(total.as_millis() as u64),
+            ProgressDrawTarget::stderr(),
+        ),
+    };
+    if let Ok(style) = ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    tokio::spawn(async move {
+        let Some(p) = &ctl.progress else { return };
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let (mut prev, mut prev_t) = (0u64, Instant::now());
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut finished => break,
+            }
+            let now = Instant::now();
+            let messages = p.messages.load(Ordering::Relaxed);
+            let errors = p.errors.load(Ordering::Relaxed);
+            let connects = p.connects.load(Ordering::Relaxed);
+            let rate =
+                (messages - prev) as f64 / now.duration_since(prev_t).as_secs_f64().max(1e-9);
+            (prev, prev_t) = (messages, now);
+            let phase = if now < ctl.measure_from {
+                "warm-up "
+            } else {
+                ""
+            };
+            let mut msg = format!("{phase}{messages} messages  {rate:.0}/s  errors {errors}");
+            if connects > 0 {
+                msg.push_str(&format!("  connections {connects}"));
+            }
+            bar.set_message(msg);
+            match by_count {
+                Some(_) => bar.set_position(messages),
+                None => bar.set_position(now.duration_since(start).as_millis() as u64),
+            }
+        }
+        bar.finish_and_clear();
+    })
 }

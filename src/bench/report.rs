@@ -14,9 +14,28 @@ const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
 /// A latency histogram in nanoseconds, three significant digits.
 pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that hdrhistogram accepts; the fallback is
-    // never taken but keeps this free of `expect`.
-    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_default())
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("constant histogram bounds are valid")
+}
+
+/// Records a latency into a histogram made on first use (so that a tally
+/// that records nothing allocates nothing).
+#[inline]
+pub fn record(h: &mut Option<Histogram<u64>>, latency: Duration) {
+    h.get_or_insert_with(new_histogram)
+        .saturating_record(latency.as_nanos() as u64);
+}
+
+fn merge_histogram(into: &mut Option<Histogram<u64>>, from: &Option<Histogram<u64>>) {
+    if let Some(h) = from {
+        match into {
+            // Same bounds everywhere, so adding cannot fail.
+            Some(mine) => {
+                let _ = mine.add(h);
+            }
+            None => *into = Some(h.clone()),
+        }
+    }
 }
 
 /// Error counts by kind. Each kind is a different failure of the server or
@@ -55,9 +74,9 @@ impl Errors {
     /// Counts an I/O error on an open connection under its kind.
     pub fn count_io(&mut self, e: &io::Error) {
         match e.kind() {
-            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
-                self.reset += 1
-            }
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => self.reset += 1,
             io::ErrorKind::UnexpectedEof => self.short_read += 1,
             io::ErrorKind::TimedOut => self.timeout += 1,
             _ => self.io += 1,
@@ -80,7 +99,8 @@ impl Errors {
 pub struct Tally {
     pub messages: u64,
     pub errors: Errors,
-    pub latency: Histogram<u64>,
+    /// Round-trip latency of verified messages, nanoseconds.
+    pub latency: Option<Histogram<u64>>,
     /// Successful connection openings (the connect-rate mode's unit).
     pub connects: u64,
     /// Connect latency (handshake included), nanoseconds.
@@ -89,23 +109,21 @@ pub struct Tally {
 
 impl Tally {
     pub fn new() -> Tally {
-        Tally { messages: 0, errors: Errors::default(), latency: new_histogram(), connects: 0, connect_latency: None }
+        Tally {
+            messages: 0,
+            errors: Errors::default(),
+            latency: None,
+            connects: 0,
+            connect_latency: None,
+        }
     }
 
     pub fn merge(&mut self, o: &Tally) {
         self.messages += o.messages;
         self.errors.add(&o.errors);
-        // Same bounds everywhere, so adding cannot fail.
-        let _ = self.latency.add(&o.latency);
+        merge_histogram(&mut self.latency, &o.latency);
         self.connects += o.connects;
-        if let Some(h) = &o.connect_latency {
-            match &mut self.connect_latency {
-                Some(mine) => {
-                    let _ = mine.add(h);
-                }
-                None => self.connect_latency = Some(h.clone()),
-            }
-        }
+        merge_histogram(&mut self.connect_latency, &o.connect_latency);
     }
 }
 
@@ -128,10 +146,10 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Percentiles {
-        if h.is_empty() {
+    fn of(h: &Option<Histogram<u64>>) -> Percentiles {
+        let Some(h) = h.as_ref().filter(|h| !h.is_empty()) else {
             return Percentiles::default();
-        }
+        };
         let us = |ns: u64| round1(ns as f64 / 1000.0);
         Percentiles {
             min: us(h.min()),
@@ -228,11 +246,21 @@ impl Report {
             messages: tally.messages,
             messages_per_sec: round1(messages_per_sec),
             mb_per_sec: round3(messages_per_sec * setup.size as f64 / 1e6),
-            errors: ErrorReport { kinds: tally.errors, total: tally.errors.total() },
+            errors: ErrorReport {
+                kinds: tally.errors,
+                total: tally.errors.total(),
+            },
             latency_us: Percentiles::of(&tally.latency),
             connects: with_connects.then_some(tally.connects),
             connects_per_sec: (setup.mode == "connect").then(|| round1(per_sec(tally.connects))),
-            connect_latency_us: if with_connects { tally.connect_latency.as_ref().map(Percentiles::of) } else { None },
+            connect_latency_us: if with_connects {
+                tally
+                    .connect_latency
+                    .is_some()
+                    .then(|| Percentiles::of(&tally.connect_latency))
+            } else {
+                None
+            },
         }
     }
 
@@ -247,7 +275,14 @@ impl Report {
     /// The human summary.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        let _ = write!(s, "{} {}: {} connection{}", self.mode_title(), self.url, self.connections, plural(self.connections));
+        let _ = write!(
+            s,
+            "{} {}: {} connection{}",
+            self.mode_title(),
+            self.url,
+            self.connections,
+            plural(self.connections)
+        );
         if self.mode != "hold" {
             let _ = write!(s, ", {}-byte messages", self.size);
         }
@@ -287,7 +322,12 @@ impl Report {
                 .filter(|(_, n)| *n > 0)
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            let _ = writeln!(s, "  errors       {} ({})", self.errors.total, kinds.join(", "));
+            let _ = writeln!(
+                s,
+                "  errors       {} ({})",
+                self.errors.total,
+                kinds.join(", ")
+            );
         }
         s
     }
@@ -303,7 +343,10 @@ impl Report {
 }
 
 fn percentile_line(p: &Percentiles) -> String {
-    format!("p50 {}  p90 {}  p99 {}  p99.9 {}  max {}", p.p50, p.p90, p.p99, p.p99_9, p.max)
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        p.p50, p.p90, p.p99, p.p99_9, p.max
+    )
 }
 
 fn plural(n: usize) -> &'static str {
@@ -334,12 +377,12 @@ mod tests {
         a.errors.mismatch = 2;
         a.errors.timeout = 1;
         for v in [10_000u64, 20_000, 30_000] {
-            a.latency.record(v).unwrap();
+            record(&mut a.latency, Duration::from_nanos(v));
         }
         let mut b = Tally::new();
         b.messages = 1000;
         b.errors.reset = 4;
-        b.latency.record(1_000_000).unwrap();
+        record(&mut b.latency, Duration::from_millis(1));
         a.merge(&b);
         let r = Report::new(setup(), &a, Duration::from_secs(2));
         let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
@@ -353,7 +396,10 @@ mod tests {
         for k in ["p50", "p90", "p99", "p99_9", "max"] {
             assert!(v["latency_us"][k].is_number(), "{k}");
         }
-        assert!(r.text().contains("errors       7 (mismatch 2, reset 4, timeout 1)"));
+        assert!(
+            r.text()
+                .contains("errors       7 (mismatch 2, reset 4, timeout 1)")
+        );
     }
 
     #[test]

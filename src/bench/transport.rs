@@ -134,7 +134,11 @@ impl Connector for Udp {
     async fn connect(&self) -> io::Result<UdpSocket> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
         for addr in &self.addrs {
-            let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+            let local: SocketAddr = if addr.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                ([0u16; 8], 0).into()
+            };
             let socket = UdpSocket::bind(local).await?;
             match socket.connect(addr).await {
                 Ok(()) => return Ok(socket),

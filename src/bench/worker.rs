@@ -1,0 +1,454 @@
+//! The per-connection load loops, written once for every transport.
+//!
+//! A closed-loop worker sends a batch of `--pipeline` messages, reads back
+//! exactly as many bytes (or datagrams), verifies every message against what
+//! it sent and records each message's round trip when its last byte arrives.
+//! Nothing is allocated per message: the payload is a slice of a random
+//! pattern made once per connection, and the receive buffer is reused.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::Rng as _;
+use tokio::time::Sleep;
+
+use super::report::Tally;
+use super::transport::{Conn, Connector, Framing};
+
+/// Settings and shared state of one run, read by every worker.
+pub struct Control {
+    pub size: usize,
+    pub pipeline: usize,
+    pub timeout: Duration,
+    /// Batches that start before this are warm-up: verified, not recorded.
+    pub measure_from: Instant,
+    /// No batch starts after this (`-d`); `None` with `-n`.
+    pub end: Option<Instant>,
+    /// `-n`: total messages to measure, claimed batch by batch.
+    pub budget: Option<u64>,
+    claimed: AtomicU64,
+    /// Set on Ctrl-C: workers finish their batch and stop.
+    pub stop: AtomicBool,
+    /// Live counters for the progress line (only when it is shown).
+    pub progress: Option<Progress>,
+}
+
+/// Counters behind the live progress line.
+#[derive(Default)]
+pub struct Progress {
+    pub messages: AtomicU64,
+    pub errors: AtomicU64,
+    pub connects: AtomicU64,
+}
+
+impl Control {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        size: usize,
+        pipeline: usize,
+        timeout: Duration,
+        measure_from: Instant,
+        end: Option<Instant>,
+        budget: Option<u64>,
+        progress: bool,
+    ) -> Control {
+        Control {
+            size,
+            pipeline,
+            timeout,
+            measure_from,
+            end,
+            budget,
+            claimed: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            progress: progress.then(Progress::default),
+        }
+    }
+
+    /// How many messages the next batch may carry, or `None` when the run is
+    /// over. Warm-up batches are always full and never use up the budget.
+    fn claim(&self, now: Instant, want: usize) -> Option<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        if now < self.measure_from {
+            return Some(want);
+        }
+        if self.end.is_some_and(|end| now >= end) {
+            return None;
+        }
+        match self.budget {
+            None => Some(want),
+            Some(total) => {
+                let before = self.claimed.fetch_add(want as u64, Ordering::Relaxed);
+                (before < total).then(|| want.min((total - before) as usize))
+            }
+        }
+    }
+
+    fn report(&self, messages: u64, errors: u64, connects: u64) {
+        if let Some(p) = &self.progress {
+            p.messages.fetch_add(messages, Ordering::Relaxed);
+            p.errors.fetch_add(errors, Ordering::Relaxed);
+            p.connects.fetch_add(connects, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Offsets a batch can start at in the pattern; prime, so consecutive
+/// batches never repeat until it wraps.
+const ROTATIONS: usize = 251;
+
+/// Random payload bytes, made once per connection. Batch `i` is the slice
+/// starting at `i mod ROTATIONS`: every message differs from the ones around
+/// it, and a server that returns a stale or shifted reply is caught.
+pub struct Pattern {
+    bytes: Vec<u8>,
+    span: usize,
+}
+
+impl Pattern {
+    pub fn new(span: usize) -> Pattern {
+        let mut bytes = vec![0u8; span + ROTATIONS];
+        rand::rng().fill_bytes(&mut bytes);
+        Pattern { bytes, span }
+    }
+
+    /// The first `len` bytes (at most the span) of batch `i`.
+    pub fn batch(&self, i: u64, len: usize) -> &[u8] {
+        let off = (i % ROTATIONS as u64) as usize;
+        &self.bytes[off..off + len.min(self.span)]
+    }
+}
+
+/// A per-connection reply deadline that costs no timer operation per batch:
+/// setting it only stores an instant; the one timer fires at the old
+/// deadline, sees the newer one and re-arms once (about once per
+/// `--timeout` on a busy connection).
+pub struct Deadline {
+    sleep: Pin<Box<Sleep>>,
+    at: tokio::time::Instant,
+}
+
+impl Deadline {
+    pub fn new(timeout: Duration) -> Deadline {
+        let at = tokio::time::Instant::now() + timeout;
+        Deadline {
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+            at,
+        }
+    }
+
+    pub fn set(&mut self, at: Instant) {
+        self.at = tokio::time::Instant::from_std(at);
+    }
+
+    pub async fn expired(&mut self) {
+        loop {
+            (&mut self.sleep).await;
+            if tokio::time::Instant::now() >= self.at {
+                return;
+            }
+            self.sleep.as_mut().reset(self.at);
+        }
+    }
+}
+
+/// Why an exchange failed. Counted in [`super::report::Errors`] already;
+/// this only says what to do with the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// The connection is unusable: drop it and reconnect.
+    Drop,
+    /// A message transport timed out and resynchronised: go on.
+    Continue,
+}
+
+/// Sends `expect` as `expect.len() / size` messages and receives and
+/// verifies their echoes. Every verified message is counted in `tally` (and
+/// its latency recorded) when `measured`; every failure is counted in
+/// `tally.errors` either way.
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange<C: Conn>(
+    conn: &mut C,
+    expect: &[u8],
+    size: usize,
+    rbuf: &mut [u8],
+    deadline: &mut Deadline,
+    timeout: Duration,
+    measured: bool,
+    tally: &mut Tally,
+) -> Result<(), Broken> {
+    let count = expect.len() / size;
+    let t0 = Instant::now();
+    deadline.set(t0 + timeout);
+    let sent = tokio::select! {
+        biased;
+        r = conn.send(expect, size) => r,
+        _ = deadline.expired() => Err(io::Error::from(io::ErrorKind::TimedOut)),
+    };
+    if let Err(e) = sent {
+        tally.errors.count_io(&e);
+        return Err(Broken::Drop);
+    }
+
+    let mut done = 0;
+    match C::FRAMING {
+        Framing::Stream => {
+            let total = expect.len();
+            let mut got = 0;
+            while got < total {
+                let r = tokio::select! {
+                    biased;
+                    r = conn.recv(&mut rbuf[got..total]) => r,
+                    _ = deadline.expired() => {
+                        tally.errors.timeout += (count - done) as u64;
+                        return Err(if conn.resync() { Broken::Continue } else { Broken::Drop });
+                    }
+                };
+                match r {
+                    Ok(0) => {
+                        tally.errors.short_read += 1;
+                        return Err(Broken::Drop);
+                    }
+                    Ok(n) => got += n,
+                    Err(e) => {
+                        tally.errors.count_io(&e);
+                        return Err(Broken::Drop);
+                    }
+                }
+                let complete = got / size;
+                if complete > done {
+                    let latency = t0.elapsed();
+                    for m in done..complete {
+                        let range = m * size..(m + 1) * size;
+                        if rbuf[range.clone()] != expect[range] {
+                            tally.errors.mismatch += 1;
+                        } else if measured {
+                            record(tally, latency);
+                        }
+                    }
+                    done = complete;
+                }
+            }
+        }
+        Framing::Message => {
+            // One byte more than a message so that a longer reply is seen.
+            let window = &mut rbuf[..size + 1];
+            while done < count {
+                let r = tokio::select! {
+                    biased;
+                    r = conn.recv(window) => r,
+                    _ = deadline.expired() => {
+                        tally.errors.timeout += (count - done) as u64;
+                        return Err(if conn.resync() { Broken::Continue } else { Broken::Drop });
+                    }
+                };
+                match r {
+                    Ok(n) => {
+                        if n != size || window[..n] != expect[done * size..(done + 1) * size] {
+                            tally.errors.mismatch += 1;
+                        } else if measured {
+                            record(tally, t0.elapsed());
+                        }
+                        done += 1;
+                    }
+                    Err(e) => {
+                        tally.errors.count_io(&e);
+                        return Err(Broken::Drop);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[inline]
+fn record(tally: &mut Tally, latency: Duration) {
+    tally.messages += 1;
+    super::report::record(&mut tally.latency, latency);
+}
+
+/// What a worker hands back when it ends.
+pub struct Outcome {
+    pub tally: Tally,
+    /// When its last measured batch completed.
+    pub last: Option<Instant>,
+}
+
+/// Consecutive failed reconnects after which a worker gives up.
+const RECONNECT_ATTEMPTS: u32 = 3;
+
+/// Opens a connection within `timeout`, recording its latency.
+pub async fn connect<K: Connector>(
+    connector: &K,
+    timeout: Duration,
+    tally: &mut Tally,
+) -> Option<K::Conn> {
+    let t0 = Instant::now();
+    match tokio::time::timeout(timeout, connector.connect()).await {
+        Ok(Ok(c)) => {
+            tally.connects += 1;
+            super::report::record(&mut tally.connect_latency, t0.elapsed());
+            Some(c)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connect failed");
+            tally.errors.connect += 1;
+            None
+        }
+        Err(_) => {
+            tracing::debug!("connect timed out");
+            tally.errors.connect += 1;
+            None
+        }
+    }
+}
+
+/// The closed loop of one connection: batch after batch until the run ends.
+/// A broken connection is reopened; a worker that cannot reconnect
+/// [`RECONNECT_ATTEMPTS`] times in a row gives up.
+pub async fn closed_loop<K: Connector>(
+    connector: Arc<K>,
+    conn: K::Conn,
+    ctl: Arc<Control>,
+) -> Outcome {
+    let size = ctl.size;
+    let pattern = Pattern::new(size * ctl.pipeline);
+    let mut rbuf = vec![0u8; size * ctl.pipeline + 1];
+    let mut tally = Tally::new();
+    let mut deadline = Deadline::new(ctl.timeout);
+    let mut conn = Some(conn);
+    let mut failures = 0;
+    let mut last = None;
+    let mut batch = 0u64;
+    loop {
+        let now = Instant::now();
+        let Some(count) = ctl.claim(now, ctl.pipeline) else {
+            break;
+        };
+        let measured = now >= ctl.measure_from;
+        let c = match &mut conn {
+            Some(c) => c,
+            None => {
+                let before = tally.errors.total();
+                conn = connect(&*connector, ctl.timeout, &mut tally).await;
+                ctl.report(0, tally.errors.total() - before, 0);
+                match &mut conn {
+                    Some(c) => {
+                        failures = 0;
+                        c
+                    }
+                    None => {
+                        failures += 1;
+                        if failures >= RECONNECT_ATTEMPTS {
+                            tracing::debug!("giving up after {failures} failed reconnects");
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let (messages, errors) = (tally.messages, tally.errors.total());
+        let expect = pattern.batch(batch, count * size);
+        batch += 1;
+        let r = exchange(
+            c,
+            expect,
+            size,
+            &mut rbuf,
+            &mut deadline,
+            ctl.timeout,
+            measured,
+            &mut tally,
+        )
+        .await;
+        if r == Err(Broken::Drop) {
+            conn = None;
+        }
+        if measured {
+            last = Some(Instant::now());
+        }
+        ctl.report(tally.messages - messages, tally.errors.total() - errors, 0);
+    }
+    Outcome { tally, last }
+}
+
+/// The connect-rate loop of one worker: connect, one echo, close, again.
+pub async fn connect_loop<K: Connector>(connector: Arc<K>, ctl: Arc<Control>) -> Outcome {
+    let size = ctl.size;
+    let pattern = Pattern::new(size);
+    let mut rbuf = vec![0u8; size + 1];
+    let mut tally = Tally::new();
+    let mut deadline = Deadline::new(ctl.timeout);
+    // Warm-up connections are not counted: this tally takes them and only
+    // its errors are kept.
+    let mut warm = Tally::new();
+    let mut last = None;
+    let mut batch = 0u64;
+    loop {
+        let now = Instant::now();
+        let Some(count) = ctl.claim(now, 1) else {
+            break;
+        };
+        let measured = now >= ctl.measure_from;
+        let (messages, errors, connects) = (tally.messages, tally.errors.total(), tally.connects);
+        warm.errors = Default::default();
+        let t = if measured { &mut tally } else { &mut warm };
+        if let Some(mut c) = connect(&*connector, ctl.timeout, t).await {
+            let expect = pattern.batch(batch, count * size);
+            batch += 1;
+            let _ = exchange(
+                &mut c,
+                expect,
+                size,
+                &mut rbuf,
+                &mut deadline,
+                ctl.timeout,
+                measured,
+                t,
+            )
+            .await;
+        }
+        tally.errors.add(&warm.errors);
+        if measured {
+            last = Some(Instant::now());
+        }
+        ctl.report(
+            tally.messages - messages,
+            tally.errors.total() - errors,
+            tally.connects - connects,
+        );
+    }
+    Outcome { tally, last }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_batches_differ() {
+        let p = Pattern::new(64);
+        assert_eq!(p.batch(0, 64).len(), 64);
+        assert_ne!(p.batch(0, 64), p.batch(1, 64));
+        assert_eq!(p.batch(0, 64), p.batch(ROTATIONS as u64, 64));
+        assert_eq!(p.batch(3, 10).len(), 10);
+    }
+
+    #[test]
+    fn the_budget_is_shared_and_exact() {
+        let now = Instant::now();
+        let ctl = Control::new(8, 4, Duration::from_secs(1), now, None, Some(10), false);
+        assert_eq!(ctl.claim(now, 4), Some(4));
+        assert_eq!(ctl.claim(now, 4), Some(4));
+        assert_eq!(ctl.claim(now, 4), Some(2));
+        assert_eq!(ctl.claim(now, 4), None);
+    }
+}

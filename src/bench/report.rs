@@ -213,6 +213,10 @@ pub struct Report {
     pub connects_per_sec: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_latency_us: Option<Percentiles>,
+    /// CPU time (user + system) this bench process used over the whole run,
+    /// connection setup included: shows whether the load generator itself
+    /// could have been the bottleneck.
+    pub cpu_secs: f64,
 }
 
 /// How the run was set up, for the report.
@@ -253,6 +257,7 @@ impl Report {
             latency_us: Percentiles::of(&tally.latency),
             connects: with_connects.then_some(tally.connects),
             connects_per_sec: (setup.mode == "connect").then(|| round1(per_sec(tally.connects))),
+            cpu_secs: round3(process_cpu_secs()),
             connect_latency_us: if with_connects {
                 tally
                     .connect_latency
@@ -311,6 +316,15 @@ impl Report {
         if self.messages > 0 {
             let _ = writeln!(s, "  latency µs   {}", percentile_line(&self.latency_us));
         }
+        let _ = write!(s, "  bench CPU    {:.2} s", self.cpu_secs);
+        if self.messages > 0 {
+            let _ = write!(
+                s,
+                " ({:.2} µs/message)",
+                self.cpu_secs * 1e6 / self.messages as f64
+            );
+        }
+        let _ = writeln!(s);
         if self.errors.total == 0 {
             let _ = writeln!(s, "  errors       none");
         } else {
@@ -340,6 +354,17 @@ impl Report {
             _ => "bench",
         }
     }
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+pub fn process_cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes into the struct passed in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 fn percentile_line(p: &Percentiles) -> String {

@@ -1,0 +1,441 @@
+//! `duplex bench` (SPEC §5) against real echo servers: duplex's own over
+//! tcp, unix and udp, and socat; a server that corrupts one byte; usage
+//! errors. Every run is bounded (`-n` or a short `-d`) and every child
+//! process is killed if it overstays.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Longest any bench run in these tests may take.
+const LIMIT: Duration = Duration::from_secs(30);
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `duplex ARGS`, killing it (and failing the test) after `LIMIT`.
+fn duplex(args: &[&str]) -> Out {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start duplex");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("duplex {args:?} ran longer than {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        code: status.code(),
+        stdout: out_reader.join().expect("stdout"),
+        stderr: err_reader.join().expect("stderr"),
+    }
+}
+
+/// Runs a bench with `--json` and returns its exit code and parsed result.
+fn bench_json(args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = duplex(&all);
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one JSON line on stdout: {:?} (stderr: {})",
+        out.stdout,
+        out.stderr
+    );
+    let v: Value =
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
+    (out.code, v, out.stderr)
+}
+
+/// Checks the SPEC §5 keys and that they agree with each other.
+fn assert_consistent(v: &Value) {
+    for key in [
+        "messages",
+        "messages_per_sec",
+        "mb_per_sec",
+        "errors",
+        "latency_us",
+    ] {
+        assert!(!v[key].is_null(), "key {key} missing: {v}");
+    }
+    let errors = v["errors"].as_object().expect("errors is an object");
+    let total = errors["total"].as_u64().expect("errors.total");
+    let sum: u64 = errors
+        .iter()
+        .filter(|(k, _)| k.as_str() != "total")
+        .map(|(_, n)| n.as_u64().expect("count"))
+        .sum();
+    assert_eq!(total, sum, "errors.total is the sum of the kinds: {v}");
+    let lat = &v["latency_us"];
+    let p = |k: &str| {
+        lat[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("latency_us.{k} missing: {v}"))
+    };
+    if v["messages"].as_u64().expect("messages") > 0 {
+        assert!(
+            p("p50") <= p("p90")
+                && p("p90") <= p("p99")
+                && p("p99") <= p("p99_9")
+                && p("p99_9") <= p("max"),
+            "{v}"
+        );
+        assert!(p("p50") > 0.0, "{v}");
+        assert!(
+            v["messages_per_sec"].as_f64().expect("messages_per_sec") > 0.0,
+            "{v}"
+        );
+        assert!(v["mb_per_sec"].as_f64().expect("mb_per_sec") > 0.0, "{v}");
+    }
+}
+
+fn assert_clean(code: Option<i32>, v: &Value, stderr: &str) {
+    assert_consistent(v);
+    assert_eq!(v["errors"]["total"], 0, "{v} {stderr}");
+    assert!(v["messages"].as_u64().expect("messages") > 0, "{v}");
+    assert_eq!(code, Some(0), "{v} {stderr}");
+}
+
+/// A `duplex serve` child, killed on drop.
+struct Server {
+    child: Child,
+    urls: Vec<String>,
+}
+
+impl Server {
+    fn echo(urls: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
+            .args(["-q", "serve", "echo"])
+            .args(urls)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start duplex serve");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut real = Vec::new();
+        while real.len() < urls.len() {
+            let mut line = String::new();
+            if lines.read_line(&mut line).expect("read listening line") == 0 {
+                panic!("server exited before listening");
+            }
+            if let Some(url) = line.trim().strip_prefix("listening echo ") {
+                real.push(url.to_string());
+            }
+        }
+        Server { child, urls: real }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn bench_tcp_against_duplex_echo_reports_consistent_json() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "4", "-d", "1s", "-s", "100"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["transport"], "tcp");
+    assert_eq!(v["connections"], 4);
+    assert_eq!(v["size"], 100);
+}
+
+#[test]
+fn bench_with_n_sends_exactly_n_messages_pipelined() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let (code, v, err) = bench_json(&[
+        &s.urls[0],
+        "-c",
+        "3",
+        "-n",
+        "1000",
+        "--pipeline",
+        "7",
+        "-s",
+        "33",
+    ]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["messages"], 1000, "{v}");
+}
+
+#[test]
+fn bench_unix_against_duplex_echo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("unix://{}", dir.path().join("echo.sock").display());
+    let s = Server::echo(&[&url]);
+    let (code, v, err) = bench_json(&[
+        &s.urls[0],
+        "-c",
+        "4",
+        "-n",
+        "2000",
+        "--pipeline",
+        "4",
+        "-s",
+        "1000",
+    ]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["transport"], "unix");
+    assert_eq!(v["messages"], 2000);
+}
+
+#[test]
+fn bench_udp_against_duplex_echo() {
+    let s = Server::echo(&["udp://127.0.0.1:0"]);
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "4", "-n", "2000", "-s", "512"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["transport"], "udp");
+    assert_eq!(v["messages"], 2000);
+}
+
+#[test]
+fn bench_with_warmup_and_text_summary() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let out = duplex(&[
+        "bench", &s.urls[0], "-c", "2", "-d", "500ms", "--warmup", "300ms",
+    ]);
+    assert_eq!(out.code, Some(0), "{} {}", out.stdout, out.stderr);
+    for word in [
+        "messages",
+        "/s",
+        "MB/s",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "errors       none",
+    ] {
+        assert!(
+            out.stdout.contains(word),
+            "summary lacks '{word}': {}",
+            out.stdout
+        );
+    }
+    // No progress line when stderr is not a terminal.
+    assert!(out.stderr.is_empty(), "stderr: {}", out.stderr);
+}
+
+#[test]
+fn bench_connect_rate_and_hold() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "2", "-d", "500ms", "--connect-rate"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["mode"], "connect");
+    assert!(v["connects"].as_u64().expect("connects") > 0, "{v}");
+    assert!(
+        v["connects_per_sec"].as_f64().expect("connects_per_sec") > 0.0,
+        "{v}"
+    );
+
+    let (code, v, err) = bench_json(&[&s.urls[0], "--hold", "50", "-d", "300ms"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["mode"], "hold");
+    assert_eq!(v["connects"], 50, "{v}");
+    assert!(err.contains("holding 50 connections"), "{err}");
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for socat to take).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// socat as the echo server, killed on drop.
+struct Socat(Child);
+
+impl Drop for Socat {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bench_against_socat_echo() {
+    let port = free_port();
+    let child = Command::new("socat")
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg("PIPE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("socat is needed for this test and could not be started ({e}): apt-get install -y socat")
+        });
+    let _socat = Socat(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "socat did not listen on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("tcp://127.0.0.1:{port}");
+    let (code, v, err) = bench_json(&[
+        &url,
+        "-c",
+        "4",
+        "-n",
+        "2000",
+        "--pipeline",
+        "2",
+        "-s",
+        "200",
+    ]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["messages"], 2000);
+}
+
+/// An echo server that flips one bit of the 100th byte of every connection,
+/// so exactly one message per connection comes back corrupted.
+fn corrupting_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = 0usize;
+                loop {
+                    let n = match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if seen <= 99 && 99 < seen + n {
+                        buf[99 - seen] ^= 0x01;
+                    }
+                    seen += n;
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn bench_detects_a_corrupted_byte_and_exits_non_zero() {
+    let port = corrupting_server();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let (code, v, err) = bench_json(&[&url, "-c", "2", "-n", "500", "-s", "64"]);
+    assert_consistent(&v);
+    assert_eq!(
+        v["errors"]["mismatch"], 2,
+        "one corrupted message per connection: {v} {err}"
+    );
+    assert_eq!(v["errors"]["total"], 2, "{v}");
+    assert_ne!(code, Some(0), "errors make the exit status non-zero: {v}");
+
+    // The text summary names the kind too.
+    let out = duplex(&["bench", &url, "-c", "1", "-n", "100"]);
+    assert_ne!(out.code, Some(0));
+    assert!(out.stdout.contains("mismatch 1"), "{}", out.stdout);
+}
+
+#[test]
+fn bench_counts_a_server_that_closes_as_short_reads() {
+    // Accepts, reads a little, closes: every reply is cut short.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 16];
+            let _ = stream.read(&mut buf);
+        }
+    });
+    let url = format!("tcp://127.0.0.1:{port}");
+    let (code, v, _) = bench_json(&[&url, "-c", "1", "-n", "10", "--timeout", "2s"]);
+    assert_consistent(&v);
+    let e = &v["errors"];
+    assert!(
+        e["short_read"].as_u64().unwrap_or(0) + e["reset"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert_ne!(code, Some(0));
+}
+
+#[test]
+fn bench_against_nothing_fails_with_one_clear_line() {
+    let port = free_port();
+    let out = duplex(&["bench", &format!("tcp://127.0.0.1:{port}"), "-d", "1s"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
+}
+
+#[test]
+fn bad_bench_arguments_are_usage_errors() {
+    let url = "tcp://127.0.0.1:9";
+    let cases: &[(&[&str], &str)] = &[
+        (&["-c", "0"], "--connections"),
+        (&["-s", "0"], "--size"),
+        (&["--pipeline", "0"], "--pipeline"),
+        (&["-n", "0"], "--messages"),
+        (&["-d", "0s"], "longer than zero"),
+        (&["--timeout", "0"], "longer than zero"),
+        (&["-c", "many"], "--connections"),
+        (&["--hold", "10", "-c", "5"], "cannot be used with"),
+        (&["-s", "1048576", "--pipeline", "4096"], "64 MiB"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["bench", url];
+        all.extend_from_slice(args);
+        let out = duplex(&all);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{args:?}: '{want}' missing from: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = duplex(&["bench", "udp://127.0.0.1:9", "-s", "70000"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("UDP datagram"), "{}", out.stderr);
+}

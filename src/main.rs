@@ -46,7 +46,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Connect(args) => {
-            runtime()?.block_on(duplex::client::run(args))?;
+            let rt = runtime()?;
+            let result = rt.block_on(duplex::client::run(args));
+            // Dropping the runtime would wait for the blocking stdin read
+            // (which may never end) when the server closed first.
+            rt.shutdown_background();
+            result?;
             Ok(0)
         }
         Command::Bench(args) => {

@@ -49,7 +49,11 @@ pub async fn run(hp: &HostPort, args: &ConnectArgs) -> anyhow::Result<()> {
                 if n == 0 {
                     stdin_open = false;
                     quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
-                    continue;
+                    // A read interrupted by a datagram may have left the
+                    // start of a last, unterminated line in `line`: send it.
+                    if line.is_empty() {
+                        continue;
+                    }
                 }
                 let mut payload = line.as_slice();
                 if let Some(p) = payload.strip_suffix(b"\n") {

@@ -26,8 +26,16 @@ fn malformed_url_is_a_usage_error_that_shows_an_example() {
     for (url, what) in cases {
         for args in [vec!["serve", "echo", url], vec!["connect", url]] {
             let out = run_duplex(&args, SHORT);
-            assert_eq!(out.code(), Some(2), "{args:?} should be a usage error: {out:?}");
-            assert!(out.stderr.contains(what), "{args:?}: message should say '{what}': {}", out.stderr);
+            assert_eq!(
+                out.code(),
+                Some(2),
+                "{args:?} should be a usage error: {out:?}"
+            );
+            assert!(
+                out.stderr.contains(what),
+                "{args:?}: message should say '{what}': {}",
+                out.stderr
+            );
             assert!(
                 out.stderr.contains("for example") && out.stderr.contains("://127.0.0.1:")
                     || out.stderr.contains("for example unix:///")
@@ -44,18 +52,32 @@ fn malformed_url_is_a_usage_error_that_shows_an_example() {
 fn malformed_url_in_a_config_file_is_reported_with_its_position() {
     let dir = tempdir();
     let file = dir.path().join("bad.toml");
-    std::fs::write(&file, "[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1\"]\n").expect("write");
-    let out = run_duplex(&["serve", "--config", file.to_str().expect("utf-8 path")], SHORT);
+    std::fs::write(
+        &file,
+        "[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1\"]\n",
+    )
+    .expect("write");
+    let out = run_duplex(
+        &["serve", "--config", file.to_str().expect("utf-8 path")],
+        SHORT,
+    );
     assert_ne!(out.code(), Some(0), "{out:?}");
     assert!(out.stderr.contains("line 3"), "{}", out.stderr);
-    assert!(out.stderr.contains("has no port") && out.stderr.contains("for example"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("has no port") && out.stderr.contains("for example"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn version_prints_the_name_and_version() {
     let out = run_duplex(&["--version"], SHORT);
     assert_eq!(out.code(), Some(0));
-    assert_eq!(out.stdout_str().trim(), format!("duplex {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.stdout_str().trim(),
+        format!("duplex {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -69,8 +91,14 @@ fn help_has_an_example_for_every_subcommand() {
         let out = run_duplex(&[sub, "--help"], SHORT);
         assert_eq!(out.code(), Some(0), "{sub} --help: {out:?}");
         let text = out.stdout_str();
-        assert!(text.contains("Example"), "{sub} --help has no examples:\n{text}");
-        assert!(text.contains(example), "{sub} --help lacks '{example}':\n{text}");
+        assert!(
+            text.contains("Example"),
+            "{sub} --help has no examples:\n{text}"
+        );
+        assert!(
+            text.contains(example),
+            "{sub} --help lacks '{example}':\n{text}"
+        );
     }
     let out = run_duplex(&["--help"], SHORT);
     assert_eq!(out.code(), Some(0));
@@ -78,14 +106,21 @@ fn help_has_an_example_for_every_subcommand() {
     for sub in ["serve", "connect", "config"] {
         assert!(text.contains(sub), "--help does not list {sub}:\n{text}");
     }
-    assert!(text.contains("Example") && text.contains("duplex serve"), "--help has no examples:\n{text}");
+    assert!(
+        text.contains("Example") && text.contains("duplex serve"),
+        "--help has no examples:\n{text}"
+    );
 }
 
 #[test]
 fn unknown_service_and_missing_url_are_usage_errors() {
     let out = run_duplex(&["serve", "teapot", "tcp://127.0.0.1:0"], SHORT);
     assert_eq!(out.code(), Some(2), "{out:?}");
-    assert!(out.stderr.contains("echo") && out.stderr.contains("daytime"), "lists the services: {}", out.stderr);
+    assert!(
+        out.stderr.contains("echo") && out.stderr.contains("daytime"),
+        "lists the services: {}",
+        out.stderr
+    );
     let out = run_duplex(&["serve", "echo"], SHORT);
     assert_eq!(out.code(), Some(2), "{out:?}");
     assert!(out.stderr.contains("URL"), "{}", out.stderr);
@@ -95,8 +130,16 @@ fn unknown_service_and_missing_url_are_usage_errors() {
 fn option_of_another_service_is_an_error() {
     let out = run_duplex(&["serve", "echo", "tcp://127.0.0.1:0", "--min", "3"], SHORT);
     assert_ne!(out.code(), Some(0), "{out:?}");
-    assert!(out.stderr.contains("--min") && out.stderr.contains("random"), "{}", out.stderr);
-    assert!(out.stdout.is_empty(), "nothing may be bound: {}", out.stdout_str());
+    assert!(
+        out.stderr.contains("--min") && out.stderr.contains("random"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing may be bound: {}",
+        out.stdout_str()
+    );
 }
 
 #[test]
@@ -104,16 +147,32 @@ fn invalid_config_file_is_rejected_with_line_and_column() {
     let dir = tempdir();
     let cases = [
         ("[[listener]\n", "line 1, column"),
-        ("[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:0\"]\nbogus = 1\n", "line 4, column 1"),
-        ("[[listener]]\nservice = \"teapot\"\nurls = [\"tcp://127.0.0.1:0\"]\n", "line 2, column"),
-        ("[limits]\nmax_line = \"many\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:0\"]\n", "line 2, column"),
+        (
+            "[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:0\"]\nbogus = 1\n",
+            "line 4, column 1",
+        ),
+        (
+            "[[listener]]\nservice = \"teapot\"\nurls = [\"tcp://127.0.0.1:0\"]\n",
+            "line 2, column",
+        ),
+        (
+            "[limits]\nmax_line = \"many\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:0\"]\n",
+            "line 2, column",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let file = dir.path().join(format!("bad{i}.toml"));
         std::fs::write(&file, text).expect("write config");
-        let out = run_duplex(&["serve", "--config", file.to_str().expect("utf-8 path")], SHORT);
+        let out = run_duplex(
+            &["serve", "--config", file.to_str().expect("utf-8 path")],
+            SHORT,
+        );
         assert_ne!(out.code(), Some(0), "{text:?} accepted: {out:?}");
-        assert!(out.stderr.contains(want), "{text:?}: error should contain '{want}': {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{text:?}: error should contain '{want}': {}",
+            out.stderr
+        );
         assert!(out.stdout.is_empty(), "{text:?}: nothing may be bound");
     }
 }
@@ -122,7 +181,11 @@ fn invalid_config_file_is_rejected_with_line_and_column() {
 fn missing_config_file_is_one_clear_error() {
     let out = run_duplex(&["serve", "--config", "/nonexistent/duplex.toml"], SHORT);
     assert_ne!(out.code(), Some(0));
-    assert!(out.stderr.contains("/nonexistent/duplex.toml"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/duplex.toml"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(nonempty_lines(&out.stderr).len(), 1, "{}", out.stderr);
 }
 
@@ -146,27 +209,49 @@ fn config_prints_toml_that_serve_config_accepts() {
     assert_eq!(out.code(), Some(0));
     let text = out.stdout_str();
     for service in ["echo", "daytime", "random", "counter"] {
-        assert!(text.contains(&format!("service = \"{service}\"")), "{service} missing:\n{text}");
+        assert!(
+            text.contains(&format!("service = \"{service}\"")),
+            "{service} missing:\n{text}"
+        );
     }
     let edited = relocated_default_config(dir.path());
-    assert_ne!(edited, text, "the default configuration should name ports 7007-7015 and /tmp sockets");
+    assert_ne!(
+        edited, text,
+        "the default configuration should name ports 7007-7015 and /tmp sockets"
+    );
     let file = dir.path().join("duplex.toml");
     std::fs::write(&file, &edited).expect("write config");
-    let server = Server::start(&["serve", "--config", file.to_str().expect("utf-8 path")], 12);
+    let server = Server::start(
+        &["serve", "--config", file.to_str().expect("utf-8 path")],
+        12,
+    );
     let mut services: Vec<&str> = server.listening.iter().map(|(s, _)| s.as_str()).collect();
     services.dedup();
     assert_eq!(services, ["echo", "daytime", "random", "counter"]);
     for (service, url) in &server.listening {
-        assert!(!url.ends_with(":0"), "{service} {url}: port 0 must be resolved");
         assert!(
-            url.starts_with("tcp://127.0.0.1:") || url.starts_with("udp://127.0.0.1:") || url.starts_with("unix://"),
+            !url.ends_with(":0"),
+            "{service} {url}: port 0 must be resolved"
+        );
+        assert!(
+            url.starts_with("tcp://127.0.0.1:")
+                || url.starts_with("udp://127.0.0.1:")
+                || url.starts_with("unix://"),
             "{url}"
         );
     }
     // The services answer.
-    let random = server.listening.iter().position(|(s, u)| s == "random" && u.starts_with("tcp")).expect("random tcp");
+    let random = server
+        .listening
+        .iter()
+        .position(|(s, u)| s == "random" && u.starts_with("tcp"))
+        .expect("random tcp");
     assert_eq!(Conn::to(server.url(random)).ask("7 7"), "7");
-    let echo = server.listening.iter().position(|(s, u)| s == "echo" && u.starts_with("unix")).expect("echo unix");
+    let echo = server
+        .listening
+        .iter()
+        .position(|(s, u)| s == "echo" && u.starts_with("unix"))
+        .expect("echo unix");
     let mut c = Conn::to(server.url(echo));
     assert_eq!(c.ask("hello"), "hello");
 }
@@ -180,12 +265,27 @@ fn config_file_limits_apply() {
         "[limits]\nmax_line = 8\n[[listener]]\nservice = \"random\"\nurls = [\"tcp://127.0.0.1:0\"]\nmin = 4\nmax = 4\n",
     )
     .expect("write config");
-    let server = Server::start(&["serve", "--config", file.to_str().expect("utf-8 path")], 1);
+    let server = Server::start(
+        &["serve", "--config", file.to_str().expect("utf-8 path")],
+        1,
+    );
     let mut c = Conn::tcp(server.addr(0));
     assert_eq!(c.ask(""), "4");
-    assert!(c.ask("1 1 1 1 1 1 1").starts_with("ERR "), "max_line = 8 applies");
+    assert!(
+        c.ask("1 1 1 1 1 1 1").starts_with("ERR "),
+        "max_line = 8 applies"
+    );
     // A command-line limit overrides the file.
-    let server = Server::start(&["serve", "--config", file.to_str().expect("utf-8 path"), "--max-line", "100"], 1);
+    let server = Server::start(
+        &[
+            "serve",
+            "--config",
+            file.to_str().expect("utf-8 path"),
+            "--max-line",
+            "100",
+        ],
+        1,
+    );
     let mut c = Conn::tcp(server.addr(0));
     assert_eq!(c.ask("1    4    4"), "4");
 }
@@ -199,7 +299,9 @@ fn run_isolated(script: &str) -> (Output, bool) {
     let mut cmd = if isolated {
         let mut c = Command::new("unshare");
         c.args(["-mn", "sh", "-c"]);
-        c.arg(format!("set -eu\nmount -t tmpfs tmpfs /tmp\nip link set lo up\n{script}"));
+        c.arg(format!(
+            "set -eu\nmount -t tmpfs tmpfs /tmp\nip link set lo up\n{script}"
+        ));
         c
     } else {
         let mut c = Command::new("sh");
@@ -247,19 +349,36 @@ ls /tmp/duplex-*.sock 2>/dev/null | wc -l
     let mut lines = text.lines();
     let listening: Vec<&str> = lines.by_ref().take(12).collect();
     let mut expected = Vec::new();
-    for (service, port) in [("echo", 7007), ("daytime", 7013), ("random", 7014), ("counter", 7015)] {
+    for (service, port) in [
+        ("echo", 7007),
+        ("daytime", 7013),
+        ("random", 7014),
+        ("counter", 7015),
+    ] {
         expected.push(format!("listening {service} tcp://127.0.0.1:{port}"));
         expected.push(format!("listening {service} udp://127.0.0.1:{port}"));
-        expected.push(format!("listening {service} unix:///tmp/duplex-{service}.sock"));
+        expected.push(format!(
+            "listening {service} unix:///tmp/duplex-{service}.sock"
+        ));
     }
     assert_eq!(listening, expected);
     let rest: Vec<&str> = lines.collect();
     assert_eq!(rest[0..2], ["-- echo", "hello"], "{text}");
     assert_eq!(rest[2], "-- daytime", "{text}");
-    assert!(rest[3].len() >= 20 && rest[3].contains('T'), "a daytime greeting: {text}");
+    assert!(
+        rest[3].len() >= 20 && rest[3].contains('T'),
+        "a daytime greeting: {text}"
+    );
     assert_eq!(rest[4..8], ["-- random", "5", "5", "-- counter"], "{text}");
-    assert!(rest[8].parse::<u64>().is_ok_and(|n| n >= 3), "a client count: {text}");
-    assert_eq!(rest[9..], ["-- exit 0", "0"], "clean exit, sockets removed: {text}");
+    assert!(
+        rest[8].parse::<u64>().is_ok_and(|n| n >= 3),
+        "a client count: {text}"
+    );
+    assert_eq!(
+        rest[9..],
+        ["-- exit 0", "0"],
+        "clean exit, sockets removed: {text}"
+    );
 }
 
 #[test]
@@ -286,5 +405,9 @@ done
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 24, "{text}");
-    assert_eq!(lines[..12], lines[12..], "duplex serve and duplex serve --config <(duplex config) differ");
+    assert_eq!(
+        lines[..12],
+        lines[12..],
+        "duplex serve and duplex serve --config <(duplex config) differ"
+    );
 }

@@ -25,13 +25,21 @@ fn assert_one_line_failure(out: &Output, want: &str) {
     assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout_str());
     let lines = nonempty_lines(&out.stderr);
     assert_eq!(lines.len(), 1, "one line expected: {}", out.stderr);
-    assert!(lines[0].contains(want), "'{want}' missing from: {}", lines[0]);
+    assert!(
+        lines[0].contains(want),
+        "'{want}' missing from: {}",
+        lines[0]
+    );
 }
 
 #[test]
 fn full_duplex_server_output_arrives_while_stdin_is_open() {
     let dir = tempdir();
-    let s = Server::serve("daytime", &["tcp://127.0.0.1:0", &unix_url(dir.path(), "d.sock")], &["--format", "unix"]);
+    let s = Server::serve(
+        "daytime",
+        &["tcp://127.0.0.1:0", &unix_url(dir.path(), "d.sock")],
+        &["--format", "unix"],
+    );
     for url in [s.url(0), s.url(1)] {
         let mut c = Interactive::spawn(connect(&[url]));
         // The greeting arrives although stdin is open and nothing was sent.
@@ -59,18 +67,33 @@ fn echo_through_connect_line_by_line() {
     }
     c.close_stdin();
     assert_eq!(c.read_to_end(WAIT), b"");
-    assert_eq!(c.wait(WAIT).and_then(|s| s.code()), Some(0), "{}", c.stderr());
+    assert_eq!(
+        c.wait(WAIT).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        c.stderr()
+    );
 }
 
 #[test]
 fn connect_is_binary_safe_on_streams() {
     let dir = tempdir();
-    let s = Server::serve("echo", &["tcp://127.0.0.1:0", &unix_url(dir.path(), "e.sock")], &[]);
-    let data: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i % 256) as u8 ^ (i >> 8) as u8).collect();
+    let s = Server::serve(
+        "echo",
+        &["tcp://127.0.0.1:0", &unix_url(dir.path(), "e.sock")],
+        &[],
+    );
+    let data: Vec<u8> = (0..(1 << 20))
+        .map(|i: u32| (i % 256) as u8 ^ (i >> 8) as u8)
+        .collect();
     for url in [s.url(0), s.url(1)] {
         let out = run_with_input(connect(&[url]), &data, Duration::from_secs(30));
         assert_eq!(out.code(), Some(0), "{}", out.stderr);
-        assert!(out.stdout == data, "{url}: {} bytes back, differing", out.stdout.len());
+        assert!(
+            out.stdout == data,
+            "{url}: {} bytes back, differing",
+            out.stdout.len()
+        );
     }
 }
 
@@ -86,9 +109,14 @@ fn stdin_eof_half_closes_and_exit_is_0_when_the_server_closes() {
         let mut got = Vec::new();
         s.read_to_end(&mut got).expect("read to the client's EOF");
         thread::sleep(Duration::from_millis(200));
-        s.write_all(format!("got {} bytes, bye\n", got.len()).as_bytes()).expect("reply");
+        s.write_all(format!("got {} bytes, bye\n", got.len()).as_bytes())
+            .expect("reply");
     });
-    let out = run_with_input(connect(&[&format!("tcp://{addr}")]), b"hello\nworld\n", WAIT);
+    let out = run_with_input(
+        connect(&[&format!("tcp://{addr}")]),
+        b"hello\nworld\n",
+        WAIT,
+    );
     server.join().expect("server thread");
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "got 12 bytes, bye\n");
@@ -104,9 +132,14 @@ fn stdin_eof_half_closes_on_unix_sockets_too() {
         s.set_read_timeout(Some(WAIT)).expect("timeout");
         let mut got = Vec::new();
         s.read_to_end(&mut got).expect("read to the client's EOF");
-        s.write_all(&got.iter().rev().copied().collect::<Vec<u8>>()).expect("reply");
+        s.write_all(&got.iter().rev().copied().collect::<Vec<u8>>())
+            .expect("reply");
     });
-    let out = run_with_input(connect(&[&format!("unix://{}", path.display())]), b"abc", WAIT);
+    let out = run_with_input(
+        connect(&[&format!("unix://{}", path.display())]),
+        b"abc",
+        WAIT,
+    );
     server.join().expect("server thread");
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout, b"cba");
@@ -115,7 +148,11 @@ fn stdin_eof_half_closes_on_unix_sockets_too() {
 #[test]
 fn connect_keeps_printing_after_stdin_eof_until_the_server_closes() {
     let s = Server::serve("random", &["tcp://127.0.0.1:0"], &[]);
-    let out = run_with_input(connect(&[s.url(0)]), b"3 1 1\n20000\n", Duration::from_secs(30));
+    let out = run_with_input(
+        connect(&[s.url(0)]),
+        b"3 1 1\n20000\n",
+        Duration::from_secs(30),
+    );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
@@ -132,10 +169,16 @@ fn udp_sends_one_datagram_per_line_and_prints_each_reply() {
         let mut got = Vec::new();
         let mut buf = [0u8; 2048];
         for _ in 0..4 {
-            let (n, peer) = server.recv_from(&mut buf).unwrap_or_else(|e| panic!("datagram {} of 4 after {got:?}: {e}", got.len() + 1));
+            let (n, peer) = server
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("datagram {} of 4 after {got:?}: {e}", got.len() + 1));
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
             // Replies with and without a trailing newline.
-            let reply = if got.len() % 2 == 0 { format!("re {}\n", got.len()) } else { format!("re {}", got.len()) };
+            let reply = if got.len() % 2 == 0 {
+                format!("re {}\n", got.len())
+            } else {
+                format!("re {}", got.len())
+            };
             server.send_to(reply.as_bytes(), peer).expect("reply");
         }
         got
@@ -163,12 +206,25 @@ fn udp_waits_for_late_replies_after_stdin_eof() {
             thread::sleep(Duration::from_millis(delay));
             let _ = server.send_to(b"late", peer);
         });
-        let out = run_with_input(connect(&[&format!("udp://{addr}"), "--wait", wait]), b"hi\n", WAIT);
+        let out = run_with_input(
+            connect(&[&format!("udp://{addr}"), "--wait", wait]),
+            b"hi\n",
+            WAIT,
+        );
         responder.join().expect("responder");
         assert_eq!(out.code(), Some(0), "{}", out.stderr);
-        assert_eq!(out.stdout_str() == "late\n", printed, "--wait {wait}, reply after {delay}ms: {:?}", out.stdout_str());
+        assert_eq!(
+            out.stdout_str() == "late\n",
+            printed,
+            "--wait {wait}, reply after {delay}ms: {:?}",
+            out.stdout_str()
+        );
         if !printed {
-            assert!(out.elapsed < Duration::from_millis(1100), "--wait {wait} waited {:?}", out.elapsed);
+            assert!(
+                out.elapsed < Duration::from_millis(1100),
+                "--wait {wait} waited {:?}",
+                out.elapsed
+            );
         }
     }
 }
@@ -176,12 +232,23 @@ fn udp_waits_for_late_replies_after_stdin_eof() {
 #[test]
 fn udp_connect_to_duplex_random() {
     let s = Server::serve("random", &["udp://127.0.0.1:0"], &[]);
-    let out = run_with_input(connect(&[s.url(0), "--wait", "300ms"]), b"2 4 4\n9 3\nSTOP\n", WAIT);
+    let out = run_with_input(
+        connect(&[s.url(0), "--wait", "300ms"]),
+        b"2 4 4\n9 3\nSTOP\n",
+        WAIT,
+    );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[..3], ["4", "4", "ERR LO 9 is greater than HI 3"], "{text}");
-    assert!(lines[3].starts_with("ERR "), "STOP over UDP is an ordinary request: {text}");
+    assert_eq!(
+        lines[..3],
+        ["4", "4", "ERR LO 9 is greater than HI 3"],
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("ERR "),
+        "STOP over UDP is an ordinary request: {text}"
+    );
     assert_eq!(lines.len(), 4);
 }
 
@@ -206,8 +273,16 @@ fn refused_unix_connection_is_one_line_and_non_zero() {
 
 #[test]
 fn refused_udp_port_is_one_line_and_non_zero() {
-    let port = UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let out = run_with_input(connect(&[&format!("udp://127.0.0.1:{port}"), "--wait", "2s"]), b"anyone?\n", WAIT);
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = run_with_input(
+        connect(&[&format!("udp://127.0.0.1:{port}"), "--wait", "2s"]),
+        b"anyone?\n",
+        WAIT,
+    );
     assert_one_line_failure(&out, "refused");
 }
 
@@ -215,7 +290,10 @@ fn refused_udp_port_is_one_line_and_non_zero() {
 fn dns_failure_is_one_line_and_non_zero() {
     // A `.invalid` name never resolves (RFC 2606). In a private network
     // namespace, when the machine allows one, the lookup cannot leave it.
-    let isolated = Command::new("unshare").args(["-n", "true"]).status().is_ok_and(|s| s.success());
+    let isolated = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
     let cmd = if isolated {
         let mut c = Command::new("unshare");
         c.args(["-n", BIN, "connect", "tcp://no-such-host.invalid:7007"]);
@@ -225,7 +303,11 @@ fn dns_failure_is_one_line_and_non_zero() {
     };
     let out = run(cmd, Duration::from_secs(30));
     assert_one_line_failure(&out, "resolve");
-    assert!(out.stderr.contains("no-such-host.invalid"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no-such-host.invalid"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -250,9 +332,16 @@ fn connect_timeout_is_one_line_and_non_zero() {
     }
     assert!(full, "could not fill the listen queue");
     let start = Instant::now();
-    let out = run(connect(&[&format!("tcp://{addr}"), "--timeout", "300ms"]), WAIT);
+    let out = run(
+        connect(&[&format!("tcp://{addr}"), "--timeout", "300ms"]),
+        WAIT,
+    );
     assert_one_line_failure(&out, "timed out");
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
     drop(listener);
 }
 
@@ -260,5 +349,9 @@ fn connect_timeout_is_one_line_and_non_zero() {
 fn timeout_takes_a_duration() {
     let out = run(connect(&["tcp://127.0.0.1:1", "--timeout", "soon"]), WAIT);
     assert_eq!(out.code(), Some(2), "{out:?}");
-    assert!(out.stderr.contains("500ms"), "shows an example: {}", out.stderr);
+    assert!(
+        out.stderr.contains("500ms"),
+        "shows an example: {}",
+        out.stderr
+    );
 }

@@ -9,7 +9,11 @@ use common::*;
 fn counts_clients_across_tcp_unix_and_udp() {
     let dir = tempdir();
     let unix = unix_url(dir.path(), "c.sock");
-    let server = Server::serve("counter", &["tcp://127.0.0.1:0", &unix, "udp://127.0.0.1:0"], &[]);
+    let server = Server::serve(
+        "counter",
+        &["tcp://127.0.0.1:0", &unix, "udp://127.0.0.1:0"],
+        &[],
+    );
     let mut first = Conn::tcp(server.addr(0));
     assert_eq!(first.ask(""), "1");
     // No greeting: the counter answers requests only.
@@ -37,7 +41,10 @@ fn counts_clients_of_every_service_in_one_process() {
          [[listener]]\nservice = \"counter\"\nurls = [\"tcp://127.0.0.1:0\"]\n",
     )
     .expect("write config");
-    let server = Server::start(&["serve", "--config", file.to_str().expect("utf-8 path")], 2);
+    let server = Server::start(
+        &["serve", "--config", file.to_str().expect("utf-8 path")],
+        2,
+    );
     let mut echo = Conn::tcp(server.addr(0));
     assert_eq!(echo.ask("hi"), "hi");
     assert_eq!(Conn::tcp(server.addr(1)).ask(""), "2");
@@ -45,7 +52,11 @@ fn counts_clients_of_every_service_in_one_process() {
 
 #[test]
 fn refused_connections_do_not_count() {
-    let server = Server::serve("counter", &["tcp://127.0.0.1:0"], &["--max-connections", "1"]);
+    let server = Server::serve(
+        "counter",
+        &["tcp://127.0.0.1:0"],
+        &["--max-connections", "1"],
+    );
     let mut held = Conn::tcp(server.addr(0));
     assert_eq!(held.ask(""), "1");
     for _ in 0..3 {
@@ -77,6 +88,10 @@ fn stop_ends_a_counter_session_but_not_over_udp() {
     c.send_line("STOP");
     c.expect_eof(WAIT);
     let u = Udp::to(server.addr(1));
-    assert_eq!(u.ask("STOP"), "2\n", "STOP over UDP is answered like any other request");
+    assert_eq!(
+        u.ask("STOP"),
+        "2\n",
+        "STOP over UDP is answered like any other request"
+    );
     assert_eq!(u.ask("STOP\n"), "2\n");
 }

@@ -106,7 +106,12 @@ fn udp_echo_returns_each_datagram_unchanged() {
     ];
     for d in &datagrams {
         u.send(d);
-        assert_eq!(&u.recv(), d, "datagram of {} bytes came back changed", d.len());
+        assert_eq!(
+            &u.recv(),
+            d,
+            "datagram of {} bytes came back changed",
+            d.len()
+        );
     }
     // An empty datagram is a datagram too.
     u.send(b"");
@@ -128,8 +133,19 @@ fn udp_echo_answers_each_sender() {
 fn one_service_on_tcp_udp_and_unix_at_once() {
     let dir = tempdir();
     let url = unix_url(dir.path(), "e.sock");
-    let server = Server::serve("echo", &["tcp://127.0.0.1:0", "udp://127.0.0.1:0", &url], &[]);
-    assert_eq!(server.listening.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["echo"; 3]);
+    let server = Server::serve(
+        "echo",
+        &["tcp://127.0.0.1:0", "udp://127.0.0.1:0", &url],
+        &[],
+    );
+    assert_eq!(
+        server
+            .listening
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect::<Vec<_>>(),
+        ["echo"; 3]
+    );
     assert!(server.url(0).starts_with("tcp://127.0.0.1:"));
     assert!(server.url(1).starts_with("udp://127.0.0.1:"));
     assert_eq!(server.url(2), url);

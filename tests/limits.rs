@@ -66,7 +66,11 @@ fn over_long_line_on_unix_and_for_every_line_service() {
 fn max_connections_refuses_the_extra_client_at_once_with_server_busy() {
     let dir = tempdir();
     let unix = unix_url(dir.path(), "r.sock");
-    let s = Server::serve("random", &["tcp://127.0.0.1:0", &unix], &["--max-connections", "2"]);
+    let s = Server::serve(
+        "random",
+        &["tcp://127.0.0.1:0", &unix],
+        &["--max-connections", "2"],
+    );
     // The limit counts sessions over all listeners.
     let mut a = Conn::tcp(s.addr(0));
     let mut b = Conn::unix(&s.path(1));
@@ -78,7 +82,11 @@ fn max_connections_refuses_the_extra_client_at_once_with_server_busy() {
         let line = extra.read_line();
         assert!(line.starts_with("ERR server busy"), "{line}");
         extra.expect_eof(WAIT);
-        assert!(start.elapsed() < Duration::from_secs(2), "refused at once, not after {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "refused at once, not after {:?}",
+            start.elapsed()
+        );
     }
     // The admitted clients are unharmed.
     assert_eq!(a.ask("3 3"), "3");
@@ -108,7 +116,11 @@ fn idle_session_is_closed_after_the_idle_timeout() {
     let dir = tempdir();
     let unix = unix_url(dir.path(), "i.sock");
     for service in ["random", "echo", "daytime"] {
-        let s = Server::serve(service, &["tcp://127.0.0.1:0", &unix], &["--idle-timeout", "500ms"]);
+        let s = Server::serve(
+            service,
+            &["tcp://127.0.0.1:0", &unix],
+            &["--idle-timeout", "500ms"],
+        );
         for url in [s.url(0), s.url(1)] {
             let mut c = Conn::to(url);
             if service == "daytime" {
@@ -127,7 +139,11 @@ fn idle_session_is_closed_after_the_idle_timeout() {
 
 #[test]
 fn traffic_keeps_a_session_open_past_the_idle_timeout() {
-    let s = Server::serve("random", &["tcp://127.0.0.1:0"], &["--idle-timeout", "600ms"]);
+    let s = Server::serve(
+        "random",
+        &["tcp://127.0.0.1:0"],
+        &["--idle-timeout", "600ms"],
+    );
     let mut c = Conn::tcp(s.addr(0));
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1800) {
@@ -162,7 +178,16 @@ fn bad_limit_values_are_usage_errors() {
         assert!(out.stderr.contains(flag), "{args:?}: {}", out.stderr);
         assert!(out.stdout.is_empty());
     }
-    let out = run_duplex(&["serve", "echo", "tcp://127.0.0.1:0", "--max-connections", "0"], WAIT);
+    let out = run_duplex(
+        &[
+            "serve",
+            "echo",
+            "tcp://127.0.0.1:0",
+            "--max-connections",
+            "0",
+        ],
+        WAIT,
+    );
     assert_ne!(out.code(), Some(0));
     assert!(out.stderr.contains("max-connections"), "{}", out.stderr);
 }
@@ -172,12 +197,18 @@ fn bad_limit_values_are_usage_errors() {
 /// went out. Returns the bytes written and whether writing blocked.
 fn flood(conn: &Conn, chunk: Vec<u8>, cap: usize) -> (usize, bool) {
     let mut w = conn.s.try_clone_box().expect("clone");
-    w.set_write_timeout(Some(Duration::from_secs(1))).expect("write timeout");
+    w.set_write_timeout(Some(Duration::from_secs(1)))
+        .expect("write timeout");
     let mut sent = 0;
     while sent < cap {
         match w.write(&chunk) {
             Ok(n) => sent += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return (sent, true);
             }
             Err(e) => panic!("write failed after {sent} bytes: {e}"),
@@ -196,7 +227,11 @@ fn echo_client_that_never_reads_cannot_grow_server_memory() {
     let before = s.rss_kib();
     let hog = Conn::tcp(s.addr(0));
     let (sent, blocked) = flood(&hog, vec![b'x'; 64 * 1024], 512 * MB);
-    assert!(blocked, "the server accepted {} MB from a client that reads nothing", sent / MB);
+    assert!(
+        blocked,
+        "the server accepted {} MB from a client that reads nothing",
+        sent / MB
+    );
     let grown = s.rss_kib().saturating_sub(before);
     assert!(grown < 64 * 1024, "server RSS grew by {grown} KiB");
     // Meanwhile another client is served.
@@ -213,7 +248,10 @@ fn line_client_that_never_reads_cannot_grow_server_memory() {
     let hog = Conn::tcp(s.addr(0));
     // Each request asks for 100000 numbers (about 400 KB of replies).
     let (sent, blocked) = flood(&hog, b"100000\n".repeat(1000), 64 * MB);
-    assert!(blocked, "the server read {sent} bytes of requests from a client that reads no replies");
+    assert!(
+        blocked,
+        "the server read {sent} bytes of requests from a client that reads no replies"
+    );
     let grown = s.rss_kib().saturating_sub(before);
     assert!(grown < 64 * 1024, "server RSS grew by {grown} KiB");
     assert_eq!(other.ask("2 2"), "2");
@@ -235,7 +273,11 @@ fn a_stalled_client_does_not_delay_the_others() {
         let mut c = Conn::to(url);
         let start = Instant::now();
         assert_eq!(c.ask("9 9"), "9");
-        assert!(start.elapsed() < Duration::from_secs(2), "{url}: answered after {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{url}: answered after {:?}",
+            start.elapsed()
+        );
     }
     // And the half line completes when the rest arrives.
     half.send(b"1\n");

@@ -17,7 +17,8 @@ fn numbers(c: &mut Conn, n: usize) -> Vec<i64> {
     (0..n)
         .map(|_| {
             let l = c.read_line();
-            l.parse().unwrap_or_else(|e| panic!("{l:?} is not an integer: {e}"))
+            l.parse()
+                .unwrap_or_else(|e| panic!("{l:?} is not an integer: {e}"))
         })
         .collect()
 }
@@ -34,7 +35,10 @@ fn empty_request_gives_one_number_in_the_server_range() {
     c.expect_silence(Duration::from_millis(100));
     assert!(seen.iter().all(|n| (-2..=2).contains(n)), "{seen:?}");
     for v in -2..=2 {
-        assert!(seen.contains(&v), "{v} never came up in 200 draws from [-2, 2]");
+        assert!(
+            seen.contains(&v),
+            "{v} never came up in 200 draws from [-2, 2]"
+        );
     }
 }
 
@@ -76,7 +80,10 @@ fn n_lo_hi_request_gives_n_numbers_in_that_range() {
     let mut c = Conn::tcp(s.addr(0));
     c.send_line("3 1000000 1000002");
     let got = numbers(&mut c, 3);
-    assert!(got.iter().all(|n| (1_000_000..=1_000_002).contains(n)), "{got:?}");
+    assert!(
+        got.iter().all(|n| (1_000_000..=1_000_002).contains(n)),
+        "{got:?}"
+    );
     c.expect_silence(Duration::from_millis(200));
 }
 
@@ -102,7 +109,10 @@ fn numbers_are_uniform() {
     assert_eq!(counts.len(), 6, "{counts:?}");
     // Each face 10000 ± 5% (more than 5 standard deviations).
     for (face, n) in &counts {
-        assert!((9500..=10500).contains(n), "face {face} came up {n} times of 60000: {counts:?}");
+        assert!(
+            (9500..=10500).contains(n),
+            "face {face} came up {n} times of 60000: {counts:?}"
+        );
     }
 }
 
@@ -111,11 +121,29 @@ fn errors_are_single_err_lines_and_the_session_goes_on() {
     let s = server(&[]);
     let mut c = Conn::tcp(s.addr(0));
     assert_eq!(c.ask("9 3"), "ERR LO 9 is greater than HI 3");
-    assert_eq!(c.ask("5000000"), "ERR count 5000000 is over the limit 100000");
-    assert_eq!(c.ask("5000000 1 2"), "ERR count 5000000 is over the limit 100000");
-    for bad in ["0", "-1", "0 1 5", "abc", "1 2 3 4", "1.5", "99999999999999999999", "1 x"] {
+    assert_eq!(
+        c.ask("5000000"),
+        "ERR count 5000000 is over the limit 100000"
+    );
+    assert_eq!(
+        c.ask("5000000 1 2"),
+        "ERR count 5000000 is over the limit 100000"
+    );
+    for bad in [
+        "0",
+        "-1",
+        "0 1 5",
+        "abc",
+        "1 2 3 4",
+        "1.5",
+        "99999999999999999999",
+        "1 x",
+    ] {
         let reply = c.ask(bad);
-        assert!(reply.starts_with("ERR ") && reply.len() > 8, "{bad:?} -> {reply:?}");
+        assert!(
+            reply.starts_with("ERR ") && reply.len() > 8,
+            "{bad:?} -> {reply:?}"
+        );
         c.expect_silence(Duration::from_millis(20));
     }
     // Still answering.
@@ -143,7 +171,10 @@ fn choices_pick_from_the_list() {
         *seen.entry(c.read_line()).or_default() += 1;
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen.contains_key("heads") && seen.contains_key("tails"), "{seen:?}");
+    assert!(
+        seen.contains_key("heads") && seen.contains_key("tails"),
+        "{seen:?}"
+    );
     // Only the empty and N forms apply.
     assert!(c.ask("1 6").starts_with("ERR "));
     assert!(c.ask("2 1 6").starts_with("ERR "));
@@ -180,24 +211,45 @@ fn seed_gives_each_connection_its_own_numbers() {
     let mut second = Conn::tcp(s.addr(0));
     second.send_line("10 1 1000000000");
     let b = numbers(&mut second, 10);
-    assert_ne!(a, b, "two connections of one seeded server got the same numbers");
+    assert_ne!(
+        a, b,
+        "two connections of one seeded server got the same numbers"
+    );
 }
 
 #[test]
 fn extreme_64_bit_bounds() {
     let s = server(&[]);
     let mut c = Conn::tcp(s.addr(0));
-    assert_eq!(c.ask("-9223372036854775808 -9223372036854775808"), "-9223372036854775808");
-    assert_eq!(c.ask("9223372036854775807 9223372036854775807"), "9223372036854775807");
+    assert_eq!(
+        c.ask("-9223372036854775808 -9223372036854775808"),
+        "-9223372036854775808"
+    );
+    assert_eq!(
+        c.ask("9223372036854775807 9223372036854775807"),
+        "9223372036854775807"
+    );
     c.send_line("1000 -9223372036854775808 9223372036854775807");
     let got = numbers(&mut c, 1000);
     // Over the full range, about half are negative.
     let negative = got.iter().filter(|&&n| n < 0).count();
-    assert!((350..=650).contains(&negative), "{negative} of 1000 negative over the full i64 range");
+    assert!(
+        (350..=650).contains(&negative),
+        "{negative} of 1000 negative over the full i64 range"
+    );
     c.send_line("100 9223372036854775806 9223372036854775807");
     assert!(numbers(&mut c, 100).iter().all(|&n| n >= i64::MAX - 1));
-    assert!(c.ask("9223372036854775808 9223372036854775808").starts_with("ERR "), "beyond i64");
-    let s = server(&["--min", "-9223372036854775808", "--max", "9223372036854775807"]);
+    assert!(
+        c.ask("9223372036854775808 9223372036854775808")
+            .starts_with("ERR "),
+        "beyond i64"
+    );
+    let s = server(&[
+        "--min",
+        "-9223372036854775808",
+        "--max",
+        "9223372036854775807",
+    ]);
     let mut c = Conn::tcp(s.addr(0));
     c.send_line("10");
     numbers(&mut c, 10);
@@ -253,7 +305,11 @@ fn udp_replies_one_datagram_per_number() {
     u.send(b"5 5\r\n");
     assert_eq!(u.recv(), b"5\n");
     u.send(b"");
-    let n: i64 = String::from_utf8(u.recv()).expect("utf-8").trim_end().parse().expect("integer");
+    let n: i64 = String::from_utf8(u.recv())
+        .expect("utf-8")
+        .trim_end()
+        .parse()
+        .expect("integer");
     assert!((1..=1000).contains(&n));
     u.send(b"9 3");
     assert_eq!(u.recv(), b"ERR LO 9 is greater than HI 3\n");
@@ -267,7 +323,18 @@ fn udp_replies_one_datagram_per_number() {
 
 #[test]
 fn bad_server_range_is_refused_at_start() {
-    let out = run_duplex(&["serve", "random", "tcp://127.0.0.1:0", "--min", "5", "--max", "1"], WAIT);
+    let out = run_duplex(
+        &[
+            "serve",
+            "random",
+            "tcp://127.0.0.1:0",
+            "--min",
+            "5",
+            "--max",
+            "1",
+        ],
+        WAIT,
+    );
     assert_ne!(out.code(), Some(0));
     assert!(out.stderr.contains("greater than"), "{}", out.stderr);
     assert!(out.stdout.is_empty());

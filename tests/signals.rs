@@ -12,7 +12,11 @@ use common::*;
 /// A random server on tcp, unix and udp, with `extra` options.
 fn server(dir: &std::path::Path, extra: &[&str]) -> Server {
     let unix = unix_url(dir, "r.sock");
-    Server::serve("random", &["tcp://127.0.0.1:0", &unix, "udp://127.0.0.1:0"], extra)
+    Server::serve(
+        "random",
+        &["tcp://127.0.0.1:0", &unix, "udp://127.0.0.1:0"],
+        extra,
+    )
 }
 
 fn graceful_exit(sig: i32) {
@@ -26,8 +30,17 @@ fn graceful_exit(sig: i32) {
     let start = Instant::now();
     s.signal(sig);
     let status = s.wait_exit(WAIT).expect("the server exits");
-    assert_eq!(status.code(), Some(0), "exit status; stderr: {}", s.stderr());
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status; stderr: {}",
+        s.stderr()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
     assert!(!sock.exists(), "the Unix socket file was not removed");
     idle.expect_eof(WAIT);
 }
@@ -91,8 +104,14 @@ fn exits_within_the_shutdown_timeout_when_a_client_keeps_its_connection() {
     let status = s.wait_exit(WAIT).expect("the server exits");
     let took = start.elapsed();
     assert_eq!(status.code(), Some(0), "stderr: {}", s.stderr());
-    assert!(took >= Duration::from_millis(800), "did not wait for the in-flight reply: {took:?}");
-    assert!(took < Duration::from_secs(4), "took {took:?} with --shutdown-timeout 1s");
+    assert!(
+        took >= Duration::from_millis(800),
+        "did not wait for the in-flight reply: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?} with --shutdown-timeout 1s"
+    );
     assert!(!s.path(1).exists(), "the Unix socket file was not removed");
 }
 
@@ -105,15 +124,28 @@ fn shutdown_stops_accepting_at_once() {
     let sock = s.path(1);
     s.signal(libc::SIGTERM);
     // Still running (waiting for the stuck reply), but no longer accepting.
-    let refused = eventually(WAIT, || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+    let refused = eventually(WAIT, || {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
+    });
     assert!(refused, "new connections still accepted during shutdown");
-    assert!(eventually(WAIT, || !sock.exists()), "the Unix socket file stayed during shutdown");
-    assert!(s.running(), "exited although a reply was in flight: stderr {}", s.stderr());
+    assert!(
+        eventually(WAIT, || !sock.exists()),
+        "the Unix socket file stayed during shutdown"
+    );
+    assert!(
+        s.running(),
+        "exited although a reply was in flight: stderr {}",
+        s.stderr()
+    );
 }
 
 #[test]
 fn second_signal_exits_at_once_with_status_130() {
-    for (first, second) in [(libc::SIGTERM, libc::SIGTERM), (libc::SIGINT, libc::SIGINT), (libc::SIGTERM, libc::SIGINT)] {
+    for (first, second) in [
+        (libc::SIGTERM, libc::SIGTERM),
+        (libc::SIGINT, libc::SIGINT),
+        (libc::SIGTERM, libc::SIGINT),
+    ] {
         let dir = tempdir();
         let mut s = server(dir.path(), &["--shutdown-timeout", "60s"]);
         let _stuck = stuck_client(&s);
@@ -121,13 +153,25 @@ fn second_signal_exits_at_once_with_status_130() {
         // Shutdown has begun once the listeners are gone (signals that
         // arrive before the first is handled may be merged into one).
         let sock = s.path(1);
-        assert!(eventually(WAIT, || !sock.exists()), "shutdown did not begin");
-        assert!(s.wait_exit(Duration::from_millis(300)).is_none(), "exited before the shutdown timeout");
+        assert!(
+            eventually(WAIT, || !sock.exists()),
+            "shutdown did not begin"
+        );
+        assert!(
+            s.wait_exit(Duration::from_millis(300)).is_none(),
+            "exited before the shutdown timeout"
+        );
         let start = Instant::now();
         s.signal(second);
-        let status = s.wait_exit(WAIT).expect("the server exits on the second signal");
+        let status = s
+            .wait_exit(WAIT)
+            .expect("the server exits on the second signal");
         assert_eq!(status.code(), Some(130), "stderr: {}", s.stderr());
-        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
     }
 }
 

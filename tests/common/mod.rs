@@ -73,7 +73,9 @@ impl Server {
     /// Starts `cmd` and waits for `lines` `listening` lines, or for the
     /// process to exit (then returns what it said).
     pub fn try_start_cmd(mut cmd: Command, lines: usize) -> Result<Server, StartFailure> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn duplex");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
@@ -101,15 +103,25 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .expect("stderr lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let mut server = Server { child, listening: Vec::new(), stdout: rx, stderr };
+        let mut server = Server {
+            child,
+            listening: Vec::new(),
+            stdout: rx,
+            stderr,
+        };
         let deadline = Instant::now() + WAIT;
         let mut other = Vec::new();
         while server.listening.len() < lines {
             let left = deadline.saturating_duration_since(Instant::now());
-            match server.stdout.recv_timeout(left.max(Duration::from_millis(1))) {
+            match server
+                .stdout
+                .recv_timeout(left.max(Duration::from_millis(1)))
+            {
                 Ok(line) => match parse_listening(&line) {
                     Some(l) => server.listening.push(l),
                     None => other.push(line),
@@ -117,10 +129,17 @@ impl Server {
                 Err(RecvTimeoutError::Disconnected) => {
                     // stdout closed: the process is exiting.
                     let status = server.wait_exit(WAIT);
-                    let mut stdout: Vec<String> =
-                        server.listening.iter().map(|(s, u)| format!("listening {s} {u}")).collect();
+                    let mut stdout: Vec<String> = server
+                        .listening
+                        .iter()
+                        .map(|(s, u)| format!("listening {s} {u}"))
+                        .collect();
                     stdout.extend(other);
-                    return Err(StartFailure { status, stdout, stderr: server.stderr() });
+                    return Err(StartFailure {
+                        status,
+                        stdout,
+                        stderr: server.stderr(),
+                    });
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     panic!(
@@ -152,7 +171,10 @@ impl Server {
     /// The path of the `i`th listener (unix).
     pub fn path(&self, i: usize) -> PathBuf {
         let url = self.url(i);
-        PathBuf::from(url.strip_prefix("unix://").unwrap_or_else(|| panic!("{url} is not unix://")))
+        PathBuf::from(
+            url.strip_prefix("unix://")
+                .unwrap_or_else(|| panic!("{url} is not unix://")),
+        )
     }
 
     /// Everything the server wrote on stderr so far.
@@ -169,7 +191,13 @@ impl Server {
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) with the pid of our own child process.
         let r = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(r, 0, "kill({}, {sig}) failed: {}", self.pid(), io::Error::last_os_error());
+        assert_eq!(
+            r,
+            0,
+            "kill({}, {sig}) failed: {}",
+            self.pid(),
+            io::Error::last_os_error()
+        );
     }
 
     /// Waits up to `timeout` for the process to exit.
@@ -184,9 +212,16 @@ impl Server {
 
     /// Resident memory of the server in KiB (VmRSS).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc/PID/status");
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS value")
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS line");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS value")
     }
 }
 
@@ -214,7 +249,8 @@ pub fn parse_listening(line: &str) -> Option<(String, String)> {
 /// `tcp://127.0.0.1:PORT` or `udp://[::1]:PORT` as a socket address.
 pub fn socket_addr(url: &str) -> SocketAddr {
     let hp = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    hp.parse().unwrap_or_else(|e| panic!("{url}: not HOST:PORT with an IP literal: {e}"))
+    hp.parse()
+        .unwrap_or_else(|e| panic!("{url}: not HOST:PORT with an IP literal: {e}"))
 }
 
 /// Waits up to `timeout` for `child` to exit.
@@ -255,7 +291,9 @@ impl Output {
 /// Runs `cmd` with `input` on stdin (then EOF), killing it and failing the
 /// test if it takes longer than `timeout`.
 pub fn run_with_input(mut cmd: Command, input: &[u8], timeout: Duration) -> Output {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let mut stdin = child.stdin.take().expect("stdin is piped");
@@ -273,7 +311,12 @@ pub fn run_with_input(mut cmd: Command, input: &[u8], timeout: Duration) -> Outp
     let elapsed = start.elapsed();
     let _ = writer.join();
     let (stdout, stderr) = out.finish();
-    Output { status, stdout, stderr, elapsed }
+    Output {
+        status,
+        stdout,
+        stderr,
+        elapsed,
+    }
 }
 
 /// Runs `cmd` with no input (stdin is /dev/null).
@@ -332,7 +375,9 @@ pub struct Interactive {
 
 impl Interactive {
     pub fn spawn(mut cmd: Command) -> Interactive {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let stdin = child.stdin.take();
         let mut out = child.stdout.take().expect("stdout is piped");
@@ -354,10 +399,18 @@ impl Interactive {
                 if n == 0 {
                     break;
                 }
-                sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .expect("stderr lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Interactive { child, stdin, stdout: rx, pending: Vec::new(), stderr }
+        Interactive {
+            child,
+            stdin,
+            stdout: rx,
+            pending: Vec::new(),
+            stderr,
+        }
     }
 
     pub fn write(&mut self, data: &[u8]) {
@@ -389,6 +442,23 @@ impl Interactive {
                 ),
             }
         }
+    }
+
+    /// The next `n` bytes of stdout; panics after `timeout`.
+    pub fn read_bytes(&mut self, n: usize, timeout: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        while self.pending.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(chunk) => self.pending.extend_from_slice(&chunk),
+                Err(e) => panic!(
+                    "only {:?} of {n} bytes on stdout within {timeout:?} ({e:?}); stderr: {}",
+                    String::from_utf8_lossy(&self.pending),
+                    self.stderr()
+                ),
+            }
+        }
+        self.pending.drain(..n).collect()
     }
 
     /// Reads stdout until it closes (within `timeout`) and returns the rest.
@@ -488,12 +558,14 @@ impl Conn {
     }
 
     pub fn tcp(addr: SocketAddr) -> Conn {
-        let s = TcpStream::connect_timeout(&addr, WAIT).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        let s = TcpStream::connect_timeout(&addr, WAIT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
         Conn::new(Box::new(s))
     }
 
     pub fn unix(path: &Path) -> Conn {
-        let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+        let s = UnixStream::connect(path)
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
         Conn::new(Box::new(s))
     }
 
@@ -528,12 +600,19 @@ impl Conn {
             if left.is_zero() {
                 return Read1::Timeout;
             }
-            self.s.set_read_timeout(Some(left)).expect("set read timeout");
+            self.s
+                .set_read_timeout(Some(left))
+                .expect("set read timeout");
             let mut chunk = [0u8; 16 * 1024];
             match self.s.read(&mut chunk) {
                 Ok(0) => return Read1::Eof(std::mem::take(&mut self.buf)),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Read1::Timeout;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -579,8 +658,14 @@ impl Conn {
         let mut chunk = vec![0u8; 64 * 1024];
         while self.buf.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "only {} of {n} bytes within {timeout:?}", self.buf.len());
-            self.s.set_read_timeout(Some(left)).expect("set read timeout");
+            assert!(
+                !left.is_zero(),
+                "only {} of {n} bytes within {timeout:?}",
+                self.buf.len()
+            );
+            self.s
+                .set_read_timeout(Some(left))
+                .expect("set read timeout");
             match self.s.read(&mut chunk) {
                 Ok(0) => panic!("EOF after {} of {n} bytes", self.buf.len()),
                 Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
@@ -607,7 +692,13 @@ pub struct Udp {
 
 impl Udp {
     pub fn to(addr: SocketAddr) -> Udp {
-        let local: SocketAddr = if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }.parse().expect("addr");
+        let local: SocketAddr = if addr.is_ipv4() {
+            "127.0.0.1:0"
+        } else {
+            "[::1]:0"
+        }
+        .parse()
+        .expect("addr");
         let socket = UdpSocket::bind(local).expect("bind a UDP client socket");
         socket.connect(addr).expect("connect the UDP socket");
         Udp { socket }
@@ -619,11 +710,20 @@ impl Udp {
 
     /// The next datagram, or `None` after `timeout`.
     pub fn try_recv(&self, timeout: Duration) -> Option<Vec<u8>> {
-        self.socket.set_read_timeout(Some(timeout)).expect("set read timeout");
+        self.socket
+            .set_read_timeout(Some(timeout))
+            .expect("set read timeout");
         let mut buf = vec![0u8; 65_536];
         match self.socket.recv(&mut buf) {
             Ok(n) => Some(buf[..n].to_vec()),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => None,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
             Err(e) => panic!("UDP receive failed: {e}"),
         }
     }

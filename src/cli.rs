@@ -13,7 +13,15 @@ use crate::service::DaytimeFormat;
     name = "duplex",
     version,
     about = "Serve and speak TCP, UDP, Unix sockets and WebSocket: echo, daytime, random and counter services, a client, and a load generator.",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Examples:
+  duplex serve                                     # every service on loopback default ports
+  duplex serve echo tcp://:7007 udp://:7007 unix:///tmp/echo.sock
+  duplex connect tcp://127.0.0.1:7013
+  duplex bench tcp://127.0.0.1:7007 -c 50 -d 10s
+  duplex config > duplex.toml
+
+Run `duplex help SUBCOMMAND` for the options and examples of each subcommand."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -316,6 +316,7 @@ fn run_isolated(script: &str) -> (Output, bool) {
 fn serve_without_arguments_runs_the_default_configuration_on_loopback() {
     let script = r#"
 out=$(mktemp -d)
+: >"$out/listening"
 "$BIN" serve >"$out/listening" 2>"$out/log" &
 pid=$!
 i=0
@@ -387,6 +388,7 @@ fn default_configuration_and_duplex_config_are_the_same() {
 out=$(mktemp -d)
 "$BIN" config >"$out/duplex.toml"
 for args in "" "--config $out/duplex.toml"; do
+    : >"$out/listening"
     "$BIN" serve $args >"$out/listening" 2>"$out/log" &
     pid=$!
     i=0

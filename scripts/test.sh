@@ -17,6 +17,9 @@ missing=()
 command -v nc.openbsd >/dev/null 2>&1 || missing+=(netcat-openbsd)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# unshare (util-linux) and ip (iproute2) give the default-configuration tests
+# a private loopback and /tmp, so the default ports may be in use elsewhere.
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ((${#missing[@]})); then
     echo "test.sh: installing ${missing[*]}" >&2
     sudo=()

@@ -413,3 +413,41 @@ done
         "duplex serve and duplex serve --config <(duplex config) differ"
     );
 }
+
+/// Runs a server with `log_args`, makes one connection, stops it with
+/// SIGTERM and returns (stdout lines after the listening lines, stderr).
+fn logged_run(log_args: &[&str]) -> (Vec<String>, String) {
+    let mut args = vec!["serve", "echo", "tcp://127.0.0.1:0"];
+    args.extend_from_slice(log_args);
+    let mut s = Server::start(&args, 1);
+    assert_eq!(Conn::tcp(s.addr(0)).ask("x"), "x");
+    s.signal(libc::SIGTERM);
+    assert_eq!(s.wait_exit(WAIT).and_then(|st| st.code()), Some(0));
+    let mut more = Vec::new();
+    while let Some(l) = s.next_stdout_line(Duration::from_millis(100)) {
+        more.push(l);
+    }
+    (more, s.stderr())
+}
+
+#[test]
+fn logs_go_to_stderr_and_stdout_has_only_the_listening_lines() {
+    let (more, stderr) = logged_run(&["-vv"]);
+    assert!(more.is_empty(), "stdout after the listening line: {more:?}");
+    assert!(!stderr.trim().is_empty(), "-vv logs nothing");
+    let (more, stderr) = logged_run(&["-q"]);
+    assert!(more.is_empty(), "{more:?}");
+    assert_eq!(stderr.trim(), "", "-q logs more than errors");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (_, stderr) = logged_run(&["-v", "--log-format", "json"]);
+    let lines = nonempty_lines(&stderr);
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"));
+        assert!(v.is_object(), "{l}");
+    }
+}

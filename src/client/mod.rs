@@ -6,8 +6,10 @@
 //! * UDP sends each stdin line as one datagram and prints each datagram
 //!   received, adding `\n` unless it ends with one. After stdin EOF it waits
 //!   until no datagram has arrived for `--wait`, then exits.
+//! * WebSocket: see [`ws`].
 
 mod udp;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
             pump(stream).await.with_context(|| format!("{}", args.url))
         }
         Endpoint::Udp(hp) => udp::run(hp, &args).await,
+        Endpoint::Ws(target) => ws::run(&args.url, target, &args).await,
         other => Err(fail(
             other,
             format!("the {} transport is not available yet", other.scheme()),

@@ -232,6 +232,14 @@ fn upgrade(
         );
     }
     let accept = derive_accept_key(key.as_bytes());
+    // duplex services speak no particular subprotocol; agreeing to the
+    // client's first choice keeps clients that insist on one (browsers
+    // fail a handshake that ignores the protocol they asked for) working.
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').map(str::trim).find(|p| !p.is_empty()))
+        .and_then(|p| HeaderValue::from_str(p).ok());
     let Some(permit) = rt.admit() else {
         tracing::warn!(%peer, "refused WebSocket session: --max-connections reached");
         return text(StatusCode::SERVICE_UNAVAILABLE, rt.busy_message());
@@ -264,5 +272,8 @@ fn upgrade(
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(p) = protocol {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
     r
 }

@@ -1,0 +1,231 @@
+//! Autobahn|Testsuite conformance, groups 1–10 (12 and 13 are compression,
+//! which duplex does not offer), with kosoku (an Autobahn-compatible runner
+//! from PyPI, installed into `.venv` by `scripts/test.sh`):
+//!
+//! * server: kosoku drives `duplex serve echo ws://…`;
+//! * client: kosoku's fuzzing server drives the `autobahn_client` example,
+//!   an echo client built on `duplex::client::ws::connect`.
+//!
+//! Every case must end OK, NON-STRICT or INFORMATIONAL, and every case of
+//! the groups must have run. A missing kosoku fails the tests.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Cases per group of the Autobahn suite, groups 1–10 (there is no group 8).
+const GROUPS: [(u32, usize); 9] = [
+    (1, 16),
+    (2, 11),
+    (3, 7),
+    (4, 10),
+    (5, 20),
+    (6, 145),
+    (7, 37),
+    (9, 54),
+    (10, 1),
+];
+/// Verdicts that pass, for the message exchange and for the close.
+const ACCEPTABLE: [&str; 3] = ["OK", "NON-STRICT", "INFORMATIONAL"];
+/// Bound on one whole run of the suite (a debug build on a busy machine).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `.venv/bin/kosoku`, or a failure naming the install command.
+fn kosoku() -> Command {
+    let path = root().join(".venv/bin/kosoku");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh, or \
+         python3 -m venv .venv && .venv/bin/pip install websockets kosoku",
+        path.display()
+    );
+    let mut cmd = Command::new(path);
+    cmd.args(["-x", "12.*", "-x", "13.*"]);
+    cmd
+}
+
+/// The `autobahn_client` example of the same build profile as the binary
+/// under test, built first when missing (`cargo test --all-targets`, which
+/// `scripts/test.sh` runs, builds it already).
+fn autobahn_client() -> PathBuf {
+    let bin_dir = Path::new(BIN).parent().expect("binary directory");
+    let exe = bin_dir.join("examples/autobahn_client");
+    if !exe.exists() {
+        let mut cmd = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        cmd.current_dir(root())
+            .args(["build", "--example", "autobahn_client"]);
+        if bin_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let out = run(cmd, SUITE_TIMEOUT);
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "cargo build --example autobahn_client failed: {}",
+            out.stderr
+        );
+    }
+    assert!(exe.exists(), "{} was not built", exe.display());
+    exe
+}
+
+/// One case's verdicts.
+#[derive(Debug)]
+struct Verdict {
+    behavior: String,
+    close: String,
+}
+
+/// Reads kosoku's `index.json`: `{agent: {case: {behavior, behaviorClose}}}`.
+fn read_report(dir: &Path) -> BTreeMap<String, Verdict> {
+    let path = dir.join("index.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("kosoku wrote no {}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("index.json is JSON");
+    let agents = json.as_object().expect("index.json is an object of agents");
+    assert_eq!(
+        agents.len(),
+        1,
+        "one agent in the report: {:?}",
+        agents.keys()
+    );
+    let cases = agents
+        .values()
+        .next()
+        .and_then(|c| c.as_object())
+        .expect("an object of cases");
+    cases
+        .iter()
+        .map(|(id, v)| {
+            let field = |k: &str| v[k].as_str().unwrap_or("(none)").to_string();
+            let verdict = Verdict {
+                behavior: field("behavior"),
+                close: field("behaviorClose"),
+            };
+            (id.clone(), verdict)
+        })
+        .collect()
+}
+
+/// Prints the tally and asserts that every case of groups 1–10 ran and
+/// passed.
+fn assert_conformant(side: &str, report: &BTreeMap<String, Verdict>, elapsed: Duration) {
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in report.values() {
+        *tally.entry(v.behavior.as_str()).or_default() += 1;
+    }
+    eprintln!(
+        "autobahn {side}: {} cases in {elapsed:.1?}: {tally:?}",
+        report.len()
+    );
+    let bad: Vec<String> = report
+        .iter()
+        .filter(|(_, v)| {
+            !ACCEPTABLE.contains(&v.behavior.as_str()) || !ACCEPTABLE.contains(&v.close.as_str())
+        })
+        .map(|(id, v)| format!("{id}: {} / close {}", v.behavior, v.close))
+        .collect();
+    assert!(bad.is_empty(), "{side}: cases that did not pass: {bad:#?}");
+    for (group, expected) in GROUPS {
+        let ran = report
+            .keys()
+            .filter(|id| id.split('.').next() == Some(&group.to_string()))
+            .count();
+        assert_eq!(
+            ran, expected,
+            "{side}: group {group} should have {expected} cases, the report has {ran}"
+        );
+    }
+    let total: usize = GROUPS.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        report.len(),
+        total,
+        "{side}: unexpected cases in the report"
+    );
+}
+
+#[test]
+fn autobahn_server_groups_1_to_10_pass() {
+    let server = Server::serve(
+        "echo",
+        &["ws://127.0.0.1:0/"],
+        &["--max-message", "20000000", "-q"],
+    );
+    let out_dir = tempdir();
+    let mut cmd = kosoku();
+    cmd.arg(server.url(0))
+        .args(["-p", "2", "-o"])
+        .arg(out_dir.path());
+    let start = Instant::now();
+    let out = run(cmd, SUITE_TIMEOUT);
+    let elapsed = start.elapsed();
+    let report = read_report(out_dir.path());
+    assert_conformant("server", &report, elapsed);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "kosoku failed: {}{}",
+        out.stdout_str(),
+        out.stderr
+    );
+}
+
+#[test]
+fn autobahn_client_groups_1_to_10_pass() {
+    let client = autobahn_client();
+    let out_dir = tempdir();
+    let mut cmd = kosoku();
+    cmd.args(["-m", "fuzzingserver", "127.0.0.1:0", "-o"])
+        .arg(out_dir.path());
+    let mut fuzzer = Interactive::spawn(cmd);
+    // kosoku says `fuzzingserver listening on ws://127.0.0.1:PORT` on stderr.
+    let mut addr = None;
+    let found = eventually(WAIT, || {
+        addr = fuzzer
+            .stderr()
+            .lines()
+            .find_map(|l| l.split("listening on ws://").nth(1))
+            .map(|a| a.trim().to_string());
+        addr.is_some()
+    });
+    assert!(
+        found,
+        "kosoku's fuzzing server did not start: {}",
+        fuzzer.stderr()
+    );
+    let addr = addr.expect("address");
+
+    let start = Instant::now();
+    let mut cmd = Command::new(&client);
+    cmd.arg(&addr);
+    let out = run(cmd, SUITE_TIMEOUT);
+    let elapsed = start.elapsed();
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "autobahn_client failed: {}",
+        out.stderr
+    );
+    let status = fuzzer.wait(WAIT);
+    assert!(
+        status.is_some(),
+        "kosoku did not finish after the reports were updated: {}",
+        fuzzer.stderr()
+    );
+    let report = read_report(out_dir.path());
+    assert_conformant("client", &report, elapsed);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "kosoku failed: {}",
+        fuzzer.stderr()
+    );
+}

@@ -29,10 +29,27 @@ if ((${#missing[@]})); then
     "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# ---- Python tools (none needed yet) ----------------------------------------
-# Later test suites that need Python (WebSocket interop) create the venv here:
-#   python3 -m venv .venv && .venv/bin/pip install -q websockets kosoku
-# and browser tests install chromium here too. Nothing to do for now.
+# ---- WebSocket tests: Python tools and a browser ---------------------------
+# tests/autobahn.rs and tests/interop_ws.rs use kosoku (an Autobahn|Testsuite
+# runner) and the `websockets` library from a project venv; tests/console.rs
+# drives the web console in headless Chromium over the DevTools protocol.
+# Missing tools make those tests fail, never skip.
+apt_install() {
+    echo "test.sh: installing $*" >&2
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+}
+if ! .venv/bin/python -c 'import websockets, kosoku' >/dev/null 2>&1; then
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        apt_install python3 python3-venv python3-pip
+    fi
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check websockets kosoku
+fi
+[ -x /usr/bin/chromium ] || apt_install chromium fonts-dejavu-core
 
 # ---- the test suite --------------------------------------------------------
 # The tests start the real binary; a debug build compiles much faster than a

@@ -121,15 +121,18 @@ idle_memory() {
     sleep 0.2
     local before after
     before=$(rss_kib "$SRV_PID")
-    bench --hold "$IDLE" -d 60s --json >"$WORK/hold.json" 2>"$WORK/hold.err" &
+    # Started directly (not through a function) so that $! is the bench
+    # itself and Ctrl-C (SIGINT) reaches it.
+    taskset -c "$LOAD_CPU" "$DUPLEX" bench "tcp://127.0.0.1:$PORT" --hold "$IDLE" -d 120s --json \
+        >"$WORK/hold.json" 2>"$WORK/hold.err" &
     BENCH_PID=$!
-    for _ in $(seq 600); do
+    for _ in $(seq 1200); do
         grep -q holding "$WORK/hold.err" && break
         kill -0 "$BENCH_PID" 2>/dev/null || break
         sleep 0.1
     done
     if ! grep -q holding "$WORK/hold.err"; then
-        echo "bench-tcp: could not open $IDLE connections to $1: $(cat "$WORK/hold.err")" >&2
+        echo "bench-tcp: could not open $IDLE connections to $1: $(cat "$WORK/hold.err" "$WORK/hold.json")" >&2
         exit 1
     fi
     sleep 1

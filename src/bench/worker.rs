@@ -170,7 +170,8 @@ pub enum Broken {
 /// Sends `expect` as `expect.len() / size` messages and receives and
 /// verifies their echoes. Every verified message is counted in `tally` (and
 /// its latency recorded) when `measured`; every failure is counted in
-/// `tally.errors` either way.
+/// `tally.errors` either way. `rbuf` must be longer than `expect` (by one
+/// byte at least) and than `size`.
 #[allow(clippy::too_many_arguments)]
 pub async fn exchange<C: Conn>(
     conn: &mut C,
@@ -182,8 +183,27 @@ pub async fn exchange<C: Conn>(
     measured: bool,
     tally: &mut Tally,
 ) -> Result<(), Broken> {
-    let count = expect.len() / size;
     let t0 = Instant::now();
+    exchange_from(
+        conn, expect, size, rbuf, deadline, timeout, measured, tally, t0,
+    )
+    .await
+}
+
+/// [`exchange`] with the batch's start time already taken.
+#[allow(clippy::too_many_arguments)]
+async fn exchange_from<C: Conn>(
+    conn: &mut C,
+    expect: &[u8],
+    size: usize,
+    rbuf: &mut [u8],
+    deadline: &mut Deadline,
+    timeout: Duration,
+    measured: bool,
+    tally: &mut Tally,
+    t0: Instant,
+) -> Result<(), Broken> {
+    let count = expect.len() / size;
     deadline.set(t0 + timeout);
     let sent = tokio::select! {
         biased;
@@ -201,9 +221,14 @@ pub async fn exchange<C: Conn>(
             let total = expect.len();
             let mut got = 0;
             while got < total {
+                // The buffer is one byte longer than the batch, so a read
+                // that completes the batch returns less than asked for and
+                // tokio knows the socket is drained: without that it would
+                // try one more `recv` (EAGAIN) before the next batch, a
+                // system call per message that the server does not pay.
                 let r = tokio::select! {
                     biased;
-                    r = conn.recv(&mut rbuf[got..total]) => r,
+                    r = conn.recv(&mut rbuf[got..]) => r,
                     _ = deadline.expired() => {
                         tally.errors.timeout += (count - done) as u64;
                         return Err(if conn.resync() { Broken::Continue } else { Broken::Drop });
@@ -220,7 +245,7 @@ pub async fn exchange<C: Conn>(
                         return Err(Broken::Drop);
                     }
                 }
-                let complete = got / size;
+                let complete = got.min(total) / size;
                 if complete > done {
                     let latency = t0.elapsed();
                     for m in done..complete {
@@ -232,6 +257,11 @@ pub async fn exchange<C: Conn>(
                         }
                     }
                     done = complete;
+                }
+                if got > total {
+                    // More bytes than were sent: the stream is out of step.
+                    tally.errors.mismatch += 1;
+                    return Err(Broken::Drop);
                 }
             }
         }

@@ -1,0 +1,54 @@
+"""A WebSocket echo server on the `websockets` library, for one or more
+clients, that reports what it sees as JSON lines on stdout:
+
+    {"listening": PORT}                                  once bound
+    {"request": PATH, "headers": {name: value}}          each handshake
+    {"type": "text"|"binary", "data": text-or-hex}       each message
+    {"close": CODE}                                      each client's close
+
+    ws_echo_server.py [LIFETIME_SECONDS]
+
+It binds 127.0.0.1 on an ephemeral port and exits after LIFETIME_SECONDS
+(default 30), so it never outlives a test.
+"""
+
+import asyncio
+import json
+import sys
+
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+async def echo(ws):
+    req = ws.request
+    emit({"request": req.path, "headers": {k.lower(): v for k, v in req.headers.raw_items()}})
+    try:
+        async for m in ws:
+            if isinstance(m, str):
+                emit({"type": "text", "data": m})
+            else:
+                emit({"type": "binary", "data": m.hex()})
+            await ws.send(m)
+    except ConnectionClosed:
+        pass
+    emit({"close": ws.close_code})
+
+
+def select_subprotocol(conn, offered):
+    return offered[0] if offered else None
+
+
+async def main(lifetime):
+    async with serve(echo, "127.0.0.1", 0, select_subprotocol=select_subprotocol) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        emit({"listening": port})
+        await asyncio.sleep(lifetime)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 30))

@@ -70,6 +70,19 @@ pub enum Command {
   duplex bench tcp://127.0.0.1:7007 -c 50 -d 10s -s 64
   duplex bench udp://127.0.0.1:7007 -n 100000 --json")]
     Bench(BenchArgs),
+    /// Write a self-signed TLS certificate and key for development.
+    #[command(after_help = "Example:
+  duplex cert --out ./tls --host localhost --host 127.0.0.1
+  duplex serve echo tls://127.0.0.1:7443 --tls-cert tls/cert.pem --tls-key tls/key.pem
+  duplex connect tls://localhost:7443 --ca tls/cert.pem")]
+    Cert {
+        /// Directory for cert.pem and key.pem (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Host names or IP addresses the certificate is for (repeatable).
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+    },
     /// Print the built-in default configuration as TOML.
     #[command(after_help = "Example:
   duplex config > duplex.toml && duplex serve --config duplex.toml")]
@@ -107,6 +120,12 @@ pub struct ServeArgs {
     pub service_opts: ServiceOpts,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// TLS certificate chain (PEM) for tls:// and wss:// listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for tls:// and wss:// listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Options of the individual services.
@@ -181,6 +200,12 @@ pub struct ConnectArgs {
     /// WebSocket: subprotocol to ask for.
     #[arg(long)]
     pub protocol: Option<String>,
+    /// TLS: also trust the certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// TLS: do not verify the server's certificate (says so on stderr).
+    #[arg(long, conflicts_with = "ca")]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -16,6 +16,7 @@ use crate::cli::{LimitArgs, ServeArgs, ServiceName, ServiceOpts};
 use crate::endpoint::Endpoint;
 use crate::server::Limits;
 use crate::service::{Counter, Daytime, Random, RandomConfig, Service, Stats};
+use crate::tls::TlsFiles;
 
 /// The built-in default configuration.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -25,6 +26,8 @@ pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 pub struct Plan {
     pub limits: Limits,
     pub listeners: Vec<ListenerPlan>,
+    /// Certificate and key for tls:// and wss:// listeners.
+    pub tls: Option<TlsFiles>,
 }
 
 /// One service on one or more endpoints.
@@ -124,6 +127,7 @@ pub fn plan_from_args(args: &ServeArgs) -> anyhow::Result<Plan> {
                 options: args.service_opts.clone(),
                 urls: args.urls.clone(),
             }],
+            tls: None,
         },
         (None, None) => {
             if args_have_service_options(&args.service_opts) {
@@ -135,6 +139,12 @@ pub fn plan_from_args(args: &ServeArgs) -> anyhow::Result<Plan> {
         }
     };
     apply_limit_args(&mut plan.limits, &args.limits)?;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        plan.tls = Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
     Ok(plan)
 }
 
@@ -201,6 +211,14 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default, rename = "listener")]
     listeners: Vec<toml::Spanned<FileListener>>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
 }
 
 #[derive(Deserialize, Default)]
@@ -316,7 +334,15 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
         plan.build(&Stats::new()).map_err(at)?;
         listeners.push(plan);
     }
-    Ok(Plan { limits, listeners })
+    let tls = file.tls.map(|t| TlsFiles {
+        cert: t.cert,
+        key: t.key,
+    });
+    Ok(Plan {
+        limits,
+        listeners,
+        tls,
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

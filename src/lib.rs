@@ -12,6 +12,7 @@
 //! server/        listeners per transport over one shared runtime
 //!                (connection limit, idle timeout, graceful shutdown)
 //! client/        `duplex connect`: stdin/stdout pump per transport
+//! tls.rs         rustls settings for servers and clients, `duplex cert`
 //! bench/         `duplex bench`: load generator, histograms, report
 //! ```
 //!
@@ -29,3 +30,4 @@ pub mod endpoint;
 pub mod logging;
 pub mod server;
 pub mod service;
+pub mod tls;

@@ -26,6 +26,11 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Cert { out, hosts } => {
+            let files = duplex::tls::write_self_signed(&out, &hosts)?;
+            println!("wrote {} and {}", files.cert.display(), files.key.display());
+            Ok(0)
+        }
         Command::Config => {
             print!("{}", duplex::config::DEFAULT_CONFIG);
             Ok(0)

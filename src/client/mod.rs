@@ -38,11 +38,18 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
             pump(stream).await.with_context(|| format!("{}", args.url))
         }
         Endpoint::Udp(hp) => udp::run(hp, &args).await,
-        Endpoint::Ws(target) => ws::run(&args.url, target, &args).await,
-        other => Err(fail(
-            other,
-            format!("the {} transport is not available yet", other.scheme()),
-        )),
+        Endpoint::Tls(hp) => {
+            let stream = connect_tls(
+                hp,
+                &args.url,
+                args.timeout,
+                args.ca.as_deref(),
+                args.insecure,
+            )
+            .await?;
+            pump(stream).await.with_context(|| format!("{}", args.url))
+        }
+        Endpoint::Ws(target) | Endpoint::Wss(target) => ws::run(&args.url, target, &args).await,
     }
 }
 
@@ -98,6 +105,33 @@ pub(crate) async fn connect_tcp(
         .map_err(|e| fail(url, describe(&e)))?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
+}
+
+/// Connects over TCP and completes a TLS handshake, verifying the server
+/// against the system roots plus `ca`, or not at all with `insecure`.
+pub async fn connect_tls(
+    hp: &HostPort,
+    url: &Endpoint,
+    timeout: Duration,
+    ca: Option<&std::path::Path>,
+    insecure: bool,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    if insecure {
+        eprintln!("duplex: --insecure: the server's certificate is NOT verified");
+    }
+    let config = crate::tls::client_config(ca, insecure)?;
+    let name = crate::tls::server_name(&hp.host_name())?;
+    let tcp = connect_tcp(hp, url, timeout).await?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    tokio::time::timeout(timeout, connector.connect(name, tcp))
+        .await
+        .map_err(|_| {
+            fail(
+                url,
+                format!("the TLS handshake timed out after {timeout:?}"),
+            )
+        })?
+        .map_err(|e| fail(url, format!("TLS handshake failed: {e}")))
 }
 
 /// Copies stdin to the stream and the stream to stdout at the same time.

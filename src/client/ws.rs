@@ -133,6 +133,12 @@ pub async fn run(url: &Endpoint, target: &WsTarget, args: &ConnectArgs) -> anyho
         headers: args.headers.clone(),
         protocol: args.protocol.clone(),
     };
+    if let Endpoint::Wss(_) = url {
+        let (ca, insecure) = (args.ca.as_deref(), args.insecure);
+        let tls = super::connect_tls(&target.addr, url, args.timeout, ca, insecure).await?;
+        let ws = handshake_over(tls, url, target, &handshake, args.timeout).await?;
+        return session(ws, args.binary).await;
+    }
     let ws = connect(url, target, &handshake, args.timeout).await?;
     session(ws, args.binary).await
 }

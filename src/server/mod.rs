@@ -28,6 +28,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -184,17 +186,35 @@ pub enum Bound {
     Tcp(tcp::TcpAcceptor),
     Unix(unix::UnixAcceptor),
     Udp(udp::UdpListener),
-    /// One HTTP listener for every WebSocket path of a host and port.
-    Ws(tcp::TcpAcceptor, Arc<http::Routes>),
+    /// TCP with a TLS handshake per connection.
+    Tls(tcp::TcpAcceptor, TlsAcceptor),
+    /// One HTTP listener for every WebSocket path of a host and port, with
+    /// TLS for `wss://`.
+    Ws(tcp::TcpAcceptor, Arc<http::Routes>, Option<TlsAcceptor>),
 }
 
-/// Binds `endpoint` and returns it with its real address (port 0 resolved).
-pub async fn bind(endpoint: &Endpoint) -> anyhow::Result<(Bound, Endpoint)> {
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds a stream or datagram endpoint (`tls_config` for `tls://`) and returns
+/// it with its real address (port 0 resolved). WebSocket endpoints are bound
+/// by [`run`], which groups them by host and port.
+pub async fn bind(
+    endpoint: &Endpoint,
+    tls_config: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<(Bound, Endpoint)> {
     match endpoint {
-        Endpoint::Tcp(hp) => {
+        Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
             let l = tcp::bind(hp, endpoint).await?;
-            let port = l.local_port();
-            Ok((Bound::Tcp(l), endpoint.with_port(port)))
+            let real = endpoint.with_port(l.local_port());
+            let bound = match endpoint {
+                Endpoint::Tls(_) => Bound::Tls(
+                    l,
+                    TlsAcceptor::from(need_tls(endpoint, tls_config)?.clone()),
+                ),
+                _ => Bound::Tcp(l),
+            };
+            Ok((bound, real))
         }
         Endpoint::Udp(hp) => {
             let l = udp::bind(hp, endpoint).await?;
@@ -205,10 +225,34 @@ pub async fn bind(endpoint: &Endpoint) -> anyhow::Result<(Bound, Endpoint)> {
             let l = unix::bind(path, endpoint)?;
             Ok((Bound::Unix(l), endpoint.clone()))
         }
-        other => anyhow::bail!(
-            "{other}: the {} transport is not available yet",
-            other.scheme()
-        ),
+        Endpoint::Ws(_) | Endpoint::Wss(_) => {
+            anyhow::bail!("{endpoint}: WebSocket listeners are bound by run()")
+        }
+    }
+}
+
+fn need_tls<'a>(
+    endpoint: &Endpoint,
+    tls: Option<&'a Arc<ServerConfig>>,
+) -> anyhow::Result<&'a Arc<ServerConfig>> {
+    tls.ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot listen on {endpoint}: TLS needs --tls-cert and --tls-key (for development, make a pair with `duplex cert --out DIR --host localhost`)"
+        )
+    })
+}
+
+/// Completes the TLS handshake of an accepted connection, then runs `next`.
+async fn after_tls<S, F, Fut>(stream: S, peer: String, acceptor: TlsAcceptor, next: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(tokio_rustls::server::TlsStream<S>, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => next(tls, peer).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }
 }
 
@@ -231,9 +275,29 @@ pub fn spawn(bound: Bound, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String)
         Bound::Tcp(a) => streams!(a),
         Bound::Unix(a) => streams!(a),
         Bound::Udp(u) => tracker.spawn(udp::serve(u, mounted, rt, url.to_string())),
-        Bound::Ws(a, routes) => {
+        Bound::Tls(a, acceptor) => {
+            let (rt2, url2) = (rt.clone(), url.clone());
+            let serve = move |s, peer| {
+                let (m, rt, url) = (mounted.clone(), rt2.clone(), url2.clone());
+                after_tls(s, peer, acceptor.clone(), move |tls, peer| {
+                    serve_stream_connection(tls, peer, m, rt, url)
+                })
+            };
+            tracker.spawn(accept_loop(a, rt, url, serve))
+        }
+        Bound::Ws(a, routes, None) => {
             let rt2 = rt.clone();
             let serve = move |s, peer| http::serve_connection(s, peer, routes.clone(), rt2.clone());
+            tracker.spawn(accept_loop(a, rt, url, serve))
+        }
+        Bound::Ws(a, routes, Some(acceptor)) => {
+            let rt2 = rt.clone();
+            let serve = move |s, peer| {
+                let (routes, rt) = (routes.clone(), rt2.clone());
+                after_tls(s, peer, acceptor.clone(), move |tls, peer| {
+                    http::serve_connection(tls, peer, routes, rt)
+                })
+            };
             tracker.spawn(accept_loop(a, rt, url, serve))
         }
     };
@@ -257,6 +321,15 @@ pub(crate) fn bind_error(endpoint: &Endpoint, port: Option<u16>, e: io::Error) -
     anyhow::anyhow!("cannot listen on {endpoint}: {why}")
 }
 
+/// The services a bound listener carries, with the URLs to announce.
+type Announced = Vec<(Arc<Mounted>, Endpoint)>;
+
+/// The WebSocket services of one scheme, host and port.
+struct WsGroup {
+    url: Endpoint,
+    paths: BTreeMap<String, Arc<Mounted>>,
+}
+
 /// Runs a plan until SIGINT or SIGTERM, then shuts down gracefully.
 ///
 /// Signals are registered before anything is bound, every listener is bound
@@ -268,42 +341,59 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
     let mut signals = shutdown::Signals::install()?;
     let stats = Stats::new();
     let rt = Runtime::new(plan.limits.clone(), stats.clone());
-    // WebSocket URLs that share a host and port share one HTTP listener.
-    let mut bound: Vec<(Bound, Vec<(Arc<Mounted>, Endpoint)>)> = Vec::new();
-    let mut ws_groups: Vec<(Endpoint, BTreeMap<String, Arc<Mounted>>)> = Vec::new();
+    let tls_config = plan
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
+    // WebSocket URLs that share a scheme, host and port share one HTTP listener.
+    let mut bound: Vec<(Bound, Announced)> = Vec::new();
+    let mut ws_groups: Vec<WsGroup> = Vec::new();
     for listener in &plan.listeners {
         let mounted = Mounted::new(listener.build(&stats)?);
         for url in &listener.urls {
-            if let Endpoint::Ws(t) = url {
-                let group = match ws_groups
-                    .iter_mut()
-                    .find(|(e, _)| e.host_port() == Some(&t.addr))
-                {
-                    Some(g) => g,
-                    None => {
-                        ws_groups.push((url.clone(), BTreeMap::new()));
-                        let last = ws_groups.len() - 1;
-                        &mut ws_groups[last]
-                    }
-                };
-                if group.1.insert(t.path.clone(), mounted.clone()).is_some() {
-                    anyhow::bail!("{url}: two services on the same WebSocket path");
-                }
+            let (Endpoint::Ws(t) | Endpoint::Wss(t)) = url else {
+                let (b, real) = bind(url, tls_config.as_ref()).await?;
+                bound.push((b, vec![(mounted.clone(), real)]));
                 continue;
+            };
+            let same = |g: &&mut WsGroup| {
+                g.url.scheme() == url.scheme() && g.url.host_port() == Some(&t.addr)
+            };
+            let index = match ws_groups.iter_mut().position(|g| same(&g)) {
+                Some(i) => i,
+                None => {
+                    ws_groups.push(WsGroup {
+                        url: url.clone(),
+                        paths: BTreeMap::new(),
+                    });
+                    ws_groups.len() - 1
+                }
+            };
+            if ws_groups[index]
+                .paths
+                .insert(t.path.clone(), mounted.clone())
+                .is_some()
+            {
+                anyhow::bail!("{url}: two services on the same WebSocket path");
             }
-            let (b, real) = bind(url).await?;
-            bound.push((b, vec![(mounted.clone(), real)]));
         }
     }
-    for (url, paths) in ws_groups {
+    for WsGroup { url, paths } in ws_groups {
         let Some(hp) = url.host_port() else { continue };
+        let tls = match url {
+            Endpoint::Wss(_) => Some(TlsAcceptor::from(
+                need_tls(&url, tls_config.as_ref())?.clone(),
+            )),
+            _ => None,
+        };
         let acceptor = tcp::bind(hp, &url).await?;
         let port = acceptor.local_port();
         let announced = paths
             .iter()
             .map(|(path, m)| {
                 let mut e = url.with_port(port);
-                if let Endpoint::Ws(t) = &mut e {
+                if let Endpoint::Ws(t) | Endpoint::Wss(t) = &mut e {
                     t.path = path.clone();
                     t.query = None;
                 }
@@ -311,7 +401,7 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
             })
             .collect();
         let routes = Arc::new(http::Routes::new(paths, plan.limits.max_connections));
-        bound.push((Bound::Ws(acceptor, routes), announced));
+        bound.push((Bound::Ws(acceptor, routes, tls), announced));
     }
     let mut out = std::io::stdout().lock();
     for (b, announced) in bound {

@@ -132,7 +132,11 @@ idle_memory() {
         sleep 0.1
     done
     if ! grep -q holding "$WORK/hold.err"; then
-        echo "bench-tcp: could not open $IDLE connections to $1: $(cat "$WORK/hold.err" "$WORK/hold.json")" >&2
+        local status=0
+        kill -0 "$BENCH_PID" 2>/dev/null && kill "$BENCH_PID"
+        wait "$BENCH_PID" || status=$?
+        BENCH_PID=
+        echo "bench-tcp: could not open $IDLE connections to $1 (bench exit status $status): $(cat "$WORK/hold.err" "$WORK/hold.json")" >&2
         exit 1
     fi
     sleep 1

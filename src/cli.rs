@@ -58,7 +58,7 @@ pub enum Command {
   duplex serve daytime tcp://127.0.0.1:7013 --format rfc2822 --utc
   duplex serve random udp://127.0.0.1:7014 --min 1 --max 6
   duplex serve --config duplex.toml")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Talk to a server: stdin goes to it, what it sends goes to stdout.
     #[command(after_help = "Examples:
   duplex connect tcp://127.0.0.1:7013
@@ -120,6 +120,9 @@ pub struct ServeArgs {
     pub service_opts: ServiceOpts,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Serve Prometheus metrics over HTTP at this tcp:// address (GET /metrics).
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
+    pub metrics: Option<Endpoint>,
     /// TLS certificate chain (PEM) for tls:// and wss:// listeners.
     #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
     pub tls_cert: Option<PathBuf>,
@@ -178,6 +181,15 @@ pub struct LimitArgs {
     /// WebSocket: ping clients this often and drop those that stop answering [default: off].
     #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
     pub ping_interval: Option<Duration>,
+    /// WebSocket: a browser origin allowed to connect besides the listener's
+    /// own: `https://app.example.com`, `app.example.com`, `*.example.com` or
+    /// `*` (repeatable) [default: the listener's own and loopback pages].
+    #[arg(
+        long = "allowed-origin",
+        value_name = "ORIGIN",
+        help_heading = "Limits"
+    )]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Args)]

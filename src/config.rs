@@ -28,6 +28,9 @@ pub struct Plan {
     pub listeners: Vec<ListenerPlan>,
     /// Certificate and key for tls:// and wss:// listeners.
     pub tls: Option<TlsFiles>,
+    /// Where to serve Prometheus metrics (besides `/metrics` on every
+    /// WebSocket listener).
+    pub metrics: Option<Endpoint>,
 }
 
 /// One service on one or more endpoints.
@@ -128,6 +131,7 @@ pub fn plan_from_args(args: &ServeArgs) -> anyhow::Result<Plan> {
                 urls: args.urls.clone(),
             }],
             tls: None,
+            metrics: None,
         },
         (None, None) => {
             if args_have_service_options(&args.service_opts) {
@@ -139,6 +143,14 @@ pub fn plan_from_args(args: &ServeArgs) -> anyhow::Result<Plan> {
         }
     };
     apply_limit_args(&mut plan.limits, &args.limits)?;
+    if let Some(m) = &args.metrics {
+        plan.metrics = Some(m.clone());
+    }
+    if let Some(m) = &plan.metrics
+        && !matches!(m, Endpoint::Tcp(_))
+    {
+        anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {m})");
+    }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         plan.tls = Some(TlsFiles {
             cert: cert.clone(),
@@ -174,6 +186,9 @@ fn apply_limit_args(l: &mut Limits, a: &LimitArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = a.shutdown_timeout {
         l.shutdown_timeout = v;
+    }
+    if !a.allowed_origins.is_empty() {
+        l.allowed_origins = a.allowed_origins.clone();
     }
     if let Some(v) = a.ping_interval {
         l.ping_interval = (!v.is_zero()).then_some(v);
@@ -212,6 +227,7 @@ struct FileConfig {
     #[serde(default, rename = "listener")]
     listeners: Vec<toml::Spanned<FileListener>>,
     tls: Option<FileTls>,
+    metrics: Option<Endpoint>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +246,8 @@ struct FileLimits {
     max_message: Option<usize>,
     shutdown_timeout: Option<FileDuration>,
     ping_interval: Option<FileDuration>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -299,6 +317,7 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
             .map(|x| x.get("ping_interval"))
             .transpose()?
             .filter(|d| !d.is_zero()),
+        allowed_origins: fl.allowed_origins.clone(),
     };
     validate_limits(&limits)?;
     if file.listeners.is_empty() {
@@ -342,6 +361,7 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
         limits,
         listeners,
         tls,
+        metrics: file.metrics,
     })
 }
 

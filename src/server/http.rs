@@ -33,7 +33,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::{Mounted, Runtime, ws};
+use super::metrics::{Tally, Transport};
+use super::{Mounted, Runtime, SessionLog, ws};
 
 /// The web console, embedded in the binary (no external resources).
 const CONSOLE: &str = include_str!("console.html");
@@ -68,8 +69,13 @@ impl Routes {
 }
 
 /// Serves one TCP (or TLS) connection of a WebSocket listener.
-pub async fn serve_connection<S>(mut stream: S, peer: String, routes: Arc<Routes>, rt: Arc<Runtime>)
-where
+pub async fn serve_connection<S>(
+    mut stream: S,
+    peer: String,
+    routes: Arc<Routes>,
+    rt: Arc<Runtime>,
+    transport: Transport,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Ok(_http_permit) = routes.http_connections.clone().try_acquire_owned() else {
@@ -85,7 +91,7 @@ where
         let (routes, rt, peer) = (routes.clone(), rt.clone(), peer.clone());
         hyper::service::service_fn(move |req| {
             let (routes, rt, peer) = (routes.clone(), rt.clone(), peer.clone());
-            async move { Ok::<_, Infallible>(route(req, &routes, &rt, &peer)) }
+            async move { Ok::<_, Infallible>(route(req, &routes, &rt, &peer, transport)) }
         })
     };
     let header_timeout = rt.limits.idle_timeout.min(Duration::from_secs(30));
@@ -148,12 +154,13 @@ fn route(
     routes: &Routes,
     rt: &Arc<Runtime>,
     peer: &str,
+    transport: Transport,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let mounted = routes.paths.get(&path);
     if is_upgrade(&req) {
         return match mounted {
-            Some(m) => upgrade(req, m.clone(), rt, peer),
+            Some(m) => upgrade(req, m.clone(), rt, peer, transport),
             None => text(
                 StatusCode::NOT_FOUND,
                 format!("no WebSocket service at {path}\n"),
@@ -178,6 +185,14 @@ fn route(
             r
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, rt.metrics.render());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
         _ if mounted.is_some() => {
             let mut r = text(
                 StatusCode::UPGRADE_REQUIRED,
@@ -202,8 +217,20 @@ fn upgrade(
     mounted: Arc<Mounted>,
     rt: &Arc<Runtime>,
     peer: &str,
+    transport: Transport,
 ) -> Response<Full<Bytes>> {
     let headers = req.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if !origin_allowed(origin, host, &rt.limits.allowed_origins) {
+            tracing::warn!(%peer, %origin, "refused WebSocket handshake from another origin (--allowed-origin)");
+            return text(
+                StatusCode::FORBIDDEN,
+                format!("origin {origin} is not allowed here (see --allowed-origin)\n"),
+            );
+        }
+    }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
         .map(|v| v.as_bytes())
@@ -242,6 +269,7 @@ fn upgrade(
         .and_then(|p| HeaderValue::from_str(p).ok());
     let Some(permit) = rt.admit() else {
         tracing::warn!(%peer, "refused WebSocket session: --max-connections reached");
+        mounted.counters.get(transport).refused();
         return text(StatusCode::SERVICE_UNAVAILABLE, rt.busy_message());
     };
     let Ok(accept) = HeaderValue::from_str(&accept) else {
@@ -260,10 +288,10 @@ fn upgrade(
                 return;
             }
         };
-        rt2.stats.client_connected();
-        tracing::debug!(%peer, service = mounted.name(), "websocket session opened");
-        let end = ws::serve(TokioIo::new(upgraded), &mounted, &rt2).await;
-        tracing::debug!(%peer, reason = ?end, "websocket session closed");
+        let log = SessionLog::open(&rt2, &mounted, transport, &peer);
+        let mut tally = Tally::new(log.counters);
+        let end = ws::serve(TokioIo::new(upgraded), &mounted, &rt2, &mut tally).await;
+        log.close(&tally, &Ok(end));
         drop(permit);
     });
     let mut r = Response::new(Full::new(Bytes::new()));
@@ -276,4 +304,104 @@ fn upgrade(
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
     r
+}
+
+/// The origin policy for browser handshakes (cross-site WebSocket
+/// hijacking defence).
+///
+/// A request without `Origin` comes from a non-browser client and is always
+/// allowed. A browser request is allowed when its origin is the listener
+/// itself (same host and port as the `Host` header), or matches an
+/// `--allowed-origin` entry: `*` (anything), a full origin
+/// (`https://app.example.com`), a host (`app.example.com`, any scheme and
+/// port) or a wildcard host (`*.example.com`). With no `--allowed-origin`,
+/// pages served from a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`)
+/// are allowed too, which keeps local development convenient while a page on
+/// any other site is refused.
+pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> bool {
+    let origin = origin.trim().to_ascii_lowercase();
+    if allowed.iter().any(|a| a == "*") {
+        return true;
+    }
+    let Some((_, authority)) = origin.split_once("://") else {
+        // "null" (sandboxed frames, file:// pages) and garbage.
+        return false;
+    };
+    if host.is_some_and(|h| h.trim().eq_ignore_ascii_case(authority)) {
+        return true;
+    }
+    let origin_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if allowed.is_empty() {
+        return origin_host == "localhost"
+            || origin_host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+    }
+    allowed.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        if a.contains("://") {
+            a == origin
+        } else if let Some(suffix) = a.strip_prefix("*.") {
+            origin_host.len() > suffix.len() + 1
+                && origin_host.ends_with(suffix)
+                && origin_host.as_bytes()[origin_host.len() - suffix.len() - 1] == b'.'
+        } else {
+            a == origin_host
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn origin_policy() {
+        let none: Vec<String> = Vec::new();
+        // Same origin, loopback pages by default; other sites refused.
+        assert!(origin_allowed(
+            "http://127.0.0.1:8080",
+            Some("127.0.0.1:8080"),
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://example.com",
+            Some("example.com"),
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://localhost:3000",
+            Some("127.0.0.1:8080"),
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://[::1]:3000",
+            Some("127.0.0.1:8080"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            "https://evil.example",
+            Some("127.0.0.1:8080"),
+            &none
+        ));
+        assert!(!origin_allowed("null", Some("127.0.0.1:8080"), &none));
+        // An explicit list replaces the loopback convenience.
+        let list = vec![
+            "*.example.com".to_string(),
+            "https://app.test".to_string(),
+            "other.org".to_string(),
+        ];
+        assert!(origin_allowed("https://a.example.com", None, &list));
+        assert!(origin_allowed("http://b.a.example.com:81", None, &list));
+        assert!(!origin_allowed("https://example.com", None, &list));
+        assert!(!origin_allowed("https://badexample.com", None, &list));
+        assert!(origin_allowed("https://app.test", None, &list));
+        assert!(!origin_allowed("http://app.test", None, &list));
+        assert!(origin_allowed("http://other.org:9000", None, &list));
+        assert!(!origin_allowed("http://localhost:3000", None, &list));
+        assert!(origin_allowed("https://anything", None, &["*".to_string()]));
+    }
 }

@@ -21,6 +21,9 @@ pub struct Limits {
     /// WebSocket: ping every client this often and drop one that has not
     /// answered the previous ping (`None`: no pings).
     pub ping_interval: Option<Duration>,
+    /// Browser origins allowed to open WebSocket sessions, besides the
+    /// listener's own (see `http::origin_allowed`).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
             max_message: 1 << 20,
             shutdown_timeout: Duration::from_secs(5),
             ping_interval: None,
+            allowed_origins: Vec::new(),
         }
     }
 }

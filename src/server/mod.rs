@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod shutdown;
 pub mod stream;
 pub mod tcp;
@@ -36,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::endpoint::Endpoint;
 use crate::service::{Service, Session, Stats};
 pub use limits::Limits;
+use metrics::Transport;
 
 /// State shared by every listener and connection of one server process.
 pub struct Runtime {
@@ -48,6 +50,8 @@ pub struct Runtime {
     pub tracker: TaskTracker,
     /// One permit per open session (`--max-connections`).
     permits: Arc<Semaphore>,
+    /// Every service's counters, for `/metrics`.
+    pub metrics: metrics::Registry,
 }
 
 impl Runtime {
@@ -59,6 +63,7 @@ impl Runtime {
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             permits,
+            metrics: metrics::Registry::default(),
         })
     }
 
@@ -81,6 +86,8 @@ impl Runtime {
 /// opened so far (which numbers sessions for `--seed`).
 pub struct Mounted {
     pub service: Service,
+    /// This service's counters, per transport.
+    pub counters: Arc<metrics::ServiceCounters>,
     sessions: AtomicU64,
 }
 
@@ -88,6 +95,7 @@ impl Mounted {
     pub fn new(service: Service) -> Arc<Mounted> {
         Arc::new(Mounted {
             service,
+            counters: Arc::default(),
             sessions: AtomicU64::new(0),
         })
     }
@@ -151,20 +159,80 @@ where
     tracing::debug!(listener = %url, "stopped accepting");
 }
 
-/// Serves one connection of a stream transport (TCP, Unix): admits it under
-/// `--max-connections` (a refused client gets one `ERR server busy` line and
-/// is closed at once), counts it, and runs the service over it.
+/// One admitted session, from the moment it is counted to its closing log
+/// line: written once for every transport.
+pub(crate) struct SessionLog<'a> {
+    pub counters: &'a metrics::Counters,
+    transport: Transport,
+    service: &'static str,
+    peer: &'a str,
+    start: tokio::time::Instant,
+}
+
+impl<'a> SessionLog<'a> {
+    /// Counts a newly admitted session (for `counter` and the metrics).
+    pub fn open(
+        rt: &Runtime,
+        mounted: &'a Mounted,
+        transport: Transport,
+        peer: &'a str,
+    ) -> SessionLog<'a> {
+        rt.stats.client_connected();
+        let counters = mounted.counters.get(transport);
+        counters.opened();
+        tracing::debug!(%peer, transport = transport.label(), service = mounted.name(), "connected");
+        SessionLog {
+            counters,
+            transport,
+            service: mounted.name(),
+            peer,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Records how the session ended and writes its one log line.
+    pub fn close(self, tally: &metrics::Tally<'_>, result: &io::Result<stream::End>) {
+        self.counters.closed();
+        let reason = match result {
+            Ok(stream::End::Idle) => {
+                self.counters.limit_hit(metrics::Limit::IdleTimeout);
+                "idle timeout".to_string()
+            }
+            Ok(end) => end.describe().to_string(),
+            Err(e) => {
+                self.counters.error(metrics::ErrorKind::Io);
+                format!("error: {e}")
+            }
+        };
+        tracing::info!(
+            peer = %self.peer,
+            transport = self.transport.label(),
+            service = self.service,
+            duration_ms = self.start.elapsed().as_millis() as u64,
+            bytes_in = tally.bytes_in,
+            bytes_out = tally.bytes_out,
+            requests = tally.requests,
+            reason = %reason,
+            "session closed"
+        );
+    }
+}
+
+/// Serves one connection of a stream transport (TCP, Unix, TLS): admits it
+/// under `--max-connections` (a refused client gets one `ERR server busy`
+/// line and is closed at once), counts it, and runs the service over it.
 async fn serve_stream_connection<S>(
     mut stream: S,
     peer: String,
     mounted: Arc<Mounted>,
     rt: Arc<Runtime>,
-    url: Arc<str>,
+    transport: Transport,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Some(_permit) = rt.admit() else {
-        tracing::warn!(listener = %url, %peer, "refused: --max-connections reached");
+        tracing::warn!(%peer, transport = transport.label(), service = mounted.name(), "refused: --max-connections reached");
+        mounted.counters.get(transport).refused();
         let msg = rt.busy_message();
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             stream.write_all(msg.as_bytes()).await?;
@@ -173,12 +241,10 @@ async fn serve_stream_connection<S>(
         .await;
         return;
     };
-    rt.stats.client_connected();
-    tracing::debug!(listener = %url, %peer, "connected");
-    match stream::serve(stream, &mounted, &rt).await {
-        Ok(end) => tracing::debug!(listener = %url, %peer, reason = ?end, "closed"),
-        Err(e) => tracing::debug!(listener = %url, %peer, error = %e, "closed on error"),
-    }
+    let log = SessionLog::open(&rt, &mounted, transport, &peer);
+    let mut tally = metrics::Tally::new(log.counters);
+    let result = stream::serve(stream, &mounted, &rt, &mut tally).await;
+    log.close(&tally, &result);
 }
 
 /// A bound listener, ready to run.
@@ -243,59 +309,76 @@ fn need_tls<'a>(
 }
 
 /// Completes the TLS handshake of an accepted connection, then runs `next`.
-async fn after_tls<S, F, Fut>(stream: S, peer: String, acceptor: TlsAcceptor, next: F)
-where
+async fn after_tls<S, F, Fut>(
+    stream: S,
+    peer: String,
+    acceptor: TlsAcceptor,
+    rt: Arc<Runtime>,
+    next: F,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(tokio_rustls::server::TlsStream<S>, String) -> Fut,
     Fut: Future<Output = ()>,
 {
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => next(tls, peer).await,
-        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        Ok(Err(e)) => {
+            rt.metrics
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, error = %e, "TLS handshake failed")
+        }
+        Err(_) => {
+            rt.metrics
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "TLS handshake timed out")
+        }
     }
 }
 
 /// Starts serving a bound listener in the background.
-pub fn spawn(bound: Bound, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String) {
+pub fn spawn(bound: Bound, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: &Endpoint) {
     // Listener tasks are tracked too: they end as soon as the token is
     // cancelled, and a Unix listener removes its socket file as it ends.
     let tracker = rt.tracker.clone();
-    let url: Arc<str> = url.into();
-    macro_rules! streams {
-        ($acceptor:expr) => {{
-            let (rt2, url2) = (rt.clone(), url.clone());
-            let serve = move |s, peer| {
-                serve_stream_connection(s, peer, mounted.clone(), rt2.clone(), url2.clone())
-            };
-            tracker.spawn(accept_loop($acceptor, rt, url, serve))
-        }};
-    }
+    let transport = Transport::of(url);
+    let url: Arc<str> = url.to_string().into();
+    let rt2 = rt.clone();
     match bound {
-        Bound::Tcp(a) => streams!(a),
-        Bound::Unix(a) => streams!(a),
+        Bound::Tcp(a) => {
+            let serve = move |s, peer| {
+                serve_stream_connection(s, peer, mounted.clone(), rt2.clone(), transport)
+            };
+            tracker.spawn(accept_loop(a, rt, url, serve))
+        }
+        Bound::Unix(a) => {
+            let serve = move |s, peer| {
+                serve_stream_connection(s, peer, mounted.clone(), rt2.clone(), transport)
+            };
+            tracker.spawn(accept_loop(a, rt, url, serve))
+        }
         Bound::Udp(u) => tracker.spawn(udp::serve(u, mounted, rt, url.to_string())),
         Bound::Tls(a, acceptor) => {
-            let (rt2, url2) = (rt.clone(), url.clone());
             let serve = move |s, peer| {
-                let (m, rt, url) = (mounted.clone(), rt2.clone(), url2.clone());
-                after_tls(s, peer, acceptor.clone(), move |tls, peer| {
-                    serve_stream_connection(tls, peer, m, rt, url)
+                let (m, rt) = (mounted.clone(), rt2.clone());
+                after_tls(s, peer, acceptor.clone(), rt2.clone(), move |tls, peer| {
+                    serve_stream_connection(tls, peer, m, rt, transport)
                 })
             };
             tracker.spawn(accept_loop(a, rt, url, serve))
         }
         Bound::Ws(a, routes, None) => {
-            let rt2 = rt.clone();
-            let serve = move |s, peer| http::serve_connection(s, peer, routes.clone(), rt2.clone());
+            let serve = move |s, peer| {
+                http::serve_connection(s, peer, routes.clone(), rt2.clone(), transport)
+            };
             tracker.spawn(accept_loop(a, rt, url, serve))
         }
         Bound::Ws(a, routes, Some(acceptor)) => {
-            let rt2 = rt.clone();
             let serve = move |s, peer| {
                 let (routes, rt) = (routes.clone(), rt2.clone());
-                after_tls(s, peer, acceptor.clone(), move |tls, peer| {
-                    http::serve_connection(tls, peer, routes, rt)
+                after_tls(s, peer, acceptor.clone(), rt2.clone(), move |tls, peer| {
+                    http::serve_connection(tls, peer, routes, rt, transport)
                 })
             };
             tracker.spawn(accept_loop(a, rt, url, serve))
@@ -351,6 +434,8 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
     let mut ws_groups: Vec<WsGroup> = Vec::new();
     for listener in &plan.listeners {
         let mounted = Mounted::new(listener.build(&stats)?);
+        rt.metrics
+            .register(mounted.name(), mounted.counters.clone());
         for url in &listener.urls {
             let (Endpoint::Ws(t) | Endpoint::Wss(t)) = url else {
                 let (b, real) = bind(url, tls_config.as_ref()).await?;
@@ -403,15 +488,46 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
         let routes = Arc::new(http::Routes::new(paths, plan.limits.max_connections));
         bound.push((Bound::Ws(acceptor, routes, tls), announced));
     }
+    // The metrics listener is an HTTP listener without WebSocket services.
+    let mut metrics_listener = None;
+    if let Some(url @ Endpoint::Tcp(hp)) = &plan.metrics {
+        let acceptor = tcp::bind(hp, url).await?;
+        let real = url.with_port(acceptor.local_port());
+        let routes = Arc::new(http::Routes::new(
+            BTreeMap::new(),
+            plan.limits.max_connections,
+        ));
+        metrics_listener = Some((acceptor, routes, real));
+    }
     let mut out = std::io::stdout().lock();
+    if let Some((acceptor, routes, real)) = metrics_listener {
+        writeln!(out, "listening metrics {real}")?;
+        let rt2 = rt.clone();
+        let serve = move |s, peer| {
+            http::serve_connection(s, peer, routes.clone(), rt2.clone(), Transport::Tcp)
+        };
+        rt.tracker.spawn(accept_loop(
+            acceptor,
+            rt.clone(),
+            real.to_string().into(),
+            serve,
+        ));
+    }
     for (b, announced) in bound {
         for (mounted, real) in &announced {
             writeln!(out, "listening {} {}", mounted.name(), real)?;
             tracing::debug!(service = mounted.name(), url = %real, "listening");
         }
         out.flush()?;
+        for (mounted, real) in &announced {
+            mounted
+                .counters
+                .get(Transport::of(real))
+                .in_use
+                .store(true, Ordering::Relaxed);
+        }
         let (mounted, real) = announced[0].clone();
-        spawn(b, mounted, rt.clone(), real.to_string());
+        spawn(b, mounted, rt.clone(), &real);
     }
     drop(out);
 

@@ -12,6 +12,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::limits::IdleTimer;
+use super::metrics::{Limit, Tally};
 use super::{Mounted, Runtime};
 use crate::service::{Flow, Session, handle_request};
 
@@ -28,19 +29,35 @@ pub enum End {
     Shutdown,
 }
 
+impl End {
+    pub fn describe(self) -> &'static str {
+        match self {
+            End::ClientClosed => "client closed",
+            End::ServiceClosed => "closed by the service",
+            End::Idle => "idle timeout",
+            End::Shutdown => "server shutdown",
+        }
+    }
+}
+
 /// Echo read buffer: large enough for bulk transfers in few system calls.
 const ECHO_BUFFER: usize = 16 * 1024;
 /// Replies are written out when this much is queued, and at the end of
 /// every batch of requests.
 const REPLY_FLUSH: usize = 16 * 1024;
 
-pub async fn serve<S>(stream: S, mounted: &Mounted, rt: &Runtime) -> io::Result<End>
+pub async fn serve<S>(
+    stream: S,
+    mounted: &Mounted,
+    rt: &Runtime,
+    tally: &mut Tally<'_>,
+) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match mounted.open_session() {
-        None => echo(stream, rt).await,
-        Some(session) => lines(stream, session, rt).await,
+        None => echo(stream, rt, tally).await,
+        Some(session) => lines(stream, session, rt, tally).await,
     }
 }
 
@@ -57,7 +74,7 @@ macro_rules! guarded {
 }
 
 /// RFC 862 over a stream: every byte back, unchanged.
-async fn echo<S>(mut stream: S, rt: &Runtime) -> io::Result<End>
+async fn echo<S>(mut stream: S, rt: &Runtime, tally: &mut Tally<'_>) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -70,6 +87,7 @@ where
             return Ok(End::ClientClosed);
         }
         idle.touch();
+        tally.received(n);
         // Writing is guarded by the idle timer only: a reply already read is
         // in flight and shutdown lets it finish (bounded by
         // --shutdown-timeout).
@@ -78,12 +96,18 @@ where
             r = stream.write_all(&buf[..n]) => r?,
             _ = idle.expired() => return Ok(End::Idle),
         }
+        tally.sent(n);
         idle.touch();
     }
 }
 
 /// A line service over a stream.
-async fn lines<S>(mut stream: S, mut session: Box<dyn Session>, rt: &Runtime) -> io::Result<End>
+async fn lines<S>(
+    mut stream: S,
+    mut session: Box<dyn Session>,
+    rt: &Runtime,
+    tally: &mut Tally<'_>,
+) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -92,8 +116,9 @@ where
     let mut out = Replies::default();
 
     let flow = session.open();
-    out.drain(session.as_mut(), &mut stream, &mut idle).await?;
-    out.flush(&mut stream, &mut idle).await?;
+    out.drain(session.as_mut(), &mut stream, &mut idle, tally)
+        .await?;
+    out.flush(&mut stream, &mut idle, tally).await?;
     if flow == Flow::Close {
         stream.shutdown().await?;
         return Ok(End::ServiceClosed);
@@ -118,18 +143,21 @@ where
                 line = l;
             }
             let flow = if line.len() > max_line {
+                tally.counters.limit_hit(Limit::MaxLine);
                 out.line(&format!(
                     "ERR line of {} bytes is over the limit of {max_line} bytes (--max-line)",
                     line.len()
                 ));
                 Flow::Continue
             } else {
+                tally.request();
                 handle_request(session.as_mut(), line, true)
             };
             buf.advance(end + 1);
-            out.drain(session.as_mut(), &mut stream, &mut idle).await?;
+            out.drain(session.as_mut(), &mut stream, &mut idle, tally)
+                .await?;
             if flow == Flow::Close {
-                out.flush(&mut stream, &mut idle).await?;
+                out.flush(&mut stream, &mut idle, tally).await?;
                 stream.shutdown().await?;
                 return Ok(End::ServiceClosed);
             }
@@ -140,27 +168,30 @@ where
                 "ERR line is over the limit of {max_line} bytes (--max-line); the rest of it is discarded"
             ));
             tracing::debug!("line over --max-line; discarding the rest of it");
+            tally.counters.limit_hit(Limit::MaxLine);
             discarding = true;
         }
         if discarding {
             buf.clear();
             scanned = 0;
         }
-        out.flush(&mut stream, &mut idle).await?;
+        out.flush(&mut stream, &mut idle, tally).await?;
 
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(4096);
         }
         let n = guarded!(stream.read_buf(&mut buf), idle, rt)?;
         idle.touch();
+        tally.received(n);
         if n == 0 {
             // A last request without a line break still counts.
             if !buf.is_empty() && !discarding {
                 let line = std::mem::take(&mut buf);
-                let flow = handle_request(session.as_mut(), &line, true);
-                let _ = flow;
-                out.drain(session.as_mut(), &mut stream, &mut idle).await?;
-                out.flush(&mut stream, &mut idle).await?;
+                tally.request();
+                handle_request(session.as_mut(), &line, true);
+                out.drain(session.as_mut(), &mut stream, &mut idle, tally)
+                    .await?;
+                out.flush(&mut stream, &mut idle, tally).await?;
             }
             stream.shutdown().await?;
             return Ok(End::ClientClosed);
@@ -189,6 +220,7 @@ impl Replies {
         session: &mut dyn Session,
         stream: &mut S,
         idle: &mut IdleTimer,
+        tally: &mut Tally<'_>,
     ) -> io::Result<()> {
         loop {
             self.reply.clear();
@@ -198,7 +230,7 @@ impl Replies {
             self.out.extend_from_slice(&self.reply);
             self.out.push(b'\n');
             if self.out.len() >= REPLY_FLUSH {
-                self.flush(stream, idle).await?;
+                self.flush(stream, idle, tally).await?;
             }
         }
     }
@@ -207,6 +239,7 @@ impl Replies {
         &mut self,
         stream: &mut S,
         idle: &mut IdleTimer,
+        tally: &mut Tally<'_>,
     ) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
@@ -217,6 +250,7 @@ impl Replies {
             _ = idle.expired() => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading (idle timeout)")),
         }
         idle.touch();
+        tally.sent(self.out.len());
         self.out.clear();
         // A burst of `random 100000` must not leave a large buffer behind.
         if self.out.capacity() > 4 * REPLY_FLUSH {

@@ -19,10 +19,12 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
+use super::metrics::Transport;
 use super::tcp::{listen_addrs, socket_for};
 use super::{Mounted, Runtime, bind_error};
 use crate::endpoint::{Endpoint, HostPort};
 use crate::service::{Session, handle_request};
+use std::sync::atomic::Ordering;
 
 /// Peers remembered per generation (two generations are kept).
 pub const PEER_GENERATION: usize = 4096;
@@ -90,6 +92,7 @@ pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime
     let socket = listener.socket;
     let mut session: Option<Box<dyn Session>> = mounted.open_session();
     let mut peers = Peers::default();
+    let counters = mounted.counters.get(Transport::Udp);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut reply = Vec::with_capacity(64);
     loop {
@@ -107,11 +110,15 @@ pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime
         };
         if peers.see(peer) {
             rt.stats.client_connected();
+            counters.accepted.fetch_add(1, Ordering::Relaxed);
         }
+        counters.request();
+        counters.received(n);
         let Some(session) = session.as_mut() else {
             // Echo: the datagram back, unchanged.
-            if let Err(e) = socket.send_to(&buf[..n], peer).await {
-                tracing::debug!(listener = %url, %peer, error = %e, "udp send failed");
+            match socket.send_to(&buf[..n], peer).await {
+                Ok(sent) => counters.sent(sent),
+                Err(e) => tracing::debug!(listener = %url, %peer, error = %e, "udp send failed"),
             }
             continue;
         };
@@ -126,6 +133,7 @@ pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime
                 break;
             }
             reply.push(b'\n');
+            counters.sent(reply.len());
             if let Err(e) = socket.send_to(&reply, peer).await {
                 tracing::debug!(listener = %url, %peer, error = %e, "udp send failed");
                 // Drop the rest of this answer rather than retry a dead peer.

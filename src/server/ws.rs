@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::limits::IdleTimer;
+use super::metrics::{ErrorKind, Limit, Tally};
 use super::stream::End;
 use super::{Mounted, Runtime};
 use crate::service::{Flow, Session, handle_request};
@@ -45,7 +46,7 @@ pub fn config(max_message: usize) -> WebSocketConfig {
 
 type Ws<S> = WebSocketStream<S>;
 
-pub async fn serve<S>(io: S, mounted: &Mounted, rt: &Runtime) -> End
+pub async fn serve<S>(io: S, mounted: &Mounted, rt: &Runtime, tally: &mut Tally<'_>) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -58,7 +59,10 @@ where
 
     if let Some(s) = session.as_mut() {
         let flow = s.open();
-        if send_replies(&mut ws, s.as_mut(), &mut reply).await.is_err() {
+        if send_replies(&mut ws, s.as_mut(), &mut reply, tally)
+            .await
+            .is_err()
+        {
             return End::ClientClosed;
         }
         if flow == Flow::Close {
@@ -100,7 +104,7 @@ where
         let result = match msg {
             None => return End::ClientClosed,
             Some(Err(e)) => {
-                fail(&mut ws, e).await;
+                fail(&mut ws, e, tally).await;
                 return End::ClientClosed;
             }
             Some(Ok(m)) => match m {
@@ -112,8 +116,15 @@ where
                 Message::Ping(_) | Message::Close(_) | Message::Frame(_) => continue,
                 Message::Text(_) | Message::Binary(_) => {
                     idle.touch();
+                    tally.request();
+                    tally.received(m.len());
                     match session.as_mut() {
-                        None => ws.send(m).await.map(|_| Flow::Continue),
+                        None => {
+                            let n = m.len();
+                            let sent = ws.send(m).await.map(|_| Flow::Continue);
+                            tally.sent(n);
+                            sent
+                        }
                         Some(s) => {
                             let payload = match &m {
                                 Message::Text(t) => t.as_bytes(),
@@ -121,7 +132,7 @@ where
                                 _ => &[],
                             };
                             let flow = handle_request(s.as_mut(), payload, true);
-                            send_replies(&mut ws, s.as_mut(), &mut reply)
+                            send_replies(&mut ws, s.as_mut(), &mut reply, tally)
                                 .await
                                 .map(|_| flow)
                         }
@@ -145,6 +156,7 @@ async fn send_replies<S>(
     ws: &mut Ws<S>,
     session: &mut dyn Session,
     reply: &mut Vec<u8>,
+    tally: &mut Tally<'_>,
 ) -> Result<(), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -161,6 +173,7 @@ where
             Ok(t) => t.to_owned(),
             Err(_) => String::from_utf8_lossy(reply).into_owned(),
         };
+        tally.sent(text.len());
         ws.feed(Message::text(text)).await?;
         any = true;
     }
@@ -171,7 +184,7 @@ where
 }
 
 /// Closes with the code RFC 6455 gives to the failure, when one applies.
-async fn fail<S>(ws: &mut Ws<S>, e: WsError)
+async fn fail<S>(ws: &mut Ws<S>, e: WsError, tally: &mut Tally<'_>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -184,6 +197,11 @@ where
             return;
         }
     };
+    match code {
+        CloseCode::Invalid => tally.counters.error(ErrorKind::Utf8),
+        CloseCode::Size => tally.counters.limit_hit(Limit::MaxMessage),
+        _ => tally.counters.error(ErrorKind::Protocol),
+    }
     tracing::debug!(error = %e, code = u16::from(code), "closing websocket");
     close(ws, code, reason).await;
 }

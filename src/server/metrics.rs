@@ -211,7 +211,12 @@ impl ServiceCounters {
 }
 
 /// A metric family: name, type, help text and how to read it.
-type Family = (&'static str, &'static str, &'static str, fn(&Counters) -> String);
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Counters) -> String,
+);
 
 /// Every service's counters, for rendering.
 #[derive(Default)]

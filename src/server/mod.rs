@@ -486,6 +486,15 @@ pub async fn run(plan: crate::config::Plan) -> anyhow::Result<()> {
             })
             .collect();
         let routes = Arc::new(http::Routes::new(paths, plan.limits.max_connections));
+        if let Some(hp) = url.with_port(port).host_port() {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            match hp.host {
+                crate::endpoint::Host::Any => {
+                    tracing::info!("web console at {scheme}://localhost:{port}/")
+                }
+                _ => tracing::info!("web console at {scheme}://{hp}/"),
+            }
+        }
         bound.push((Bound::Ws(acceptor, routes, tls), announced));
     }
     // The metrics listener is an HTTP listener without WebSocket services.

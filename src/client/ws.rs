@@ -165,7 +165,10 @@ where
                 Some(Err(e)) => return Err(ConnectError(format!("WebSocket error: {e}")).into()),
             },
             r = stdin.read_until(b'\n', &mut line) => {
-                if r? == 0 {
+                // A read cancelled by the other branch keeps what it read in
+                // `line`, so EOF may come with the last unterminated line
+                // still to send.
+                if r? == 0 && line.is_empty() {
                     return close(&mut ws).await;
                 }
                 let mut payload = line.as_slice();

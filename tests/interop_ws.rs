@@ -173,16 +173,31 @@ fn connect(url: &str, extra: &[&str]) -> Command {
     cmd
 }
 
+/// `duplex connect URL EXTRA…` sends `lines`, prints each echo, and exits 0
+/// once stdin ends. Stdin stays open until the echoes are printed: the
+/// Python server answers a close frame at once, before echoing what is
+/// still queued, as RFC 6455 allows.
+fn connect_and_echo(url: &str, extra: &[&str], lines: &[&str]) {
+    let mut c = Interactive::spawn(connect(url, extra));
+    for l in lines {
+        c.write(format!("{l}\n").as_bytes());
+    }
+    for l in lines {
+        assert_eq!(&c.read_line(WAIT), l);
+    }
+    c.close_stdin();
+    let status = c.wait(WAIT).expect("connect exits at stdin EOF");
+    assert_eq!(status.code(), Some(0), "{}", c.stderr());
+}
+
 #[test]
 fn connect_to_python_server_sends_text_lines_and_prints_echoes() {
     let (mut srv, port) = py_server();
-    let out = run_with_input(
-        connect(&format!("ws://127.0.0.1:{port}/"), &[]),
-        b"first\nsecond\n",
-        WAIT,
+    connect_and_echo(
+        &format!("ws://127.0.0.1:{port}/"),
+        &[],
+        &["first", "second"],
     );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    assert_eq!(out.stdout_str(), "first\nsecond\n");
     assert_eq!(next_event(&mut srv)["request"], "/");
     assert_eq!(next_event(&mut srv), text("first"));
     assert_eq!(next_event(&mut srv), text("second"));
@@ -192,18 +207,17 @@ fn connect_to_python_server_sends_text_lines_and_prints_echoes() {
 #[test]
 fn connect_binary_to_python_server_sends_binary_messages() {
     let (mut srv, port) = py_server();
-    let out = run_with_input(
-        connect(&format!("ws://127.0.0.1:{port}/bin"), &["--binary"]),
-        b"abc\n",
-        WAIT,
+    connect_and_echo(
+        &format!("ws://127.0.0.1:{port}/bin"),
+        &["--binary"],
+        &["abc"],
     );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    assert_eq!(out.stdout_str(), "abc\n");
     assert_eq!(next_event(&mut srv)["request"], "/bin");
     assert_eq!(
         next_event(&mut srv),
         json!({"type": "binary", "data": "616263"})
     );
+    assert_eq!(next_event(&mut srv), json!({"close": 1000}));
 }
 
 #[test]

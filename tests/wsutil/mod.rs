@@ -317,6 +317,8 @@ pub struct RecordingServer {
 }
 
 impl RecordingServer {
+    // The handshake callback's error type is tungstenite's HTTP response.
+    #[allow(clippy::result_large_err)]
     pub fn start() -> RecordingServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -20,6 +20,8 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 # unshare (util-linux) and ip (iproute2) give the default-configuration tests
 # a private loopback and /tmp, so the default ports may be in use elsewhere.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# openssl s_client is a reference TLS client of tests/tls.rs.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
     echo "test.sh: installing ${missing[*]}" >&2
     sudo=()

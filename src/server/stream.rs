@@ -46,8 +46,11 @@ const ECHO_BUFFER: usize = 16 * 1024;
 /// every batch of requests.
 const REPLY_FLUSH: usize = 16 * 1024;
 
+/// How long closing a session the server ends (idle, shutdown) may take.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn serve<S>(
-    stream: S,
+    mut stream: S,
     mounted: &Mounted,
     rt: &Runtime,
     tally: &mut Tally<'_>,
@@ -55,10 +58,17 @@ pub async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match mounted.open_session() {
-        None => echo(stream, rt, tally).await,
-        Some(session) => lines(stream, session, rt, tally).await,
+    let end = match mounted.open_session() {
+        None => echo(&mut stream, rt, tally).await,
+        Some(session) => lines(&mut stream, session, rt, tally).await,
+    };
+    if let Ok(End::Idle | End::Shutdown) = end {
+        // The server ends the session: close it properly (over TLS this
+        // sends close_notify, without which the peer sees a truncation),
+        // but never wait long for a peer that does not read.
+        let _ = tokio::time::timeout(CLOSE_WAIT, stream.shutdown()).await;
     }
+    end
 }
 
 /// Waits for `fut` unless the session goes idle or the server shuts down.

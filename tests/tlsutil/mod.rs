@@ -93,6 +93,12 @@ impl TlsStream {
         TlsStream { s }
     }
 
+    /// Reads without forgiving a close that lacks TLS close_notify (an
+    /// `UnexpectedEof` error then).
+    pub fn read_strict(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.s.read(buf)
+    }
+
     /// The TCP socket underneath.
     pub fn tcp(&self) -> &TcpStream {
         &self.s.sock

@@ -119,24 +119,25 @@ impl RandomSession {
         let Ok(text) = std::str::from_utf8(request) else {
             return Err("ERR request is not valid UTF-8 text".to_string());
         };
-        let words: Vec<&str> = text.split_ascii_whitespace().collect();
-        if words.len() > 3 {
-            return Err(usage(cfg));
-        }
-        let mut ints = Vec::with_capacity(words.len());
-        for w in &words {
-            match w.parse::<i64>() {
-                Ok(n) => ints.push(n),
-                Err(_) => {
-                    return Err(format!(
-                        "ERR '{}' is not a whole number (64-bit); {}",
-                        clip(w),
-                        usage_tail(cfg)
-                    ));
-                }
+        // At most three numbers: parsed into a fixed array, so a request
+        // allocates nothing unless it is an error.
+        let mut numbers = [0i64; 3];
+        let mut len = 0;
+        for w in text.split_ascii_whitespace() {
+            if len == numbers.len() {
+                return Err(usage(cfg));
             }
+            numbers[len] = w.parse::<i64>().map_err(|_| {
+                format!(
+                    "ERR '{}' is not a whole number (64-bit); {}",
+                    clip(w),
+                    usage_tail(cfg)
+                )
+            })?;
+            len += 1;
         }
-        let (count, bounds) = match ints.as_slice() {
+        let ints = &numbers[..len];
+        let (count, bounds) = match ints {
             [] => (1, None),
             [n] => (*n, None),
             [lo, hi] => (1, Some((*lo, *hi))),

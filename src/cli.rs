@@ -254,6 +254,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = crate::bench::args::count(1_000_000),
           conflicts_with_all = ["connections", "messages", "pipeline", "warmup"])]
     pub hold: Option<usize>,
+    /// Random printable ASCII payloads; over ws:// and wss:// sent as text
+    /// messages (default: random bytes, binary messages).
+    #[arg(long)]
+    pub text: bool,
+    /// TLS (tls://, wss://): also trust the certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// TLS: do not verify the server's certificate (says so on stderr).
+    #[arg(long, conflicts_with = "ca")]
+    pub insecure: bool,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,6 @@
 //! `duplex bench` (SPEC §5) against real echo servers: duplex's own over
-//! tcp, unix and udp, and socat; a server that corrupts one byte; usage
-//! errors. Every run is bounded (`-n` or a short `-d`) and every child
+//! tcp, unix, udp, tls, ws and wss, and socat; servers that corrupt one byte
+//! (TCP) or one message (WebSocket); usage errors. Every run is bounded (`-n` or a short `-d`) and every child
 //! process is killed if it overstays.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -438,4 +438,195 @@ fn bad_bench_arguments_are_usage_errors() {
     let out = duplex(&["bench", "udp://127.0.0.1:9", "-s", "70000"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("UDP datagram"), "{}", out.stderr);
+}
+
+#[test]
+fn bench_ws_binary_and_text_against_duplex_echo() {
+    let s = Server::echo(&["ws://127.0.0.1:0/"]);
+    let (code, v, err) = bench_json(&[
+        &s.urls[0],
+        "-c",
+        "4",
+        "-n",
+        "2000",
+        "--pipeline",
+        "3",
+        "-s",
+        "200",
+    ]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["transport"], "ws");
+    assert_eq!(v["payload"], "binary");
+    assert_eq!(v["messages"], 2000);
+
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "2", "-d", "500ms", "--text"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["payload"], "text");
+    assert_eq!(v["connections"], 2);
+
+    // Messages larger than tungstenite's buffers and than one read.
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "2", "-n", "40", "-s", "70000"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["messages"], 40);
+}
+
+#[test]
+fn bench_ws_hold_completes_the_handshake() {
+    let s = Server::echo(&["ws://127.0.0.1:0/"]);
+    let (code, v, err) = bench_json(&[&s.urls[0], "--hold", "40", "-d", "300ms"]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["mode"], "hold");
+    assert_eq!(v["connects"], 40, "{v}");
+
+    // A plain HTTP server is no WebSocket server: nothing is held.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let url = format!("ws://127.0.0.1:{port}/");
+    let out = duplex(&["bench", &url, "--hold", "3", "-d", "300ms"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("404"), "{}", out.stderr);
+}
+
+#[test]
+fn bench_tls_and_wss_with_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let out = duplex(&["cert", "--out", d, "--host", "localhost"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let cert = format!("{d}/cert.pem");
+    let key = format!("{d}/key.pem");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
+        .args([
+            "-q",
+            "serve",
+            "echo",
+            "tls://127.0.0.1:0",
+            "wss://127.0.0.1:0/",
+        ])
+        .args(["--tls-cert", &cert, "--tls-key", &key])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start duplex serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let s = Server {
+        child,
+        urls: Vec::new(),
+    };
+    let mut urls = Vec::new();
+    while urls.len() < 2 {
+        let mut line = String::new();
+        assert!(
+            lines.read_line(&mut line).expect("read") > 0,
+            "server exited"
+        );
+        if let Some(url) = line.trim().strip_prefix("listening echo ") {
+            // The certificate is for localhost.
+            urls.push(url.replace("127.0.0.1", "localhost"));
+        }
+    }
+    for url in &urls {
+        let (code, v, err) = bench_json(&[
+            url,
+            "-c",
+            "2",
+            "-n",
+            "500",
+            "--pipeline",
+            "2",
+            "--ca",
+            &cert,
+        ]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["messages"], 500);
+    }
+    // Without --ca the self-signed certificate is refused.
+    let out = duplex(&["bench", &urls[1], "-n", "10"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    drop(s);
+}
+
+/// A WebSocket echo server that flips one bit in the third message of every
+/// connection, so exactly one reply per connection is corrupted.
+fn corrupting_ws_server() -> u16 {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    let mut n = 0;
+                    while let Some(Ok(msg)) = ws.next().await {
+                        let msg = match msg {
+                            Message::Binary(b) => {
+                                n += 1;
+                                let mut v = b.to_vec();
+                                if n == 3 {
+                                    v[0] ^= 0x01;
+                                }
+                                Message::binary(v)
+                            }
+                            Message::Text(t) => {
+                                // A text reply to a text message, but
+                                // binary on the third: the wrong type.
+                                n += 1;
+                                if n == 3 {
+                                    Message::binary(t.as_bytes().to_vec())
+                                } else {
+                                    Message::Text(t)
+                                }
+                            }
+                            _ => continue,
+                        };
+                        if ws.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    port
+}
+
+#[test]
+fn bench_ws_detects_a_corrupted_or_mistyped_message() {
+    let port = corrupting_ws_server();
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (code, v, err) = bench_json(&[&url, "-c", "2", "-n", "200", "-s", "64"]);
+    assert_consistent(&v);
+    assert_eq!(
+        v["errors"]["mismatch"], 2,
+        "one corrupted message per connection: {v} {err}"
+    );
+    assert_eq!(v["errors"]["total"], 2, "{v}");
+    assert_eq!(v["messages"], 198, "{v}");
+    assert_ne!(code, Some(0), "errors make the exit status non-zero: {v}");
+
+    let (code, v, err) = bench_json(&[&url, "-c", "1", "-n", "50", "--text"]);
+    assert_eq!(
+        v["errors"]["mismatch"], 1,
+        "a binary reply to text: {v} {err}"
+    );
+    assert_ne!(code, Some(0));
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! mod.rs        orchestration: open connections, run the workers, report
 //! args.rs       option parsers and usage errors (exit 2)
-//! transport.rs  connect / send / receive per transport (tcp, unix, udp; ws hooks in here)
+//! transport.rs  connect / send / receive per transport (tcp, unix, udp, tls, ws, wss)
 //! worker.rs     the per-connection loops: closed loop, connect rate; payloads, verification
 //! report.rs     error counts, HDR histograms, the text summary and the JSON object
 //! ```
@@ -28,9 +28,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cli::BenchArgs;
-use crate::endpoint::{Endpoint, HostPort};
+use crate::endpoint::{Endpoint, HostPort, WsTarget};
 use report::{Report, Setup, Tally};
-use transport::{Connector, Tcp, Udp, Unix};
+use transport::{Connector, Tcp, Tls, Udp, Unix, Ws, Wss};
 use worker::{Control, Deadline, Outcome, Pattern};
 
 /// Connection attempts in flight at once while opening connections, so that
@@ -67,13 +67,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             .await
         }
         Endpoint::Unix(path) => drive(Unix { path: path.clone() }, &args).await,
-        // WebSocket and TLS plug in here: a `Connector` in transport.rs and
-        // one arm, e.g. `Endpoint::Ws(t) => drive(Ws::new(t), &args).await`.
-        other => anyhow::bail!(
-            "bench over {} is not available yet (tcp://, udp:// and unix:// are)",
-            other.scheme()
-        ),
+        Endpoint::Tls(hp) => {
+            let addrs = resolve(hp, &args.url).await?;
+            drive(tls(addrs, hp, &args)?, &args).await
+        }
+        Endpoint::Ws(target) => drive(ws(target, None, &args).await?, &args).await,
+        Endpoint::Wss(target) => {
+            let addrs = resolve(&target.addr, &args.url).await?;
+            let tls = tls(addrs, &target.addr, &args)?;
+            drive(Wss(ws(target, Some(tls), &args).await?), &args).await
+        }
     }
+}
+
+fn tls(addrs: Vec<std::net::SocketAddr>, hp: &HostPort, args: &BenchArgs) -> anyhow::Result<Tls> {
+    if args.insecure {
+        eprintln!("duplex: --insecure: the server's certificate is NOT verified");
+    }
+    Tls::new(addrs, &hp.host_name(), args.ca.as_deref(), args.insecure)
+}
+
+async fn ws(target: &WsTarget, tls: Option<Tls>, args: &BenchArgs) -> anyhow::Result<Ws> {
+    Ok(Ws {
+        url: args.url.clone(),
+        target: target.clone(),
+        addrs: resolve(&target.addr, &args.url).await?,
+        tls,
+        text: args.text,
+        timeout: args.timeout,
+    })
 }
 
 /// Combinations clap cannot check; each is a usage error (exit 2).
@@ -111,13 +133,10 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
     let (conns, mut tally) = if args.connect_rate {
         (Vec::new(), Tally::new())
     } else {
-        let (conns, tally) = open_many(&connector, args.connections, args.timeout, None).await;
+        let (conns, tally) =
+            open_many(&connector, args.connections, args.timeout, None, args.text).await;
         if conns.is_empty() {
-            let why = match connector.connect().await {
-                Err(e) => e.to_string(),
-                Ok(_) => "every connection failed or timed out".into(),
-            };
-            anyhow::bail!("cannot connect to {}: {why}", args.url);
+            anyhow::bail!("cannot connect to {}: {}", args.url, why(&*connector).await);
         }
         (conns, tally)
     };
@@ -133,6 +152,7 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
         .then(|| measure_from + args.duration);
     let ctl = Arc::new(Control::new(
         args.size,
+        args.text,
         if args.connect_rate { 1 } else { args.pipeline },
         args.timeout,
         measure_from,
@@ -182,6 +202,7 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
         mode,
         connections: args.connections,
         size: args.size,
+        text: args.text,
         pipeline: if args.connect_rate { 1 } else { args.pipeline },
         rate: None,
         warmup: args.warmup,
@@ -196,9 +217,9 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
 /// or Ctrl-C.
 async fn hold<K: Connector>(connector: Arc<K>, args: &BenchArgs, n: usize) -> anyhow::Result<bool> {
     raise_fd_limit(n);
-    let (conns, tally) = open_many(&connector, n, args.timeout, Some(args.size)).await;
+    let (conns, tally) = open_many(&connector, n, args.timeout, Some(args.size), args.text).await;
     if conns.is_empty() {
-        anyhow::bail!("cannot connect to {}: every connection failed", args.url);
+        anyhow::bail!("cannot connect to {}: {}", args.url, why(&*connector).await);
     }
     tracing::info!(
         "holding {} connections to {} for {:?} (Ctrl-C ends sooner)",
@@ -219,6 +240,7 @@ async fn hold<K: Connector>(connector: Arc<K>, args: &BenchArgs, n: usize) -> an
         mode: "hold",
         connections: n,
         size: args.size,
+        text: args.text,
         pipeline: 1,
         rate: None,
         warmup: Duration::ZERO,
@@ -226,6 +248,14 @@ async fn hold<K: Connector>(connector: Arc<K>, args: &BenchArgs, n: usize) -> an
     let report = Report::new(setup, &tally, held);
     print(&report, args.json);
     Ok(report.error_total() == 0 && tally.connects == n as u64)
+}
+
+/// Why no connection could be opened, from one more attempt.
+async fn why<K: Connector>(connector: &K) -> String {
+    match connector.connect().await {
+        Err(e) => e.to_string(),
+        Ok(_) => "every connection failed or timed out".into(),
+    }
 }
 
 /// Opens `n` connections, at most [`CONNECT_CONCURRENCY`] at a time; with
@@ -236,6 +266,7 @@ async fn open_many<K: Connector>(
     n: usize,
     timeout: Duration,
     echo: Option<usize>,
+    text: bool,
 ) -> (Vec<K::Conn>, Tally) {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let mut tasks = JoinSet::new();
@@ -247,7 +278,7 @@ async fn open_many<K: Connector>(
             let mut tally = Tally::new();
             let mut conn = worker::connect(&*connector, timeout, &mut tally).await;
             if let (Some(c), Some(size)) = (&mut conn, echo) {
-                let pattern = Pattern::new(size);
+                let pattern = Pattern::new(size, text);
                 let mut rbuf = vec![0u8; size + 1];
                 let mut deadline = Deadline::new(timeout);
                 let expect = pattern.batch(0, size);

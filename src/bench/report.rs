@@ -189,6 +189,8 @@ pub struct Report {
     pub mode: &'static str,
     pub connections: usize,
     pub size: usize,
+    /// `binary` (random bytes) or `text` (random printable ASCII, `--text`).
+    pub payload: &'static str,
     pub pipeline: usize,
     /// Requested messages per second for `--rate`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,6 +228,7 @@ pub struct Setup {
     pub mode: &'static str,
     pub connections: usize,
     pub size: usize,
+    pub text: bool,
     pub pipeline: usize,
     pub rate: Option<f64>,
     pub warmup: Duration,
@@ -243,6 +246,7 @@ impl Report {
             mode: setup.mode,
             connections: setup.connections,
             size: setup.size,
+            payload: if setup.text { "text" } else { "binary" },
             pipeline: setup.pipeline,
             rate: setup.rate,
             duration_secs: round3(secs),
@@ -389,6 +393,7 @@ mod tests {
             mode: "closed",
             connections: 2,
             size: 100,
+            text: false,
             pipeline: 1,
             rate: None,
             warmup: Duration::ZERO,

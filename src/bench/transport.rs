@@ -7,21 +7,31 @@
 //! or one message (datagram, WebSocket) off it; verification, timing, timeouts
 //! and error accounting are written once in the worker.
 //!
-//! # Adding a transport (WebSocket, TLS)
+//! # Adding a transport
 //!
 //! Implement [`Connector`] (open one connection, including any handshake) and
-//! [`Conn`] with `FRAMING = Framing::Message` for WebSocket (one echoed message
-//! per `recv`, its payload copied into the buffer) or `Framing::Stream` for
-//! TLS; then add one arm to `bench::run` that maps the endpoint to the
-//! connector. Nothing else changes.
+//! [`Conn`] with `FRAMING = Framing::Message` for a message transport (one
+//! echoed message per `recv`, its payload copied into the buffer, as
+//! [`WsConn`] does) or `Framing::Stream` for a byte stream (as TLS does);
+//! then add one arm to `bench::run` that maps the endpoint to the connector.
+//! Nothing else changes.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use crate::client::ws::{Handshake, handshake_over};
+use crate::endpoint::{Endpoint, WsTarget};
 
 /// How a transport delimits the echoed messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +80,69 @@ impl Connector for Tcp {
     type Conn = TcpStream;
 
     async fn connect(&self) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect(&self.addrs[..]).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+        tcp_connect(&self.addrs).await
+    }
+}
+
+async fn tcp_connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addrs).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// TLS over TCP (rustls): a byte stream like TCP once the handshake is done.
+/// The client configuration (trusted roots, `--ca`, `--insecure`) is built
+/// once and shared by every connection.
+pub struct Tls {
+    pub addrs: Vec<SocketAddr>,
+    pub connector: tokio_rustls::TlsConnector,
+    pub name: rustls::pki_types::ServerName<'static>,
+}
+
+impl Tls {
+    /// TLS to `host` (the name the certificate must be for) at `addrs`.
+    pub fn new(
+        addrs: Vec<SocketAddr>,
+        host: &str,
+        ca: Option<&std::path::Path>,
+        insecure: bool,
+    ) -> anyhow::Result<Tls> {
+        Ok(Tls {
+            addrs,
+            connector: tokio_rustls::TlsConnector::from(crate::tls::client_config(ca, insecure)?),
+            name: crate::tls::server_name(host)?,
+        })
+    }
+
+    async fn open(&self) -> io::Result<TlsStream<TcpStream>> {
+        let tcp = tcp_connect(&self.addrs).await?;
+        self.connector.connect(self.name.clone(), tcp).await
+    }
+}
+
+impl Connector for Tls {
+    type Conn = TlsStream<TcpStream>;
+
+    async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
+        self.open().await
+    }
+}
+
+impl Conn for TlsStream<TcpStream> {
+    const FRAMING: Framing = Framing::Stream;
+
+    async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
+        // rustls buffers the records; flush puts them on the wire.
+        self.write_all(data).await?;
+        self.flush().await
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf).await
+    }
+
+    fn resync(&mut self) -> bool {
+        false
     }
 }
 
@@ -167,5 +237,143 @@ impl Conn for UdpSocket {
         let mut scratch = [0u8; 2048];
         while self.try_recv(&mut scratch).is_ok() {}
         true
+    }
+}
+
+/// WebSocket (`ws://`, and `wss://` when `tls` is set) on the library's own
+/// client ([`crate::client::ws::handshake_over`], tokio-tungstenite): every
+/// connection completes the HTTP upgrade before it counts as open, so
+/// `--hold` holds real WebSocket sessions.
+pub struct Ws {
+    pub url: Endpoint,
+    pub target: WsTarget,
+    pub addrs: Vec<SocketAddr>,
+    /// `wss://`: TLS first, then the upgrade.
+    pub tls: Option<Tls>,
+    /// Text messages instead of binary ones.
+    pub text: bool,
+    /// Limit for the upgrade (the connect itself is bounded by the worker).
+    pub timeout: Duration,
+}
+
+impl Ws {
+    async fn upgrade<S>(&self, stream: S) -> io::Result<WsConn<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let ws = handshake_over(
+            stream,
+            &self.url,
+            &self.target,
+            &Handshake::default(),
+            self.timeout,
+        )
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, format!("{e:#}")))?;
+        Ok(WsConn {
+            ws,
+            text: self.text,
+        })
+    }
+}
+
+/// Plain `ws://`.
+impl Connector for Ws {
+    type Conn = WsConn<TcpStream>;
+
+    async fn connect(&self) -> io::Result<WsConn<TcpStream>> {
+        self.upgrade(tcp_connect(&self.addrs).await?).await
+    }
+}
+
+/// `wss://`: the same client over TLS.
+pub struct Wss(pub Ws);
+
+impl Connector for Wss {
+    type Conn = WsConn<TlsStream<TcpStream>>;
+
+    async fn connect(&self) -> io::Result<WsConn<TlsStream<TcpStream>>> {
+        let tls = self.0.tls.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "wss:// without a TLS setup")
+        })?;
+        self.0.upgrade(tls.open().await?).await
+    }
+}
+
+/// One WebSocket session of the bench.
+pub struct WsConn<S> {
+    ws: WebSocketStream<S>,
+    text: bool,
+}
+
+impl<S> Conn for WsConn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    const FRAMING: Framing = Framing::Message;
+
+    /// Queues every message of the batch, then flushes once: a pipelined
+    /// batch goes out in as few writes as tungstenite's buffer allows.
+    async fn send(&mut self, data: &[u8], size: usize) -> io::Result<()> {
+        for chunk in data.chunks(size) {
+            // tungstenite owns each payload (it masks it in place), so one
+            // copy per message is inherent to its API.
+            let payload = Bytes::copy_from_slice(chunk);
+            let message = if self.text {
+                let text = Utf8Bytes::try_from(payload)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                Message::Text(text)
+            } else {
+                Message::Binary(payload)
+            };
+            self.ws.feed(message).await.map_err(ws_io)?;
+        }
+        self.ws.flush().await.map_err(ws_io)
+    }
+
+    /// The next data message. Pings are answered by tungstenite and skipped
+    /// here with pongs. A reply of the other type (text for binary or the
+    /// reverse) is reported as an empty message, so the worker counts it as
+    /// a mismatch; a close or the end of the stream is a short read.
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let message = self.ws.next().await;
+            let payload: &[u8] = match &message {
+                Some(Ok(Message::Binary(b))) if !self.text => b,
+                Some(Ok(Message::Text(t))) if self.text => t.as_bytes(),
+                Some(Ok(Message::Binary(_) | Message::Text(_))) => return Ok(0),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Close(_))) | None => {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Some(Err(_)) => {
+                    let Some(Err(e)) = message else {
+                        unreachable!()
+                    };
+                    return Err(ws_io(e));
+                }
+            };
+            let n = payload.len().min(buf.len());
+            buf[..n].copy_from_slice(&payload[..n]);
+            return Ok(n);
+        }
+    }
+
+    /// After a timeout the late replies may still be on their way, and
+    /// tungstenite cannot be drained without waiting: reconnect instead.
+    fn resync(&mut self) -> bool {
+        false
+    }
+}
+
+/// A tungstenite error as the I/O error the worker counts.
+fn ws_io(e: WsError) -> io::Error {
+    match e {
+        WsError::Io(e) => e,
+        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::UnexpectedEof.into(),
+        WsError::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => io::ErrorKind::ConnectionReset.into(),
+        other => io::Error::other(other),
     }
 }

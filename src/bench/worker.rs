@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::Rng as _;
+use rand::{Rng as _, RngExt as _};
 use tokio::time::Sleep;
 
 use super::report::Tally;
@@ -21,6 +21,8 @@ use super::transport::{Conn, Connector, Framing};
 /// Settings and shared state of one run, read by every worker.
 pub struct Control {
     pub size: usize,
+    /// Printable ASCII payloads (`--text`).
+    pub text: bool,
     pub pipeline: usize,
     pub timeout: Duration,
     /// Batches that start before this are warm-up: verified, not recorded.
@@ -48,6 +50,7 @@ impl Control {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         size: usize,
+        text: bool,
         pipeline: usize,
         timeout: Duration,
         measure_from: Instant,
@@ -57,6 +60,7 @@ impl Control {
     ) -> Control {
         Control {
             size,
+            text,
             pipeline,
             timeout,
             measure_from,
@@ -111,9 +115,18 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    pub fn new(span: usize) -> Pattern {
+    /// Random bytes, or with `text` random printable ASCII (`' '..='~'`),
+    /// which is valid UTF-8 however it is sliced.
+    pub fn new(span: usize, text: bool) -> Pattern {
         let mut bytes = vec![0u8; span + ROTATIONS];
-        rand::rng().fill_bytes(&mut bytes);
+        let mut rng = rand::rng();
+        if text {
+            for b in &mut bytes {
+                *b = rng.random_range(b' '..=b'~');
+            }
+        } else {
+            rng.fill_bytes(&mut bytes);
+        }
         Pattern { bytes, span }
     }
 
@@ -348,7 +361,7 @@ pub async fn closed_loop<K: Connector>(
     ctl: Arc<Control>,
 ) -> Outcome {
     let size = ctl.size;
-    let pattern = Pattern::new(size * ctl.pipeline);
+    let pattern = Pattern::new(size * ctl.pipeline, ctl.text);
     let mut rbuf = vec![0u8; size * ctl.pipeline + 1];
     let mut tally = Tally::new();
     let mut deadline = Deadline::new(ctl.timeout);
@@ -413,7 +426,7 @@ pub async fn closed_loop<K: Connector>(
 /// The connect-rate loop of one worker: connect, one echo, close, again.
 pub async fn connect_loop<K: Connector>(connector: Arc<K>, ctl: Arc<Control>) -> Outcome {
     let size = ctl.size;
-    let pattern = Pattern::new(size);
+    let pattern = Pattern::new(size, ctl.text);
     let mut rbuf = vec![0u8; size + 1];
     let mut tally = Tally::new();
     let mut deadline = Deadline::new(ctl.timeout);
@@ -465,7 +478,7 @@ mod tests {
 
     #[test]
     fn consecutive_batches_differ() {
-        let p = Pattern::new(64);
+        let p = Pattern::new(64, false);
         assert_eq!(p.batch(0, 64).len(), 64);
         assert_ne!(p.batch(0, 64), p.batch(1, 64));
         assert_eq!(p.batch(0, 64), p.batch(ROTATIONS as u64, 64));
@@ -473,9 +486,25 @@ mod tests {
     }
 
     #[test]
+    fn text_patterns_are_printable_ascii() {
+        let p = Pattern::new(1000, true);
+        assert!(p.bytes.iter().all(|b| (b' '..=b'~').contains(b)));
+        assert!(std::str::from_utf8(p.batch(7, 1000)).is_ok());
+    }
+
+    #[test]
     fn the_budget_is_shared_and_exact() {
         let now = Instant::now();
-        let ctl = Control::new(8, 4, Duration::from_secs(1), now, None, Some(10), false);
+        let ctl = Control::new(
+            8,
+            false,
+            4,
+            Duration::from_secs(1),
+            now,
+            None,
+            Some(10),
+            false,
+        );
         assert_eq!(ctl.claim(now, 4), Some(4));
         assert_eq!(ctl.claim(now, 4), Some(4));
         assert_eq!(ctl.claim(now, 4), Some(2));

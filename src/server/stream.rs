@@ -4,12 +4,16 @@
 //! Both loops read only when the previous replies have been written, so a
 //! client that sends without reading fills its own socket buffers and then
 //! stalls: the server's memory stays bounded by one read buffer, one line
-//! (`--max-line`) and one batch of replies.
+//! (`--max-line`) and one batch of replies. Echo keeps no buffer while idle
+//! (see [`echo`]).
 
+use std::cell::RefCell;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::limits::IdleTimer;
 use super::metrics::{Limit, Tally};
@@ -40,7 +44,8 @@ impl End {
     }
 }
 
-/// Echo read buffer: large enough for bulk transfers in few system calls.
+/// Echo read buffer (one per worker thread): large enough for bulk transfers
+/// in few system calls.
 const ECHO_BUFFER: usize = 16 * 1024;
 /// Replies are written out when this much is queued, and at the end of
 /// every batch of requests.
@@ -84,31 +89,86 @@ macro_rules! guarded {
 }
 
 /// RFC 862 over a stream: every byte back, unchanged.
+///
+/// The loop holds no buffer of its own, so an idle connection costs only
+/// its task and socket: waiting happens inside [`poll_echo`], which borrows
+/// the worker thread's [`SCRATCH`] buffer for the duration of one poll,
+/// reads what is there and writes it straight back. Only bytes the socket
+/// will not take at once (the client is not reading) are copied into a
+/// buffer of their own, which lives until they are written.
 async fn echo<S>(mut stream: S, rt: &Runtime, tally: &mut Tally<'_>) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut idle = IdleTimer::new(rt.limits.idle_timeout);
-    let mut buf = vec![0u8; ECHO_BUFFER];
     loop {
-        let n = guarded!(stream.read(&mut buf), idle, rt)?;
-        if n == 0 {
+        let echoed = guarded!(std::future::poll_fn(|cx| poll_echo(&mut stream, cx)), idle, rt)?;
+        let Some((n, unsent)) = echoed else {
             stream.shutdown().await?;
             return Ok(End::ClientClosed);
-        }
+        };
         idle.touch();
         tally.received(n);
-        // Writing is guarded by the idle timer only: a reply already read is
-        // in flight and shutdown lets it finish (bounded by
-        // --shutdown-timeout).
-        tokio::select! {
-            biased;
-            r = stream.write_all(&buf[..n]) => r?,
-            _ = idle.expired() => return Ok(End::Idle),
+        if let Some(unsent) = unsent {
+            // Writing is guarded by the idle timer only: a reply already
+            // read is in flight and shutdown lets it finish (bounded by
+            // --shutdown-timeout).
+            tokio::select! {
+                biased;
+                r = async {
+                    stream.write_all(&unsent).await?;
+                    stream.flush().await
+                } => r?,
+                _ = idle.expired() => return Ok(End::Idle),
+            }
         }
         tally.sent(n);
         idle.touch();
     }
+}
+
+thread_local! {
+    /// The echo read buffer of this worker thread, lent to one connection
+    /// for the duration of one poll (no `.await` while it is borrowed).
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; ECHO_BUFFER]);
+}
+
+/// Bytes echoed by one [`poll_echo`], and those the socket did not take.
+type Echoed = Option<(usize, Option<Vec<u8>>)>;
+
+/// Waits until `stream` has data, reads it into the thread's scratch buffer
+/// and writes it back as far as the socket takes it, all in one poll.
+/// `Ready(None)` is the end of the stream.
+///
+/// Cancel-safe: it returns `Pending` only before anything was read (a
+/// pending `poll_read` keeps no reference to the buffer), and once bytes
+/// are read it always returns them, copying what could not be written yet.
+fn poll_echo<S>(stream: &mut S, cx: &mut Context<'_>) -> Poll<io::Result<Echoed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut buf = ReadBuf::new(scratch);
+        ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf))?;
+        let data = buf.filled();
+        if data.is_empty() {
+            return Poll::Ready(Ok(None));
+        }
+        let mut written = 0;
+        while written < data.len() {
+            match Pin::new(&mut *stream).poll_write(cx, &data[written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(w)) => written += w,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        // TCP and Unix sockets flush at once; TLS may hold records back.
+        let flushed = written == data.len()
+            && matches!(Pin::new(&mut *stream).poll_flush(cx), Poll::Ready(Ok(())));
+        let unsent = (!flushed).then(|| data[written..].to_vec());
+        Poll::Ready(Ok(Some((data.len(), unsent))))
+    })
 }
 
 /// A line service over a stream.

@@ -102,7 +102,11 @@ where
 {
     let mut idle = IdleTimer::new(rt.limits.idle_timeout);
     loop {
-        let echoed = guarded!(std::future::poll_fn(|cx| poll_echo(&mut stream, cx)), idle, rt)?;
+        let echoed = guarded!(
+            std::future::poll_fn(|cx| poll_echo(&mut stream, cx)),
+            idle,
+            rt
+        )?;
         let Some((n, unsent)) = echoed else {
             stream.shutdown().await?;
             return Ok(End::ClientClosed);

@@ -36,7 +36,13 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 pub fn config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         // Small buffers: an idle session should cost little memory. The
-        // buffers grow on demand, up to the message limit.
+        // buffers grow on demand, up to the message limit. tungstenite
+        // zero-fills the whole read buffer on the first read (so it is
+        // resident while idle) and never reads more than this at once, so
+        // the size trades idle memory against system calls for large
+        // messages: 4 KiB costs ~7 KiB RSS per idle session and 16 reads per
+        // 64 KiB message; 16 KiB measured ~19 KiB idle and brought 64 KiB
+        // echo to the tokio-tungstenite reference's CPU (BENCHMARKS.md).
         .read_buffer_size(4096)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(max_message.saturating_mul(2).max(64 * 1024))

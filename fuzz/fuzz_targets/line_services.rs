@@ -6,8 +6,7 @@
 #![no_main]
 
 use duplex::service::{
-    Counter, Daytime, DaytimeFormat, Flow, LineService, Random, RandomConfig, Stats,
-    handle_request,
+    Counter, Daytime, DaytimeFormat, Flow, LineService, Random, RandomConfig, Stats, handle_request,
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -14,8 +14,6 @@
 
 mod common;
 mod tlsutil;
-// The helpers' handshake callback returns tungstenite's own (large) error type.
-#[allow(clippy::result_large_err)]
 mod wsutil;
 
 use std::io::{self, Read, Write};

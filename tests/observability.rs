@@ -307,3 +307,36 @@ fn each_session_ends_with_one_info_log_line() {
     );
     assert!(f["duration_ms"].is_u64(), "{line}");
 }
+
+/// Sends a raw request and returns the status line of the answer.
+fn raw_status(addr: SocketAddr, request: &str) -> String {
+    let r = http(addr, request);
+    status_line(&r).to_string()
+}
+
+#[test]
+fn upgrade_with_an_invalid_key_or_http_1_0_gets_400() {
+    let server = Server::serve("echo", &["ws://127.0.0.1:0/ws"], &[]);
+    let addr = ws_addr(server.url(0));
+    let req = |version: &str, key: &str| {
+        format!(
+            "GET /ws HTTP/{version}\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        )
+    };
+    for key in [
+        "",
+        "short",
+        "dGhlIHNhbXBsZSBub25jZQ",
+        "dGhlIHNhbXBsZSBub25jZQ=!",
+        "!GhlIHNhbXBsZSBub25jZQ==",
+    ] {
+        let status = raw_status(addr, &req("1.1", key));
+        assert!(status.contains("400"), "key {key:?}: {status}");
+    }
+    let status = raw_status(addr, &req("1.0", "dGhlIHNhbXBsZSBub25jZQ=="));
+    assert!(status.contains("400"), "HTTP/1.0: {status}");
+    // The server still upgrades a valid request afterwards.
+    let r = handshake(addr, "/ws", None);
+    assert!(status_line(&r).contains("101"), "{r}");
+}

@@ -246,10 +246,19 @@ fn upgrade(
         );
         return r;
     }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+    if req.version() != hyper::Version::HTTP_11 {
         return text(
             StatusCode::BAD_REQUEST,
-            "missing Sec-WebSocket-Key header\n",
+            "a WebSocket handshake needs HTTP/1.1\n",
+        );
+    }
+    let Some(key) = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| valid_key(k.as_bytes()))
+    else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid Sec-WebSocket-Key header (base64 of 16 bytes)\n",
         );
     };
     if req.method() != Method::GET {
@@ -304,6 +313,16 @@ fn upgrade(
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
     r
+}
+
+/// RFC 6455 §4.1: the key is the base64 encoding of 16 random bytes, i.e.
+/// 22 base64 characters followed by `==`.
+fn valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
 /// The origin policy for browser handshakes (cross-site WebSocket

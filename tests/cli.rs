@@ -333,7 +333,10 @@ fn run_isolated(script: &str, urls: usize) -> (Output, bool) {
         let mut c = Command::new("unshare");
         c.args(["-mn", "sh", "-c"]);
         c.arg(format!(
-            "set -eu\nmount -t tmpfs tmpfs /tmp\nip link set lo up\n{script}"
+            // The binary may itself live under /tmp (a checkout there):
+            // copy it to a private tmpfs before /tmp is replaced.
+            "set -eu\nmount -t tmpfs tmpfs /mnt\ncp \"$BIN\" /mnt/duplex\nBIN=/mnt/duplex\n\
+             mount -t tmpfs tmpfs /tmp\nip link set lo up\n{script}"
         ));
         c
     } else {

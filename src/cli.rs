@@ -249,6 +249,14 @@ pub struct BenchArgs {
     /// Connect, echo one message, close, again: reports connections/s.
     #[arg(long, conflicts_with_all = ["pipeline", "hold"])]
     pub connect_rate: bool,
+    /// Open loop: R messages/s in total, spread evenly over the connections;
+    /// latency is measured from each message's intended send time.
+    #[arg(long, value_name = "R", value_parser = crate::bench::args::positive_rate,
+          conflicts_with_all = ["pipeline", "connect_rate", "hold"])]
+    pub rate: Option<f64>,
+    /// Draw the latency distribution (percentile curve) as an SVG file.
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "hold")]
+    pub plot: Option<PathBuf>,
     /// Open N idle connections (one verified echo each) and hold them until
     /// -d passes or Ctrl-C: for measuring a server's memory per connection.
     #[arg(long, value_name = "N", value_parser = crate::bench::args::count(1_000_000),

@@ -630,3 +630,82 @@ fn bench_ws_detects_a_corrupted_or_mistyped_message() {
     );
     assert_ne!(code, Some(0));
 }
+
+#[test]
+fn bench_rate_holds_the_requested_rate_and_plots() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let plot = std::env::temp_dir().join(format!("duplex-rate-{}.svg", std::process::id()));
+    let plot_arg = plot.to_string_lossy().into_owned();
+    let (code, v, err) = bench_json(&[
+        &s.urls[0], "--rate", "2000", "-c", "4", "-d", "2s", "--plot", &plot_arg,
+    ]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["mode"], "rate", "{v}");
+    assert_eq!(v["rate_target"], 2000.0, "{v}");
+    let achieved = v["messages_per_sec"].as_f64().expect("messages_per_sec");
+    assert!(
+        (1900.0..=2100.0).contains(&achieved),
+        "achieved {achieved}/s, not within 5% of 2000/s: {v}"
+    );
+    assert!(v["latency_us"]["p99"].as_f64().expect("p99") > 0.0, "{v}");
+    let svg = std::fs::read_to_string(&plot).expect("the plot was written");
+    let _ = std::fs::remove_file(&plot);
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(svg.contains("<path") || svg.contains("<polyline"), "{svg}");
+    assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+}
+
+#[test]
+fn bench_rate_with_n_and_warmup_and_a_closed_loop_plot() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let out = duplex(&[
+        "bench", &s.urls[0], "--rate", "1000", "-c", "2", "-n", "300", "--warmup", "200ms",
+    ]);
+    assert_eq!(out.code, Some(0), "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("open-loop bench"), "{}", out.stdout);
+    assert!(out.stdout.contains("messages     300 "), "{}", out.stdout);
+    assert!(out.stdout.contains("achieved of 1000/s"), "{}", out.stdout);
+
+    let plot = std::env::temp_dir().join(format!("duplex-closed-{}.svg", std::process::id()));
+    let plot_arg = plot.to_string_lossy().into_owned();
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "2", "-n", "500", "--plot", &plot_arg]);
+    assert_clean(code, &v, &err);
+    let svg = std::fs::read_to_string(&plot).expect("the plot was written");
+    let _ = std::fs::remove_file(&plot);
+    assert!(svg.starts_with("<svg") && svg.contains("<path"), "{svg}");
+}
+
+#[test]
+fn bench_rate_over_udp_and_ws() {
+    let s = Server::echo(&["udp://127.0.0.1:0", "ws://127.0.0.1:0/"]);
+    for url in &s.urls {
+        let (code, v, err) = bench_json(&[url, "--rate", "1000", "-c", "2", "-n", "200"]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["messages"], 200, "{v}");
+    }
+}
+
+#[test]
+fn bad_rate_and_plot_combinations_are_usage_errors() {
+    let url = "tcp://127.0.0.1:9";
+    let cases: &[(&[&str], &str)] = &[
+        (&["--rate", "100", "--pipeline", "4"], "cannot be used with"),
+        (&["--rate", "100", "--connect-rate"], "cannot be used with"),
+        (&["--rate", "100", "--hold", "3"], "cannot be used with"),
+        (&["--rate", "0"], "not a rate"),
+        (&["--rate", "fast"], "not a rate"),
+        (&["--hold", "3", "--plot", "x.svg"], "cannot be used with"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["bench", url];
+        all.extend_from_slice(args);
+        let out = duplex(&all);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{args:?}: '{want}' missing from: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

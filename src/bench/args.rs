@@ -29,6 +29,19 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Largest `--rate`: one message per microsecond.
+pub const MAX_RATE: f64 = 1e6;
+
+/// A message rate: a number of messages per second above zero.
+pub fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= MAX_RATE => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a rate: give messages per second, above 0 and at most {MAX_RATE:.0}"
+        )),
+    }
+}
+
 /// Stops with a usage error (exit 2) for a combination clap cannot check.
 pub fn usage_error(msg: &str) -> ! {
     clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{msg}\n")).exit()

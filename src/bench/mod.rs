@@ -4,16 +4,19 @@
 //! mod.rs        orchestration: open connections, run the workers, report
 //! args.rs       option parsers and usage errors (exit 2)
 //! transport.rs  connect / send / receive per transport (tcp, unix, udp, tls, ws, wss)
-//! worker.rs     the per-connection loops: closed loop, connect rate; payloads, verification
+//! worker.rs     the per-connection loops: closed loop, open loop, connect rate; payloads, verification
+//! plot.rs       the latency percentile curve as SVG (`--plot`)
 //! report.rs     error counts, HDR histograms, the text summary and the JSON object
 //! ```
 //!
 //! Modes: the closed loop (default: each connection keeps `--pipeline`
-//! messages in flight), `--connect-rate` (connect, one echo, close, again) and
+//! messages in flight), the open loop (`--rate R`: messages on a fixed
+//! schedule, latency from the intended send time), `--connect-rate` (connect, one echo, close, again) and
 //! `--hold N` (N idle connections, for memory measurements). Every echoed
 //! payload is verified; any error makes the exit status 1.
 
 pub mod args;
+pub mod plot;
 pub mod report;
 pub mod transport;
 pub mod worker;
@@ -124,6 +127,8 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
     }
     let mode = if args.connect_rate {
         "connect"
+    } else if args.rate.is_some() {
+        "rate"
     } else {
         "closed"
     };
@@ -153,7 +158,11 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
     let ctl = Arc::new(Control::new(
         args.size,
         args.text,
-        if args.connect_rate { 1 } else { args.pipeline },
+        if args.connect_rate || args.rate.is_some() {
+            1
+        } else {
+            args.pipeline
+        },
         args.timeout,
         measure_from,
         end,
@@ -165,6 +174,22 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
     if args.connect_rate {
         for _ in 0..args.connections {
             workers.spawn(worker::connect_loop(connector.clone(), ctl.clone()));
+        }
+    } else if let Some(rate) = args.rate {
+        // Connection i sends at start + (i + k·c) / rate: the connections
+        // take turns, so the messages are evenly spaced overall too.
+        let c = conns.len() as f64;
+        for (i, conn) in conns.into_iter().enumerate() {
+            let schedule = worker::Schedule {
+                first: start + Duration::from_secs_f64(i as f64 / rate),
+                every: Duration::from_secs_f64(c / rate),
+            };
+            workers.spawn(worker::open_loop(
+                connector.clone(),
+                conn,
+                ctl.clone(),
+                schedule,
+            ));
         }
     } else {
         for conn in conns {
@@ -203,11 +228,20 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
         connections: args.connections,
         size: args.size,
         text: args.text,
-        pipeline: if args.connect_rate { 1 } else { args.pipeline },
-        rate: None,
+        pipeline: if args.connect_rate || args.rate.is_some() {
+            1
+        } else {
+            args.pipeline
+        },
+        rate: args.rate,
         warmup: args.warmup,
     };
     let report = Report::new(setup, &tally, last.saturating_duration_since(measure_from));
+    if let Some(path) = &args.plot {
+        let svg = plot::svg(&tally.latency, &report.plot_title());
+        std::fs::write(path, svg)
+            .with_context(|| format!("cannot write the plot to {}", path.display()))?;
+    }
     print(&report, args.json);
     Ok(report.error_total() == 0 && report.messages > 0)
 }

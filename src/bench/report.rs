@@ -192,8 +192,9 @@ pub struct Report {
     /// `binary` (random bytes) or `text` (random printable ASCII, `--text`).
     pub payload: &'static str,
     pub pipeline: usize,
-    /// Requested messages per second for `--rate`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Requested messages per second for `--rate` (`messages_per_sec` is
+    /// the rate achieved).
+    #[serde(rename = "rate_target", skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
     /// The measured window (warm-up excluded).
     pub duration_secs: f64,
@@ -317,6 +318,14 @@ impl Report {
             "  messages     {}  ({:.1}/s, {:.3} MB/s)",
             self.messages, self.messages_per_sec, self.mb_per_sec
         );
+        if let Some(r) = self.rate {
+            let _ = writeln!(
+                s,
+                "  rate         {:.1}/s achieved of {r}/s ({:.1}%)",
+                self.messages_per_sec,
+                self.messages_per_sec * 100.0 / r
+            );
+        }
         if self.messages > 0 {
             let _ = writeln!(s, "  latency µs   {}", percentile_line(&self.latency_us));
         }
@@ -348,6 +357,26 @@ impl Report {
             );
         }
         s
+    }
+
+    /// One line saying what was measured, for the plot.
+    pub fn plot_title(&self) -> String {
+        let mut t = format!(
+            "{} {}: {} connection{}, {} B",
+            self.mode_title(),
+            self.url,
+            self.connections,
+            plural(self.connections),
+            self.size
+        );
+        if self.pipeline > 1 {
+            let _ = write!(t, ", pipeline {}", self.pipeline);
+        }
+        if let Some(r) = self.rate {
+            let _ = write!(t, ", {r} msg/s target");
+        }
+        let _ = write!(t, ", {} messages", self.messages);
+        t
     }
 
     fn mode_title(&self) -> &'static str {

@@ -6,6 +6,7 @@
 //! Nothing is allocated per message: the payload is a slice of a random
 //! pattern made once per connection, and the receive buffer is reused.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -471,6 +472,213 @@ pub async fn connect_loop<K: Connector>(connector: Arc<K>, ctl: Arc<Control>) ->
     }
     Outcome { tally, last }
 }
+
+/// When the messages of one open-loop connection are due: message `k` at
+/// `first + k × every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub first: Instant,
+    pub every: Duration,
+}
+
+impl Schedule {
+    /// The intended send time of message `k`.
+    pub fn due(&self, k: u64) -> Instant {
+        self.first + self.every.mul_f64(k as f64)
+    }
+}
+
+/// A message sent by the open loop and not answered yet.
+struct Sent {
+    index: u64,
+    due: Instant,
+    at: Instant,
+}
+
+/// The open loop (`--rate`) of one connection. Messages are sent on a fixed
+/// schedule whatever the replies do; a wake-up sends every message whose
+/// time has come (so a coarse timer does not lower the rate), and each
+/// reply's latency is measured from its message's intended send time, so a
+/// stalled server is charged for the messages it delayed (no coordinated
+/// omission). Replies are matched to messages in order.
+pub async fn open_loop<K: Connector>(
+    connector: Arc<K>,
+    conn: K::Conn,
+    ctl: Arc<Control>,
+    schedule: Schedule,
+) -> Outcome {
+    let size = ctl.size;
+    let pattern = Pattern::new(size, ctl.text);
+    // Stream replies are read in chunks of up to 16 messages; a partial
+    // message stays at the front of the buffer until the rest arrives.
+    let mut rbuf = vec![0u8; size * 17 + 1];
+    let mut held = 0usize;
+    let mut tally = Tally::new();
+    let mut deadline = Deadline::new(ctl.timeout);
+    let mut conn = Some(conn);
+    let mut inflight: VecDeque<Sent> = VecDeque::new();
+    let mut failures = 0;
+    let mut last = None;
+    let mut next = 0u64;
+    let mut sending = true;
+    loop {
+        let (messages, errors) = (tally.messages, tally.errors.total());
+        let Some(c) = conn.as_mut() else {
+            if !sending {
+                break;
+            }
+            conn = connect(&*connector, ctl.timeout, &mut tally).await;
+            if conn.is_some() {
+                failures = 0;
+                held = 0;
+            } else {
+                failures += 1;
+                if failures >= RECONNECT_ATTEMPTS {
+                    tracing::debug!("giving up after {failures} failed reconnects");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            ctl.report(0, tally.errors.total() - errors, 0);
+            continue;
+        };
+
+        // Send every message that is due by now.
+        let mut broken = false;
+        while sending {
+            let due = schedule.due(next);
+            let now = Instant::now();
+            if due > now {
+                break;
+            }
+            if ctl.claim(due, 1).is_none() {
+                sending = false;
+                break;
+            }
+            deadline.set(now + ctl.timeout);
+            let sent = tokio::select! {
+                biased;
+                r = c.send(pattern.batch(next, size), size) => r,
+                _ = deadline.expired() => Err(io::Error::from(io::ErrorKind::TimedOut)),
+            };
+            if let Err(e) = sent {
+                tally.errors.count_io(&e);
+                broken = true;
+                break;
+            }
+            inflight.push_back(Sent {
+                index: next,
+                due,
+                at: now,
+            });
+            next += 1;
+        }
+        if broken {
+            tally.errors.timeout += inflight.len() as u64;
+            inflight.clear();
+            conn = None;
+            ctl.report(0, tally.errors.total() - errors, 0);
+            continue;
+        }
+        if !sending && inflight.is_empty() {
+            break;
+        }
+
+        // Wait for a reply, the next message's time or the oldest reply's
+        // deadline, whichever comes first.
+        if let Some(oldest) = inflight.front() {
+            deadline.set(oldest.at + ctl.timeout);
+        }
+        let wake = tokio::time::Instant::from_std(schedule.due(next));
+        let r = tokio::select! {
+            biased;
+            r = c.recv(&mut rbuf[held..]) => Some(r),
+            _ = tokio::time::sleep_until(wake), if sending => None,
+            _ = deadline.expired(), if !inflight.is_empty() => {
+                tally.errors.timeout += inflight.len() as u64;
+                inflight.clear();
+                held = 0;
+                if !c.resync() {
+                    conn = None;
+                }
+                ctl.report(0, tally.errors.total() - errors, 0);
+                continue;
+            }
+        };
+        let Some(r) = r else { continue };
+        let now = Instant::now();
+        let measure = |tally: &mut Tally, last: &mut Option<Instant>, s: &Sent| {
+            if s.due >= ctl.measure_from {
+                record(tally, now.saturating_duration_since(s.due));
+                *last = Some(now);
+            }
+        };
+        match (r, C::<K>::FRAMING) {
+            (Err(e), _) => {
+                tally.errors.count_io(&e);
+                tally.errors.timeout += inflight.len().saturating_sub(1) as u64;
+                inflight.clear();
+                conn = None;
+            }
+            (Ok(0), Framing::Stream) => {
+                tally.errors.short_read += inflight.len().max(1) as u64;
+                inflight.clear();
+                conn = None;
+            }
+            (Ok(n), Framing::Stream) => {
+                held += n;
+                let mut off = 0;
+                while held - off >= size {
+                    let Some(s) = inflight.pop_front() else {
+                        // Bytes nobody sent: the stream is out of step.
+                        tally.errors.mismatch += 1;
+                        conn = None;
+                        break;
+                    };
+                    if rbuf[off..off + size] == *pattern.batch(s.index, size) {
+                        measure(&mut tally, &mut last, &s);
+                    } else {
+                        tally.errors.mismatch += 1;
+                    }
+                    off += size;
+                }
+                rbuf.copy_within(off..held, 0);
+                held -= off;
+            }
+            (Ok(n), Framing::Message) => {
+                // A lost datagram must not shift every later match: look
+                // for the message this reply echoes and count the ones
+                // before it as lost.
+                let reply = &rbuf[..n];
+                let found = (n == size)
+                    .then(|| {
+                        inflight
+                            .iter()
+                            .position(|s| reply == pattern.batch(s.index, size))
+                    })
+                    .flatten();
+                match found {
+                    Some(pos) => {
+                        tally.errors.timeout += pos as u64;
+                        inflight.drain(..pos);
+                        if let Some(s) = inflight.pop_front() {
+                            measure(&mut tally, &mut last, &s);
+                        }
+                    }
+                    None => {
+                        tally.errors.mismatch += 1;
+                        inflight.pop_front();
+                    }
+                }
+            }
+        }
+        ctl.report(tally.messages - messages, tally.errors.total() - errors, 0);
+    }
+    Outcome { tally, last }
+}
+
+/// The connection type of a connector, to name its framing.
+type C<K> = <K as Connector>::Conn;
 
 #[cfg(test)]
 mod tests {

@@ -254,8 +254,13 @@ where
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(4096);
         }
+        let before = buf.len();
         let n = guarded!(stream.read_buf(&mut buf), idle, rt)?;
-        idle.touch();
+        // Only a complete request is activity: a client that trickles a line
+        // a byte at a time and never finishes it (slowloris) is idle.
+        if buf[before..].contains(&b'\n') {
+            idle.touch();
+        }
         tally.received(n);
         if n == 0 {
             // A last request without a line break still counts.

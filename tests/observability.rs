@@ -340,3 +340,51 @@ fn upgrade_with_an_invalid_key_or_http_1_0_gets_400() {
     let r = handshake(addr, "/ws", None);
     assert!(status_line(&r).contains("101"), "{r}");
 }
+
+/// Python `websockets` (a real peer, in the project's `.venv`) connecting
+/// with an `Origin` header, as a browser would; prints `open` or the HTTP
+/// status of the refusal.
+fn python_ws_with_origin(url: &str, origin: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = root.join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "Python websockets is not installed in .venv: run scripts/test.sh"
+    );
+    let script = r#"
+import asyncio, sys
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+async def main(url, origin):
+    try:
+        async with connect(url, origin=origin, open_timeout=10) as ws:
+            await ws.send("hi")
+            print("open", await asyncio.wait_for(ws.recv(), 10))
+    except InvalidStatus as e:
+        print("refused", e.response.status_code)
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"#;
+    let mut cmd = std::process::Command::new(py);
+    cmd.args(["-c", script, url, origin]);
+    let out = common::run(cmd, WAIT);
+    assert_eq!(out.code(), Some(0), "python failed: {}", out.stderr);
+    out.stdout_str().trim().to_string()
+}
+
+#[test]
+fn python_websockets_client_is_held_to_the_origin_policy() {
+    let server = Server::serve(
+        "echo",
+        &["ws://127.0.0.1:0/ws"],
+        &["--allowed-origin", "https://app.example.com"],
+    );
+    let url = server.url(0).to_string();
+    assert_eq!(
+        python_ws_with_origin(&url, "https://evil.example"),
+        "refused 403"
+    );
+    assert_eq!(
+        python_ws_with_origin(&url, "https://app.example.com"),
+        "open hi"
+    );
+}

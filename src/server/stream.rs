@@ -77,13 +77,17 @@ where
 }
 
 /// Waits for `fut` unless the session goes idle or the server shuts down.
+///
+/// `$shutdown` is the session's one pinned `cancelled()` future: creating a
+/// new one per read would register (and unregister) a waiter on the token,
+/// under its lock, for every message.
 macro_rules! guarded {
-    ($fut:expr, $idle:expr, $rt:expr) => {
+    ($fut:expr, $idle:expr, $shutdown:expr) => {
         tokio::select! {
             biased;
             r = $fut => r,
             _ = $idle.expired() => return Ok(End::Idle),
-            _ = $rt.token.cancelled() => return Ok(End::Shutdown),
+            _ = &mut $shutdown => return Ok(End::Shutdown),
         }
     };
 }
@@ -101,11 +105,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut idle = IdleTimer::new(rt.limits.idle_timeout);
+    let shutdown = rt.token.cancelled();
+    tokio::pin!(shutdown);
     loop {
         let echoed = guarded!(
             std::future::poll_fn(|cx| poll_echo(&mut stream, cx)),
             idle,
-            rt
+            shutdown
         )?;
         let Some((n, unsent)) = echoed else {
             stream.shutdown().await?;
@@ -125,9 +131,10 @@ where
                 } => r?,
                 _ = idle.expired() => return Ok(End::Idle),
             }
+            // Only a write that had to wait moves the deadline again.
+            idle.touch();
         }
         tally.sent(n);
-        idle.touch();
     }
 }
 
@@ -187,6 +194,8 @@ where
 {
     let max_line = rt.limits.max_line;
     let mut idle = IdleTimer::new(rt.limits.idle_timeout);
+    let shutdown = rt.token.cancelled();
+    tokio::pin!(shutdown);
     let mut out = Replies::default();
 
     let flow = session.open();
@@ -255,7 +264,7 @@ where
             buf.reserve(4096);
         }
         let before = buf.len();
-        let n = guarded!(stream.read_buf(&mut buf), idle, rt)?;
+        let n = guarded!(stream.read_buf(&mut buf), idle, shutdown)?;
         // Only a complete request is activity: a client that trickles a line
         // a byte at a time and never finishes it (slowloris) is idle.
         if buf[before..].contains(&b'\n') {

@@ -95,9 +95,12 @@ pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime
     let counters = mounted.counters.get(Transport::Udp);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut reply = Vec::with_capacity(64);
+    // One pinned shutdown future, not one per datagram.
+    let shutdown = rt.token.cancelled();
+    tokio::pin!(shutdown);
     loop {
         let (n, peer) = tokio::select! {
-            _ = rt.token.cancelled() => break,
+            _ = &mut shutdown => break,
             r = socket.recv_from(&mut buf) => match r {
                 Ok(x) => x,
                 Err(e) => {

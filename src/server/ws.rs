@@ -77,6 +77,9 @@ where
         }
     }
 
+    // One pinned shutdown future for the session, not one per message.
+    let shutdown = rt.token.cancelled();
+    tokio::pin!(shutdown);
     let ping_every = rt.limits.ping_interval;
     let mut ping = tokio::time::interval(ping_every.unwrap_or(Duration::from_secs(3600)));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -91,7 +94,7 @@ where
                 close(&mut ws, CloseCode::Normal, "idle timeout").await;
                 return End::Idle;
             }
-            _ = rt.token.cancelled() => {
+            _ = &mut shutdown => {
                 close(&mut ws, CloseCode::Away, "server shutting down").await;
                 return End::Shutdown;
             }

@@ -321,7 +321,7 @@ fn upgrade_with_an_invalid_key_or_http_1_0_gets_400() {
     let req = |version: &str, key: &str| {
         format!(
             "GET /ws HTTP/{version}\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nConnection: close\r\n\r\n"
         )
     };
     for key in [

@@ -215,7 +215,7 @@ type Family = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&Counters) -> String,
+    fn(&Counters) -> u64,
 );
 
 /// Every service's counters, for rendering.
@@ -241,102 +241,99 @@ impl Registry {
             Err(_) => return String::new(),
         };
         let mut out = String::with_capacity(4096);
-        let rows = |f: &dyn Fn(&Counters) -> Option<String>, out: &mut String, name: &str| {
+        // One sample per service and transport in use; `label` is an extra
+        // `key="value",` put before the service label (or empty).
+        let rows = |out: &mut String, name: &str, label: &str, get: &dyn Fn(&Counters) -> u64| {
             for (service, counters) in &services {
                 for t in Transport::ALL {
                     let c = counters.get(t);
-                    if !c.in_use.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    if let Some(v) = f(c) {
+                    if c.in_use.load(Ordering::Relaxed) {
                         let _ = writeln!(
                             out,
-                            "{name}{{service=\"{service}\",transport=\"{}\"}} {v}",
-                            t.label()
+                            "{name}{{{label}service=\"{service}\",transport=\"{}\"}} {}",
+                            t.label(),
+                            get(c)
                         );
                     }
                 }
             }
+        };
+        let header = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
         let simple: [Family; 6] = [
             (
                 "duplex_connections_accepted_total",
                 "counter",
                 "Sessions admitted.",
-                |c| c.accepted.load(Ordering::Relaxed).to_string(),
+                |c| c.accepted.load(Ordering::Relaxed),
             ),
             (
                 "duplex_connections_active",
                 "gauge",
                 "Sessions open now.",
-                |c| c.active.load(Ordering::Relaxed).to_string(),
+                |c| c.active.load(Ordering::Relaxed).max(0) as u64,
             ),
             (
                 "duplex_connections_refused_total",
                 "counter",
                 "Sessions refused by --max-connections.",
-                |c| c.refused.load(Ordering::Relaxed).to_string(),
+                |c| c.refused.load(Ordering::Relaxed),
             ),
             (
                 "duplex_requests_total",
                 "counter",
                 "Requests (lines, datagrams, messages) handled.",
-                |c| c.requests.load(Ordering::Relaxed).to_string(),
+                |c| c.requests.load(Ordering::Relaxed),
             ),
             (
                 "duplex_bytes_received_total",
                 "counter",
                 "Payload bytes received from clients.",
-                |c| c.bytes_in.load(Ordering::Relaxed).to_string(),
+                |c| c.bytes_in.load(Ordering::Relaxed),
             ),
             (
                 "duplex_bytes_sent_total",
                 "counter",
                 "Payload bytes sent to clients.",
-                |c| c.bytes_out.load(Ordering::Relaxed).to_string(),
+                |c| c.bytes_out.load(Ordering::Relaxed),
             ),
         ];
         for (name, kind, help, get) in simple {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            rows(&|c| Some(get(c)), &mut out, name);
+            header(&mut out, name, kind, help);
+            rows(&mut out, name, "", &get);
         }
-        let _ = writeln!(
-            out,
-            "# HELP duplex_errors_total Sessions ended by an error, by kind.\n# TYPE duplex_errors_total counter"
+        let name = "duplex_errors_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Sessions ended by an error, by kind.",
         );
         for kind in ErrorKind::ALL {
-            let name = format!("duplex_errors_total{{kind=\"{}\",", kind.label());
-            let mut block = String::new();
-            rows(
-                &|c| Some(c.errors[kind as usize].load(Ordering::Relaxed).to_string()),
-                &mut block,
-                "X",
-            );
-            out.push_str(&block.replace("X{", &name));
+            let label = format!("kind=\"{}\",", kind.label());
+            rows(&mut out, name, &label, &|c| {
+                c.errors[kind as usize].load(Ordering::Relaxed)
+            });
         }
-        let _ = writeln!(
-            out,
-            "# HELP duplex_limit_hits_total Times a limit was hit.\n# TYPE duplex_limit_hits_total counter"
-        );
+        let name = "duplex_limit_hits_total";
+        header(&mut out, name, "counter", "Times a limit was hit.");
         for limit in Limit::ALL {
-            let name = format!("duplex_limit_hits_total{{limit=\"{}\",", limit.label());
-            let mut block = String::new();
-            rows(
-                &|c| {
-                    Some(
-                        c.limit_hits[limit as usize]
-                            .load(Ordering::Relaxed)
-                            .to_string(),
-                    )
-                },
-                &mut block,
-                "X",
-            );
-            out.push_str(&block.replace("X{", &name));
+            let label = format!("limit=\"{}\",", limit.label());
+            rows(&mut out, name, &label, &|c| {
+                c.limit_hits[limit as usize].load(Ordering::Relaxed)
+            });
         }
+        let name = "duplex_tls_handshake_failures_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "TLS handshakes that failed or timed out.",
+        );
         let _ = writeln!(
             out,
-            "# HELP duplex_tls_handshake_failures_total TLS handshakes that failed or timed out.\n# TYPE duplex_tls_handshake_failures_total counter\nduplex_tls_handshake_failures_total {}",
+            "{name} {}",
             self.tls_handshake_failures.load(Ordering::Relaxed)
         );
         out

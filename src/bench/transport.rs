@@ -146,21 +146,29 @@ impl Conn for TlsStream<TcpStream> {
     }
 }
 
-impl Conn for TcpStream {
-    const FRAMING: Framing = Framing::Stream;
+/// A plain byte stream (TCP, Unix): messages are written back to back and
+/// replies read as they come.
+macro_rules! plain_stream_conn {
+    ($($t:ty),*) => {$(
+        impl Conn for $t {
+            const FRAMING: Framing = Framing::Stream;
 
-    async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
-        self.write_all(data).await
-    }
+            async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
+                self.write_all(data).await
+            }
 
-    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read(buf).await
-    }
+            async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.read(buf).await
+            }
 
-    fn resync(&mut self) -> bool {
-        false
-    }
+            fn resync(&mut self) -> bool {
+                false
+            }
+        }
+    )*};
 }
+
+plain_stream_conn!(TcpStream, UnixStream);
 
 /// Unix domain stream socket.
 pub struct Unix {
@@ -172,22 +180,6 @@ impl Connector for Unix {
 
     async fn connect(&self) -> io::Result<UnixStream> {
         UnixStream::connect(&self.path).await
-    }
-}
-
-impl Conn for UnixStream {
-    const FRAMING: Framing = Framing::Stream;
-
-    async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
-        self.write_all(data).await
-    }
-
-    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read(buf).await
-    }
-
-    fn resync(&mut self) -> bool {
-        false
     }
 }
 

@@ -388,3 +388,35 @@ fn python_websockets_client_is_held_to_the_origin_policy() {
         "open hi"
     );
 }
+
+#[test]
+fn plain_http_connections_are_limited_by_max_connections_too() {
+    let server = Server::serve(
+        "echo",
+        &["ws://127.0.0.1:0/ws"],
+        &["--max-connections", "1"],
+    );
+    let addr = ws_addr(server.url(0));
+    // One keep-alive HTTP connection holds the only HTTP slot…
+    let mut held = TcpStream::connect(addr).expect("connect");
+    held.set_read_timeout(Some(WAIT)).expect("timeout");
+    held.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .expect("write");
+    let mut buf = [0u8; 512];
+    let n = held.read(&mut buf).expect("healthz answer");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // …so the next connection is answered 503 and closed at once.
+    let r = get(addr, "/healthz");
+    assert!(status_line(&r).contains("503"), "{r}");
+    // When it is released, HTTP is served again.
+    drop(held);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = get(addr, "/healthz");
+        if status_line(&r).contains("200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -420,3 +420,57 @@ fn plain_http_connections_are_limited_by_max_connections_too() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_client_that_never_starts_tls_is_closed_after_the_handshake_timeout_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::run_duplex(
+        &[
+            "cert",
+            "--out",
+            &dir.path().display().to_string(),
+            "--host",
+            "localhost",
+        ],
+        WAIT,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let cert = dir.path().join("cert.pem").display().to_string();
+    let key = dir.path().join("key.pem").display().to_string();
+    let server = Server::start(
+        &[
+            "serve",
+            "echo",
+            "tls://127.0.0.1:0",
+            "--metrics",
+            "tcp://127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+        2,
+    );
+    let metrics_addr = socket_addr(server.url(0));
+    let tls_addr = socket_addr(&server.url(1).replace("tls://", "tcp://"));
+    let mut s = TcpStream::connect(tls_addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let waited = start.elapsed();
+    assert_eq!(n, 0, "expected the server to close the silent connection");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(14),
+        "closed after {waited:?}, the TLS handshake timeout is 10 s"
+    );
+    let m = metrics_until(metrics_addr, |m| {
+        sample(m, "duplex_tls_handshake_failures_total") == Some(1)
+    });
+    assert_eq!(
+        sample(&m, "duplex_tls_handshake_failures_total"),
+        Some(1),
+        "{m}"
+    );
+}

@@ -16,12 +16,13 @@
 
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::limits::IdleTimer;
 use super::metrics::{ErrorKind, Limit, Tally};
@@ -61,11 +62,13 @@ where
             .await;
     let mut session = mounted.open_session();
     let mut idle = IdleTimer::new(rt.limits.idle_timeout);
-    let mut reply = Vec::new();
+    // The reply being produced, and the buffer replies are sent from (kept
+    // for the whole session so that replying allocates nothing per request).
+    let mut buffers = (Vec::new(), BytesMut::new());
 
     if let Some(s) = session.as_mut() {
         let flow = s.open();
-        if send_replies(&mut ws, s.as_mut(), &mut reply, tally)
+        if send_replies(&mut ws, s.as_mut(), &mut buffers, tally)
             .await
             .is_err()
         {
@@ -141,7 +144,7 @@ where
                                 _ => &[],
                             };
                             let flow = handle_request(s.as_mut(), payload, true);
-                            send_replies(&mut ws, s.as_mut(), &mut reply, tally)
+                            send_replies(&mut ws, s.as_mut(), &mut buffers, tally)
                                 .await
                                 .map(|_| flow)
                         }
@@ -164,7 +167,7 @@ where
 async fn send_replies<S>(
     ws: &mut Ws<S>,
     session: &mut dyn Session,
-    reply: &mut Vec<u8>,
+    (reply, out): &mut (Vec<u8>, BytesMut),
     tally: &mut Tally<'_>,
 ) -> Result<(), WsError>
 where
@@ -176,14 +179,20 @@ where
         if !session.next_reply(reply) {
             break;
         }
-        // Replies are produced from text (numbers, times, ERR messages), so
-        // this conversion does not fail; a lossy fallback keeps it panic-free.
-        let text = match std::str::from_utf8(reply) {
-            Ok(t) => t.to_owned(),
-            Err(_) => String::from_utf8_lossy(reply).into_owned(),
-        };
-        tally.sent(text.len());
-        ws.feed(Message::text(text)).await?;
+        // Replies are carved out of one session-long buffer: `split()`
+        // hands the message its bytes without a new allocation per reply
+        // until the buffer's capacity is used up.
+        if out.capacity() < reply.len() {
+            out.reserve(reply.len().max(4096));
+        }
+        out.extend_from_slice(reply);
+        let len = out.len();
+        // Replies are produced from text (numbers, times, ERR messages); a
+        // lossy fallback keeps anything else panic-free.
+        let text = Utf8Bytes::try_from(out.split().freeze())
+            .unwrap_or_else(|_| String::from_utf8_lossy(reply).into_owned().into());
+        tally.sent(len);
+        ws.feed(Message::Text(text)).await?;
         any = true;
     }
     if any {

@@ -222,7 +222,7 @@ pub struct ConnectArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
-    /// The echo server to load, e.g. tcp://127.0.0.1:7007.
+    /// The server to load, e.g. tcp://127.0.0.1:7007.
     #[arg(value_parser = parse_endpoint)]
     pub url: Endpoint,
     /// Concurrent connections (UDP: sockets).
@@ -234,7 +234,7 @@ pub struct BenchArgs {
     /// Total messages to send, over all connections (instead of -d).
     #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
-    /// Message size in bytes.
+    /// Message size in bytes (echo).
     #[arg(short = 's', long, default_value_t = 64, value_parser = crate::bench::args::count(crate::bench::args::MAX_SIZE))]
     pub size: usize,
     /// Messages in flight per connection.
@@ -266,6 +266,19 @@ pub struct BenchArgs {
     /// messages (default: random bytes, binary messages).
     #[arg(long)]
     pub text: bool,
+    /// Request/reply mode for the line services (random, daytime, counter):
+    /// every message is TEXT as one request (a line on tcp, unix and tls, a
+    /// datagram on udp, a text message on ws and wss) and must get exactly
+    /// one reply that is not empty and does not start with ERR (otherwise
+    /// counted as bad_reply). MB/s then counts the reply bytes received.
+    /// Example: --request '1 6' against `duplex serve random`.
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["size", "text", "hold"])]
+    pub request: Option<String>,
+    /// With --request: the server greets every new connection with one reply
+    /// (daytime does); it is read and checked before the first request and
+    /// not counted as a message. Not for udp://, which has no connections.
+    #[arg(long, requires = "request")]
+    pub greeting: bool,
     /// TLS (tls://, wss://): also trust the certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,

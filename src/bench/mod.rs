@@ -1,4 +1,5 @@
-//! `duplex bench`: a load generator for echo servers.
+//! `duplex bench`: a load generator for echo servers and, with
+//! `--request`, for the line services (random, daytime, counter).
 //!
 //! ```text
 //! mod.rs        orchestration: open connections, run the workers, report
@@ -14,6 +15,11 @@
 //! schedule, latency from the intended send time), `--connect-rate` (connect, one echo, close, again) and
 //! `--hold N` (N idle connections, for memory measurements). Every echoed
 //! payload is verified; any error makes the exit status 1.
+//!
+//! `--request TEXT` swaps the payload, not the modes: every message is TEXT
+//! as one request and every reply is checked to be one non-empty line (or
+//! datagram, or message) that is not `ERR …`; `--greeting` reads one reply
+//! on each new connection before the first request.
 
 pub mod args;
 pub mod plot;
@@ -33,7 +39,7 @@ use tokio::task::JoinSet;
 use crate::cli::BenchArgs;
 use crate::endpoint::{Endpoint, HostPort, WsTarget};
 use report::{Report, Setup, Tally};
-use transport::{Connector, Tcp, Tls, Udp, Unix, Ws, Wss};
+use transport::{Conn, Connector, Tcp, Tls, Udp, Unix, Ws, Wss};
 use worker::{Control, Deadline, Outcome, Pattern};
 
 /// Connection attempts in flight at once while opening connections, so that
@@ -54,6 +60,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             .await
         }
         Endpoint::Udp(hp) => {
+            if args.greeting {
+                args::usage_error(
+                    "--greeting cannot be used with udp://: UDP has no connections, so a server sends no greeting",
+                );
+            }
+            if let Some(r) = args
+                .request
+                .as_ref()
+                .filter(|r| r.len() > args::MAX_UDP_SIZE)
+            {
+                args::usage_error(&format!(
+                    "--request of {} bytes is larger than a UDP datagram can carry (at most {} bytes)",
+                    r.len(),
+                    args::MAX_UDP_SIZE
+                ));
+            }
             if args.size > args::MAX_UDP_SIZE {
                 args::usage_error(&format!(
                     "-s {} is larger than a UDP datagram can carry (at most {} bytes)",
@@ -96,13 +118,31 @@ async fn ws(target: &WsTarget, tls: Option<Tls>, args: &BenchArgs) -> anyhow::Re
         target: target.clone(),
         addrs: resolve(&target.addr, &args.url).await?,
         tls,
-        text: args.text,
+        // Requests are text messages, and so are the replies.
+        text: args.text || args.request.is_some(),
         timeout: args.timeout,
     })
 }
 
 /// Combinations clap cannot check; each is a usage error (exit 2).
 fn check(args: &BenchArgs) {
+    if let Some(r) = &args.request {
+        if r.contains(['\n', '\r']) {
+            args::usage_error(
+                "--request is one request: it cannot contain a line break (e.g. --request '1 6')",
+            );
+        }
+        let batch = (r.len() + 1).saturating_mul(args.pipeline);
+        if batch > args::MAX_BATCH {
+            args::usage_error(&format!(
+                "--request of {} bytes with --pipeline {} keeps {batch} bytes in flight per connection; the most is {} (64 MiB)",
+                r.len(),
+                args.pipeline,
+                args::MAX_BATCH
+            ));
+        }
+        return;
+    }
     let batch = args.size.saturating_mul(args.pipeline);
     if batch > args::MAX_BATCH {
         args::usage_error(&format!(
@@ -138,8 +178,13 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
     let (conns, mut tally) = if args.connect_rate {
         (Vec::new(), Tally::new())
     } else {
+        let first = if args.greeting {
+            First::Greeting
+        } else {
+            First::Nothing
+        };
         let (conns, tally) =
-            open_many(&connector, args.connections, args.timeout, None, args.text).await;
+            open_many(&connector, args.connections, args.timeout, first, args.text).await;
         if conns.is_empty() {
             anyhow::bail!("cannot connect to {}: {}", args.url, why(&*connector).await);
         }
@@ -155,20 +200,28 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
         .messages
         .is_none()
         .then(|| measure_from + args.duration);
-    let ctl = Arc::new(Control::new(
+    let pipeline = if args.connect_rate || args.rate.is_some() {
+        1
+    } else {
+        args.pipeline
+    };
+    let mut ctl = Control::new(
         args.size,
         args.text,
-        if args.connect_rate || args.rate.is_some() {
-            1
-        } else {
-            args.pipeline
-        },
+        pipeline,
         args.timeout,
         measure_from,
         end,
         args.messages,
         progress,
-    ));
+    );
+    if let Some(text) = &args.request {
+        ctl = ctl.with_requests(
+            worker::Requests::new(text, <K::Conn as Conn>::FRAMING, pipeline),
+            args.greeting,
+        );
+    }
+    let ctl = Arc::new(ctl);
 
     let mut workers = JoinSet::new();
     if args.connect_rate {
@@ -226,13 +279,11 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
         transport: args.url.scheme(),
         mode,
         connections: args.connections,
-        size: args.size,
+        size: args.request.as_ref().map_or(args.size, String::len),
         text: args.text,
-        pipeline: if args.connect_rate || args.rate.is_some() {
-            1
-        } else {
-            args.pipeline
-        },
+        request: args.request.clone(),
+        greeting: args.greeting,
+        pipeline,
         rate: args.rate,
         warmup: args.warmup,
     };
@@ -251,7 +302,14 @@ async fn drive<K: Connector>(connector: K, args: &BenchArgs) -> anyhow::Result<b
 /// or Ctrl-C.
 async fn hold<K: Connector>(connector: Arc<K>, args: &BenchArgs, n: usize) -> anyhow::Result<bool> {
     raise_fd_limit(n);
-    let (conns, tally) = open_many(&connector, n, args.timeout, Some(args.size), args.text).await;
+    let (conns, tally) = open_many(
+        &connector,
+        n,
+        args.timeout,
+        First::Echo(args.size),
+        args.text,
+    )
+    .await;
     if conns.is_empty() {
         anyhow::bail!("cannot connect to {}: {}", args.url, why(&*connector).await);
     }
@@ -275,6 +333,8 @@ async fn hold<K: Connector>(connector: Arc<K>, args: &BenchArgs, n: usize) -> an
         connections: n,
         size: args.size,
         text: args.text,
+        request: None,
+        greeting: false,
         pipeline: 1,
         rate: None,
         warmup: Duration::ZERO,
@@ -292,14 +352,24 @@ async fn why<K: Connector>(connector: &K) -> String {
     }
 }
 
-/// Opens `n` connections, at most [`CONNECT_CONCURRENCY`] at a time; with
-/// `echo`, each carries one verified message of that size before it counts
-/// as open. Failures are counted in the returned tally.
+/// What a connection must do before it counts as open.
+#[derive(Debug, Clone, Copy)]
+enum First {
+    Nothing,
+    /// Carry one verified echo of this many bytes (`--hold`).
+    Echo(usize),
+    /// Deliver a good greeting (`--greeting`).
+    Greeting,
+}
+
+/// Opens `n` connections, at most [`CONNECT_CONCURRENCY`] at a time, each
+/// doing `first` before it counts as open. Failures are counted in the
+/// returned tally.
 async fn open_many<K: Connector>(
     connector: &Arc<K>,
     n: usize,
     timeout: Duration,
-    echo: Option<usize>,
+    first: First,
     text: bool,
 ) -> (Vec<K::Conn>, Tally) {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
@@ -310,8 +380,10 @@ async fn open_many<K: Connector>(
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await.ok();
             let mut tally = Tally::new();
-            let mut conn = worker::connect(&*connector, timeout, &mut tally).await;
-            if let (Some(c), Some(size)) = (&mut conn, echo) {
+            let mut greeting = matches!(first, First::Greeting)
+                .then(|| worker::ReplyReader::new(<K::Conn as Conn>::FRAMING, true));
+            let mut conn = worker::open(&*connector, timeout, greeting.as_mut(), &mut tally).await;
+            if let (Some(c), First::Echo(size)) = (&mut conn, first) {
                 let pattern = Pattern::new(size, text);
                 let mut rbuf = vec![0u8; size + 1];
                 let mut deadline = Deadline::new(timeout);

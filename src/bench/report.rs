@@ -55,11 +55,20 @@ pub struct Errors {
     pub timeout: u64,
     /// Opening a connection failed or took longer than `--timeout`.
     pub connect: u64,
+    /// `--request`: a reply (or greeting) that is empty, starts with `ERR`
+    /// or is a line longer than the bench accepts.
+    pub bad_reply: u64,
 }
 
 impl Errors {
     pub fn total(&self) -> u64 {
-        self.mismatch + self.short_read + self.reset + self.io + self.timeout + self.connect
+        self.mismatch
+            + self.short_read
+            + self.reset
+            + self.io
+            + self.timeout
+            + self.connect
+            + self.bad_reply
     }
 
     pub fn add(&mut self, o: &Errors) {
@@ -69,6 +78,7 @@ impl Errors {
         self.io += o.io;
         self.timeout += o.timeout;
         self.connect += o.connect;
+        self.bad_reply += o.bad_reply;
     }
 
     /// Counts an I/O error on an open connection under its kind.
@@ -83,7 +93,7 @@ impl Errors {
         }
     }
 
-    fn pairs(&self) -> [(&'static str, u64); 6] {
+    fn pairs(&self) -> [(&'static str, u64); 7] {
         [
             ("mismatch", self.mismatch),
             ("short_read", self.short_read),
@@ -91,6 +101,7 @@ impl Errors {
             ("io", self.io),
             ("timeout", self.timeout),
             ("connect", self.connect),
+            ("bad_reply", self.bad_reply),
         ]
     }
 }
@@ -98,6 +109,8 @@ impl Errors {
 /// What one worker (connection) measured.
 pub struct Tally {
     pub messages: u64,
+    /// `--request`: bytes of the measured replies (line breaks included).
+    pub bytes: u64,
     pub errors: Errors,
     /// Round-trip latency of verified messages, nanoseconds.
     pub latency: Option<Histogram<u64>>,
@@ -111,6 +124,7 @@ impl Tally {
     pub fn new() -> Tally {
         Tally {
             messages: 0,
+            bytes: 0,
             errors: Errors::default(),
             latency: None,
             connects: 0,
@@ -120,6 +134,7 @@ impl Tally {
 
     pub fn merge(&mut self, o: &Tally) {
         self.messages += o.messages;
+        self.bytes += o.bytes;
         self.errors.add(&o.errors);
         merge_histogram(&mut self.latency, &o.latency);
         self.connects += o.connects;
@@ -188,9 +203,15 @@ pub struct Report {
     /// (connect, one echo, close) or `hold` (idle connections).
     pub mode: &'static str,
     pub connections: usize,
+    /// Bytes per message (echo), or of the request text (`--request`).
     pub size: usize,
-    /// `binary` (random bytes) or `text` (random printable ASCII, `--text`).
+    /// `binary` (random bytes), `text` (random printable ASCII, `--text`)
+    /// or `request` (`--request`).
     pub payload: &'static str,
+    /// The request of `--request`; null for echo.
+    pub request: Option<String>,
+    /// `--greeting`: each connection's greeting was read and checked first.
+    pub greeting: bool,
     pub pipeline: usize,
     /// Requested messages per second for `--rate` (`messages_per_sec` is
     /// the rate achieved).
@@ -202,7 +223,8 @@ pub struct Report {
     /// Echoed and verified messages.
     pub messages: u64,
     pub messages_per_sec: f64,
-    /// Payload megabytes (10^6 bytes) echoed per second, counted once.
+    /// Payload megabytes (10^6 bytes) echoed per second, counted once;
+    /// with `--request`, megabytes of replies received per second.
     pub mb_per_sec: f64,
     errors: ErrorReport,
     /// Round-trip latency of one message; with `--rate`, measured from the
@@ -230,6 +252,8 @@ pub struct Setup {
     pub connections: usize,
     pub size: usize,
     pub text: bool,
+    pub request: Option<String>,
+    pub greeting: bool,
     pub pipeline: usize,
     pub rate: Option<f64>,
     pub warmup: Duration,
@@ -241,20 +265,33 @@ impl Report {
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let messages_per_sec = per_sec(tally.messages);
         let with_connects = matches!(setup.mode, "connect" | "hold");
+        let mb_per_sec = if setup.request.is_some() {
+            per_sec(tally.bytes) / 1e6
+        } else {
+            messages_per_sec * setup.size as f64 / 1e6
+        };
         Report {
             url: setup.url,
             transport: setup.transport,
             mode: setup.mode,
             connections: setup.connections,
             size: setup.size,
-            payload: if setup.text { "text" } else { "binary" },
+            payload: if setup.request.is_some() {
+                "request"
+            } else if setup.text {
+                "text"
+            } else {
+                "binary"
+            },
+            request: setup.request,
+            greeting: setup.greeting,
             pipeline: setup.pipeline,
             rate: setup.rate,
             duration_secs: round3(secs),
             warmup_secs: round3(setup.warmup.as_secs_f64()),
             messages: tally.messages,
             messages_per_sec: round1(messages_per_sec),
-            mb_per_sec: round3(messages_per_sec * setup.size as f64 / 1e6),
+            mb_per_sec: round3(mb_per_sec),
             errors: ErrorReport {
                 kinds: tally.errors,
                 total: tally.errors.total(),
@@ -293,7 +330,12 @@ impl Report {
             self.connections,
             plural(self.connections)
         );
-        if self.mode != "hold" {
+        if let Some(r) = &self.request {
+            let _ = write!(s, ", request {r:?}");
+            if self.greeting {
+                let _ = write!(s, " after a greeting");
+            }
+        } else if self.mode != "hold" {
             let _ = write!(s, ", {}-byte messages", self.size);
         }
         if self.pipeline > 1 {
@@ -315,8 +357,15 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "  messages     {}  ({:.1}/s, {:.3} MB/s)",
-            self.messages, self.messages_per_sec, self.mb_per_sec
+            "  messages     {}  ({:.1}/s, {:.3} MB/s{})",
+            self.messages,
+            self.messages_per_sec,
+            self.mb_per_sec,
+            if self.request.is_some() {
+                " of replies"
+            } else {
+                ""
+            }
         );
         if let Some(r) = self.rate {
             let _ = writeln!(
@@ -362,13 +411,20 @@ impl Report {
     /// One line saying what was measured, for the plot.
     pub fn plot_title(&self) -> String {
         let mut t = format!(
-            "{} {}: {} connection{}, {} B",
+            "{} {}: {} connection{}",
             self.mode_title(),
             self.url,
             self.connections,
             plural(self.connections),
-            self.size
         );
+        match &self.request {
+            Some(r) => {
+                let _ = write!(t, ", request {r:?}");
+            }
+            None => {
+                let _ = write!(t, ", {} B", self.size);
+            }
+        }
         if self.pipeline > 1 {
             let _ = write!(t, ", pipeline {}", self.pipeline);
         }
@@ -423,6 +479,8 @@ mod tests {
             connections: 2,
             size: 100,
             text: false,
+            request: None,
+            greeting: false,
             pipeline: 1,
             rate: None,
             warmup: Duration::ZERO,
@@ -459,6 +517,32 @@ mod tests {
             r.text()
                 .contains("errors       7 (mismatch 2, reset 4, timeout 1)")
         );
+    }
+
+    #[test]
+    fn request_mode_counts_reply_bytes_and_names_the_request() {
+        let mut t = Tally::new();
+        t.messages = 1000;
+        t.bytes = 4_000_000;
+        t.errors.bad_reply = 3;
+        record(&mut t.latency, Duration::from_micros(50));
+        let s = Setup {
+            request: Some("1 6".into()),
+            size: 3,
+            ..setup()
+        };
+        let r = Report::new(s, &t, Duration::from_secs(2));
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["request"], "1 6");
+        assert_eq!(v["payload"], "request");
+        assert_eq!(v["mb_per_sec"], 2.0, "reply bytes, not messages × size");
+        assert_eq!(v["errors"]["bad_reply"], 3);
+        assert_eq!(v["errors"]["total"], 3);
+        assert!(r.text().contains("request \"1 6\""), "{}", r.text());
+        assert!(r.text().contains("bad_reply 3"), "{}", r.text());
+        let echo = Report::new(setup(), &t, Duration::from_secs(2));
+        let v: serde_json::Value = serde_json::from_str(&echo.json()).unwrap();
+        assert!(v["request"].is_null(), "{v}");
     }
 
     #[test]

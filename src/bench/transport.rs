@@ -54,10 +54,11 @@ pub trait Connector: Send + Sync + 'static {
 pub trait Conn: Send + 'static {
     const FRAMING: Framing;
 
-    /// Sends `data.len() / size` messages of `size` bytes, laid out back to
-    /// back in `data`. A stream transport writes them in one go; a message
-    /// transport sends each as its own datagram or message.
-    fn send(&mut self, data: &[u8], size: usize) -> impl Future<Output = io::Result<()>> + Send;
+    /// Sends `count` messages of equal size (`data.len() / count` bytes,
+    /// possibly 0), laid out back to back in `data`. A stream transport
+    /// writes them in one go; a message transport sends each as its own
+    /// datagram or message.
+    fn send(&mut self, data: &[u8], count: usize) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Receives into `buf`. Stream: any number of bytes, 0 meaning the peer
     /// closed. Message: exactly one message, returning its length (a message
@@ -131,7 +132,7 @@ impl Connector for Tls {
 impl Conn for TlsStream<TcpStream> {
     const FRAMING: Framing = Framing::Stream;
 
-    async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
+    async fn send(&mut self, data: &[u8], _count: usize) -> io::Result<()> {
         // rustls buffers the records; flush puts them on the wire.
         self.write_all(data).await?;
         self.flush().await
@@ -153,7 +154,7 @@ macro_rules! plain_stream_conn {
         impl Conn for $t {
             const FRAMING: Framing = Framing::Stream;
 
-            async fn send(&mut self, data: &[u8], _size: usize) -> io::Result<()> {
+            async fn send(&mut self, data: &[u8], _count: usize) -> io::Result<()> {
                 self.write_all(data).await
             }
 
@@ -214,8 +215,8 @@ impl Connector for Udp {
 impl Conn for UdpSocket {
     const FRAMING: Framing = Framing::Message;
 
-    async fn send(&mut self, data: &[u8], size: usize) -> io::Result<()> {
-        for message in data.chunks(size) {
+    async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
+        for message in messages(data, count) {
             UdpSocket::send(self, message).await?;
         }
         Ok(())
@@ -306,8 +307,8 @@ where
 
     /// Queues every message of the batch, then flushes once: a pipelined
     /// batch goes out in as few writes as tungstenite's buffer allows.
-    async fn send(&mut self, data: &[u8], size: usize) -> io::Result<()> {
-        for chunk in data.chunks(size) {
+    async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
+        for chunk in messages(data, count) {
             // tungstenite owns each payload (it masks it in place), so one
             // copy per message is inherent to its API.
             let payload = Bytes::copy_from_slice(chunk);
@@ -356,6 +357,13 @@ where
     fn resync(&mut self) -> bool {
         false
     }
+}
+
+/// The `count` equal messages laid out back to back in `data` (empty ones
+/// too, which `chunks` cannot express).
+fn messages(data: &[u8], count: usize) -> impl Iterator<Item = &[u8]> {
+    let size = data.len() / count.max(1);
+    (0..count).map(move |i| &data[i * size..(i + 1) * size])
 }
 
 /// A tungstenite error as the I/O error the worker counts.

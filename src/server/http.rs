@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::metrics::{Tally, Transport};
-use super::{Mounted, Runtime, SessionLog, ws};
+use super::{Mounted, Peer, Runtime, SessionLog, ws};
 
 /// The web console, embedded in the binary (no external resources).
 const CONSOLE: &str = include_str!("console.html");
@@ -71,7 +71,7 @@ impl Routes {
 /// Serves one TCP (or TLS) connection of a WebSocket listener.
 pub async fn serve_connection<S>(
     mut stream: S,
-    peer: String,
+    peer: Peer,
     routes: Arc<Routes>,
     rt: Arc<Runtime>,
     transport: Transport,
@@ -88,9 +88,9 @@ pub async fn serve_connection<S>(
         return;
     };
     let service = {
-        let (routes, rt, peer) = (routes.clone(), rt.clone(), peer.clone());
+        let (routes, rt) = (routes.clone(), rt.clone());
         hyper::service::service_fn(move |req| {
-            let (routes, rt, peer) = (routes.clone(), rt.clone(), peer.clone());
+            let (routes, rt) = (routes.clone(), rt.clone());
             async move { Ok::<_, Infallible>(route(req, &routes, &rt, &peer, transport)) }
         })
     };
@@ -153,7 +153,7 @@ fn route(
     req: Request<Incoming>,
     routes: &Routes,
     rt: &Arc<Runtime>,
-    peer: &str,
+    peer: &Peer,
     transport: Transport,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
@@ -216,7 +216,7 @@ fn upgrade(
     mut req: Request<Incoming>,
     mounted: Arc<Mounted>,
     rt: &Arc<Runtime>,
-    peer: &str,
+    peer: &Peer,
     transport: Transport,
 ) -> Response<Full<Bytes>> {
     let headers = req.headers();
@@ -288,7 +288,7 @@ fn upgrade(
         );
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let (rt2, peer) = (rt.clone(), peer.to_string());
+    let (rt2, peer) = (rt.clone(), *peer);
     rt.tracker.spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
@@ -297,7 +297,7 @@ fn upgrade(
                 return;
             }
         };
-        let log = SessionLog::open(&rt2, &mounted, transport, &peer);
+        let log = SessionLog::open(&rt2, &mounted, transport, peer);
         let mut tally = Tally::new(log.counters);
         let end = ws::serve(TokioIo::new(upgraded), &mounted, &rt2, &mut tally).await;
         log.close(&tally, &Ok(end));

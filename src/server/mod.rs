@@ -116,11 +116,37 @@ impl Mounted {
     }
 }
 
+/// Who is on the other end of a connection, for logs.
+///
+/// Kept as the raw address (or credentials) and formatted only when a log
+/// line is written: with logging at the default level, an accepted
+/// connection costs no string formatting or allocation for its name.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    Ip(std::net::SocketAddr),
+    /// A Unix socket peer, by the credentials the kernel reports.
+    Unix {
+        pid: Option<i32>,
+        uid: u32,
+    },
+    Unknown,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Ip(a) => a.fmt(f),
+            Peer::Unix { pid, uid } => write!(f, "pid {} uid {uid}", pid.unwrap_or(0)),
+            Peer::Unknown => f.write_str("unix peer"),
+        }
+    }
+}
+
 /// A listening socket that yields connected streams: TCP, Unix, TLS.
 pub trait Accept: Send + Sync + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// Accepts one connection; the string names the peer for logs.
-    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
+    /// Accepts one connection and names its peer for logs.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Peer)>> + Send;
 }
 
 /// Accepts connections until shutdown and serves each in its own tracked
@@ -132,13 +158,18 @@ pub trait Accept: Send + Sync + 'static {
 pub async fn accept_loop<A, F, Fut>(acceptor: A, rt: Arc<Runtime>, url: Arc<str>, serve: F)
 where
     A: Accept,
-    F: Fn(A::Stream, String) -> Fut,
+    F: Fn(A::Stream, Peer) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut backoff = Duration::from_millis(5);
+    // One pinned shutdown future for the listener, not a waiter registered
+    // on the token for every accepted connection.
+    let shutdown = rt.token.cancelled();
+    tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
-            _ = rt.token.cancelled() => break,
+            biased;
+            _ = &mut shutdown => break,
             r = acceptor.accept() => r,
         };
         match accepted {
@@ -149,7 +180,7 @@ where
             Err(e) => {
                 tracing::warn!(listener = %url, error = %e, "accept failed; retrying in {backoff:?}");
                 tokio::select! {
-                    _ = rt.token.cancelled() => break,
+                    _ = &mut shutdown => break,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -165,7 +196,7 @@ pub(crate) struct SessionLog<'a> {
     pub counters: &'a metrics::Counters,
     transport: Transport,
     service: &'static str,
-    peer: &'a str,
+    peer: Peer,
     start: tokio::time::Instant,
 }
 
@@ -175,7 +206,7 @@ impl<'a> SessionLog<'a> {
         rt: &Runtime,
         mounted: &'a Mounted,
         transport: Transport,
-        peer: &'a str,
+        peer: Peer,
     ) -> SessionLog<'a> {
         rt.stats.client_connected();
         let counters = mounted.counters.get(transport);
@@ -193,15 +224,16 @@ impl<'a> SessionLog<'a> {
     /// Records how the session ended and writes its one log line.
     pub fn close(self, tally: &metrics::Tally<'_>, result: &io::Result<stream::End>) {
         self.counters.closed();
+        // Formatted only if the line is written (see `Reason`).
         let reason = match result {
             Ok(stream::End::Idle) => {
                 self.counters.limit_hit(metrics::Limit::IdleTimeout);
-                "idle timeout".to_string()
+                Reason::Ended("idle timeout")
             }
-            Ok(end) => end.describe().to_string(),
+            Ok(end) => Reason::Ended(end.describe()),
             Err(e) => {
                 self.counters.error(metrics::ErrorKind::Io);
-                format!("error: {e}")
+                Reason::Error(e)
             }
         };
         tracing::info!(
@@ -218,12 +250,27 @@ impl<'a> SessionLog<'a> {
     }
 }
 
+/// Why a session ended, as its log line says it.
+enum Reason<'a> {
+    Ended(&'static str),
+    Error(&'a io::Error),
+}
+
+impl std::fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Ended(s) => f.write_str(s),
+            Reason::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
 /// Serves one connection of a stream transport (TCP, Unix, TLS): admits it
 /// under `--max-connections` (a refused client gets one `ERR server busy`
 /// line and is closed at once), counts it, and runs the service over it.
 async fn serve_stream_connection<S>(
     mut stream: S,
-    peer: String,
+    peer: Peer,
     mounted: Arc<Mounted>,
     rt: Arc<Runtime>,
     transport: Transport,
@@ -241,9 +288,10 @@ async fn serve_stream_connection<S>(
         .await;
         return;
     };
-    let log = SessionLog::open(&rt, &mounted, transport, &peer);
+    let log = SessionLog::open(&rt, &mounted, transport, peer);
     let mut tally = metrics::Tally::new(log.counters);
-    let result = stream::serve(stream, &mounted, &rt, &mut tally).await;
+    let close_notify = transport == Transport::Tls;
+    let result = stream::serve(stream, &mounted, &rt, &mut tally, close_notify).await;
     log.close(&tally, &result);
 }
 
@@ -311,13 +359,13 @@ fn need_tls<'a>(
 /// Completes the TLS handshake of an accepted connection, then runs `next`.
 async fn after_tls<S, F, Fut>(
     stream: S,
-    peer: String,
+    peer: Peer,
     acceptor: TlsAcceptor,
     rt: Arc<Runtime>,
     next: F,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(tokio_rustls::server::TlsStream<S>, String) -> Fut,
+    F: FnOnce(tokio_rustls::server::TlsStream<S>, Peer) -> Fut,
     Fut: Future<Output = ()>,
 {
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Accept, bind_error};
+use super::{Accept, Peer, bind_error};
 use crate::endpoint::{Endpoint, Host, HostPort};
 
 pub struct TcpAcceptor {
@@ -22,11 +22,11 @@ impl TcpAcceptor {
 impl Accept for TcpAcceptor {
     type Stream = TcpStream;
 
-    async fn accept(&self) -> io::Result<(TcpStream, String)> {
+    async fn accept(&self) -> io::Result<(TcpStream, Peer)> {
         let (stream, peer) = self.listener.accept().await?;
         // Replies are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        Ok((stream, peer.to_string()))
+        Ok((stream, Peer::Ip(peer)))
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{UnixListener, UnixStream};
 
-use super::Accept;
+use super::{Accept, Peer};
 use crate::endpoint::Endpoint;
 
 pub struct UnixAcceptor {
@@ -24,11 +24,14 @@ pub struct UnixAcceptor {
 impl Accept for UnixAcceptor {
     type Stream = UnixStream;
 
-    async fn accept(&self) -> io::Result<(UnixStream, String)> {
+    async fn accept(&self) -> io::Result<(UnixStream, Peer)> {
         let (stream, _) = self.listener.accept().await?;
         let peer = match stream.peer_cred() {
-            Ok(c) => format!("pid {} uid {}", c.pid().unwrap_or(0), c.uid()),
-            Err(_) => "unix peer".to_string(),
+            Ok(c) => Peer::Unix {
+                pid: c.pid(),
+                uid: c.uid(),
+            },
+            Err(_) => Peer::Unknown,
         };
         Ok((stream, peer))
     }

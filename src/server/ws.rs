@@ -9,7 +9,7 @@
 //! (`idle timeout`) and shutdown closes every session with 1001.
 //!
 //! tokio-tungstenite was chosen over fastwebsockets because its stream API is
-//! cancel-safe (reading can sit in a `select!` beside the idle timer, the ping
+//! cancel-safe (reading can wait beside the idle timer, the ping
 //! timer and shutdown without losing half-read frames) and because it limits
 //! the size of a whole fragmented message, not only of single frames; see
 //! BENCHMARKS.md for the measurements.
@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::limits::IdleTimer;
+use super::guard::{Event, Guard};
 use super::metrics::{ErrorKind, Limit, Tally};
 use super::stream::End;
 use super::{Mounted, Runtime};
@@ -61,7 +61,9 @@ where
         WebSocketStream::from_raw_socket(io, Role::Server, Some(config(rt.limits.max_message)))
             .await;
     let mut session = mounted.open_session();
-    let mut idle = IdleTimer::new(rt.limits.idle_timeout);
+    let ping_every = rt.limits.ping_interval;
+    let mut guard =
+        Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled()).with_ping(ping_every);
     // The reply being produced, and the buffer replies are sent from (kept
     // for the whole session so that replying allocates nothing per request).
     let mut buffers = (Vec::new(), BytesMut::new());
@@ -80,28 +82,20 @@ where
         }
     }
 
-    // One pinned shutdown future for the session, not one per message.
-    let shutdown = rt.token.cancelled();
-    tokio::pin!(shutdown);
-    let ping_every = rt.limits.ping_interval;
-    let mut ping = tokio::time::interval(ping_every.unwrap_or(Duration::from_secs(3600)));
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.reset();
     let mut awaiting_pong = false;
 
     loop {
-        let msg = tokio::select! {
-            biased;
-            m = ws.next() => m,
-            _ = idle.expired() => {
+        let msg = match guard.until(ws.next()).await {
+            Ok(m) => m,
+            Err(Event::Idle) => {
                 close(&mut ws, CloseCode::Normal, "idle timeout").await;
                 return End::Idle;
             }
-            _ = &mut shutdown => {
+            Err(Event::Shutdown) => {
                 close(&mut ws, CloseCode::Away, "server shutting down").await;
                 return End::Shutdown;
             }
-            _ = ping.tick(), if ping_every.is_some() => {
+            Err(Event::Ping) => {
                 if awaiting_pong {
                     tracing::debug!("no pong since the last ping; dropping the peer");
                     return End::Idle;
@@ -127,7 +121,7 @@ where
                 // tungstenite answers pings and close frames by itself.
                 Message::Ping(_) | Message::Close(_) | Message::Frame(_) => continue,
                 Message::Text(_) | Message::Binary(_) => {
-                    idle.touch();
+                    guard.touch();
                     tally.request();
                     tally.received(m.len());
                     match session.as_mut() {
@@ -153,7 +147,7 @@ where
             },
         };
         match result {
-            Ok(Flow::Continue) => idle.touch(),
+            Ok(Flow::Continue) => guard.touch(),
             Ok(Flow::Close) => {
                 close(&mut ws, CloseCode::Normal, "STOP").await;
                 return End::ServiceClosed;

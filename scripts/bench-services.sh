@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Requests per second and server CPU per request of the line services
+# (`duplex serve random|daytime|counter`) over TCP and WebSocket, measured
+# with `duplex bench --request`, on 127.0.0.1 only; an echo row (64 B) per
+# transport is the baseline.
+#
+#   scripts/bench-services.sh                     # 3 rounds of 4 s
+#   ROUNDS=1 DURATION=2 scripts/bench-services.sh
+#   TRANSPORTS=ws CONNS=200 scripts/bench-services.sh
+#
+# Rows (per transport):
+#   echo      -s 64 (ws: --text), the echo baseline
+#   random    --request '1 6'   one number from 1 to 6 per request
+#   daytime   --request now --greeting   (the greeting of every connection is
+#             read first and is not a message)
+#   counter   --request count
+#
+# Method, as in scripts/bench-compare.sh: every run gets a fresh server
+# pinned to CPU $SERVER_CPU, the load (`duplex bench`, $CONNS connections,
+# closed loop) is pinned to CPU $LOAD_CPU (taskset); a $WARMUP s warm-up run,
+# then a $DURATION s measured run. req/s from `duplex bench --json`; server
+# CPU per request = utime+stime of the server (/proc/PID/stat, all threads)
+# over the measured run ÷ verified requests. The order of the rows alternates
+# between rounds; the last table shows medians over the rounds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-4}
+WARMUP=${WARMUP:-1}
+CONNS=${CONNS:-50}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+TRANSPORTS=${TRANSPORTS:-tcp ws}
+SERVICES="echo random daytime counter"
+
+need() { command -v "$1" >/dev/null || { echo "bench-services: $1 is required ($2)" >&2; exit 1; }; }
+need taskset "apt-get install -y util-linux"
+need cargo "https://rustup.rs"
+for t in $TRANSPORTS; do
+    case $t in
+        tcp | ws) ;;
+        *) echo "bench-services: unknown transport '$t' in TRANSPORTS (known: tcp ws)" >&2; exit 2 ;;
+    esac
+done
+
+echo "building (release)…" >&2
+cargo build --release --bin duplex --quiet
+DUPLEX=target/release/duplex
+CLK_TCK=$(getconf CLK_TCK)
+WORK=$(mktemp -d)
+SRV_PID=
+cleanup() {
+    [ -n "$SRV_PID" ] && stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# start_server SERVICE TRANSPORT: a fresh pinned server; sets SRV_PID and URL
+# (from its `listening SERVICE URL` line).
+start_server() {
+    local service=$1 transport=$2 out=$WORK/server.out url
+    case $transport in
+        ws) url="ws://127.0.0.1:0/" ;;
+        *) url="$transport://127.0.0.1:0" ;;
+    esac
+    : >"$out"
+    # taskset execs duplex: $! is the server itself.
+    taskset -c "$SERVER_CPU" "$DUPLEX" -q serve "$service" "$url" >"$out" 2>"$WORK/server.err" &
+    SRV_PID=$!
+    URL=
+    for _ in $(seq 200); do
+        URL=$(sed -n "s/^listening $service //p" "$out" | head -n1)
+        [ -n "$URL" ] && return
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "bench-services: $service ($transport) did not start: $(cat "$WORK/server.err")" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$SRV_PID" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+    SRV_PID=
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat"; }
+json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" -c "$CONNS" "$@"; }
+
+# set_args SERVICE TRANSPORT: ARGS, the bench arguments of that row, and
+# LABEL, the same for the table.
+set_args() {
+    case $1/$2 in
+        echo/ws) ARGS=(-s 64 --text) ;;
+        echo/*) ARGS=(-s 64) ;;
+        random/*) ARGS=(--request "1 6") ;;
+        daytime/*) ARGS=(--request now --greeting) ;;
+        counter/*) ARGS=(--request count) ;;
+    esac
+    LABEL="${ARGS[*]}"
+    [ "$1" = random ] && LABEL="--request '1 6'"
+    return 0
+}
+
+# run SERVICE TRANSPORT: one measured run; sets RESULT to
+# "req_per_sec server_cpu_us_per_req bench_cpu_us_per_req errors".
+run() {
+    local service=$1 transport=$2 json before after msgs rate bench_cpu errors
+    set_args "$service" "$transport"
+    start_server "$service" "$transport"
+    bench "${ARGS[@]}" -d "$WARMUP" --json >/dev/null || true
+    before=$(cpu_ticks)
+    json=$(bench "${ARGS[@]}" -d "$DURATION" --json) || true
+    after=$(cpu_ticks)
+    stop_server
+    msgs=$(json_num messages <<<"$json")
+    rate=$(json_num messages_per_sec <<<"$json")
+    bench_cpu=$(json_num cpu_secs <<<"$json")
+    errors=$(sed -n 's/.*"total":\([0-9]*\).*/\1/p' <<<"$json")
+    if [ -z "$msgs" ] || [ "$msgs" -eq 0 ]; then
+        echo "bench-services: no requests measured against $service ($transport): $json" >&2
+        exit 1
+    fi
+    RESULT=$(awk -v m="$msgs" -v r="$rate" -v t=$((after - before)) -v hz="$CLK_TCK" -v b="$bench_cpu" -v e="$errors" \
+        'BEGIN { printf "%.0f %.3f %.3f %d\n", r, t / hz * 1e6 / m, b * 1e6 / m, e }')
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
+reverse() { local out=() i; for ((i = $#; i > 0; i--)); do out+=("${!i}"); done; echo "${out[@]}"; }
+
+ROWS=()
+for t in $TRANSPORTS; do
+    for s in $SERVICES; do ROWS+=("$s/$t"); done
+done
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
+echo "server on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $CONNS connections; $ROUNDS rounds; ${DURATION} s measured after ${WARMUP} s warm-up"
+echo
+printf '%-6s %-5s %-8s %12s %14s %14s %7s\n' round trans service "req/s" "CPU µs/req" "bench µs/req" errors
+for round in $(seq "$ROUNDS"); do
+    order=("${ROWS[@]}")
+    [ $((round % 2)) -eq 0 ] && read -ra order <<<"$(reverse "${ROWS[@]}")"
+    for row in "${order[@]}"; do
+        service=${row%/*}
+        transport=${row#*/}
+        run "$service" "$transport"
+        read -r rate cpu bcpu errors <<<"$RESULT"
+        printf '%-6s %-5s %-8s %12s %14s %14s %7s\n' "$round" "$transport" "$service" "$rate" "$cpu" "$bcpu" "$errors"
+        echo "$RESULT" >>"$WORK/$service.$transport"
+    done
+done
+
+col() { awk -v c="$2" '{ print $c }' "$WORK/$1" | median; }
+echo
+echo "-- medians of $ROUNDS rounds; CPU ÷ echo = server CPU per request ÷ per 64 B echo on the same transport"
+printf '%-5s %-8s %-26s %12s %12s %11s %14s %7s\n' trans service bench "req/s" "CPU µs/req" "CPU ÷ echo" "bench µs/req" errors
+for t in $TRANSPORTS; do
+    echo_cpu=$(col "echo.$t" 2)
+    for s in $SERVICES; do
+        f="$s.$t"
+        errs=$(awk '{ s += $4 } END { print s }' "$WORK/$f")
+        set_args "$s" "$t"
+        printf '%-5s %-8s %-26s %12s %12s %11s %14s %7s\n' "$t" "$s" "$LABEL" \
+            "$(col "$f" 1)" "$(col "$f" 2)" "$(ratio "$(col "$f" 2)" "$echo_cpu")" "$(col "$f" 3)" "$errs"
+    done
+done

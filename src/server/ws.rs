@@ -1,4 +1,4 @@
-//! One WebSocket session (RFC 6455, via tokio-tungstenite) after the HTTP
+//! One WebSocket session (RFC 6455, via tokio-websockets) after the HTTP
 //! upgrade.
 //!
 //! Each message is one request. Echo sends every message back with the same
@@ -8,21 +8,23 @@
 //! message over `--max-message`. An idle session is closed with 1000
 //! (`idle timeout`) and shutdown closes every session with 1001.
 //!
-//! tokio-tungstenite was chosen over fastwebsockets because its stream API is
-//! cancel-safe (reading can wait beside the idle timer, the ping
-//! timer and shutdown without losing half-read frames) and because it limits
-//! the size of a whole fragmented message, not only of single frames; see
-//! BENCHMARKS.md for the measurements.
+//! Why tokio-websockets (BENCHMARKS.md has the measurements): its stream
+//! API is cancel-safe, so reading can wait beside the idle timer, the ping
+//! timer and shutdown without losing half-read frames; its limit applies to
+//! a whole fragmented message, not only to single frames; and it sends
+//! payloads without copying them into a frame buffer and reads a large
+//! frame in few system calls. tokio-tungstenite, which served here first,
+//! matched it on 64-byte messages but used twice the CPU per 64 KiB
+//! message; fastwebsockets is as fast but its `read_frame` is not
+//! cancel-safe and its fragment collector has no message limit.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_websockets::proto::ProtocolError;
+use tokio_websockets::{CloseCode, Error as WsError, Limits, Message, Payload, ServerBuilder};
 
 use super::guard::{Event, Guard};
 use super::metrics::{ErrorKind, Limit, Tally};
@@ -33,66 +35,46 @@ use crate::service::{Flow, Session, handle_request};
 /// How long to wait for the peer's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// The tungstenite settings for a server session under these limits.
-pub fn config(max_message: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        // Small buffers: an idle session should cost little memory. The
-        // buffers grow on demand, up to the message limit. tungstenite
-        // zero-fills the whole read buffer on the first read (so it is
-        // resident while idle) and never reads more than this at once, so
-        // the size trades idle memory against system calls for large
-        // messages: 4 KiB costs ~7 KiB RSS per idle session and 16 reads per
-        // 64 KiB message; 16 KiB measured ~19 KiB idle and brought 64 KiB
-        // echo to the tokio-tungstenite reference's CPU (BENCHMARKS.md).
-        .read_buffer_size(4096)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(max_message.saturating_mul(2).max(64 * 1024))
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
-}
-
-type Ws<S> = WebSocketStream<S>;
+type Ws<S> = tokio_websockets::WebSocketStream<S>;
 
 pub async fn serve<S>(io: S, mounted: &Mounted, rt: &Runtime, tally: &mut Tally<'_>) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut ws =
-        WebSocketStream::from_raw_socket(io, Role::Server, Some(config(rt.limits.max_message)))
-            .await;
+    let mut ws = ServerBuilder::new()
+        .limits(Limits::default().max_payload_len(Some(rt.limits.max_message)))
+        .serve(io);
     let mut session = mounted.open_session();
-    let ping_every = rt.limits.ping_interval;
-    let mut guard =
-        Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled()).with_ping(ping_every);
+    let mut guard = Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled())
+        .with_ping(rt.limits.ping_interval);
     // The reply being produced, and the buffer replies are sent from (kept
     // for the whole session so that replying allocates nothing per request).
-    let mut buffers = (Vec::new(), BytesMut::new());
+    let mut out = (Vec::new(), BytesMut::new());
 
     if let Some(s) = session.as_mut() {
         let flow = s.open();
-        if send_replies(&mut ws, s.as_mut(), &mut buffers, tally)
+        if send_replies(&mut ws, s.as_mut(), &mut out, tally)
             .await
             .is_err()
         {
             return End::ClientClosed;
         }
         if flow == Flow::Close {
-            close(&mut ws, CloseCode::Normal, "bye").await;
+            close(&mut ws, CloseCode::NORMAL_CLOSURE, "bye").await;
             return End::ServiceClosed;
         }
     }
 
     let mut awaiting_pong = false;
-
     loop {
         let msg = match guard.until(ws.next()).await {
             Ok(m) => m,
             Err(Event::Idle) => {
-                close(&mut ws, CloseCode::Normal, "idle timeout").await;
+                close(&mut ws, CloseCode::NORMAL_CLOSURE, "idle timeout").await;
                 return End::Idle;
             }
             Err(Event::Shutdown) => {
-                close(&mut ws, CloseCode::Away, "server shutting down").await;
+                close(&mut ws, CloseCode::GOING_AWAY, "server shutting down").await;
                 return End::Shutdown;
             }
             Err(Event::Ping) => {
@@ -101,55 +83,56 @@ where
                     return End::Idle;
                 }
                 awaiting_pong = true;
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                if ws
+                    .send(Message::ping(Payload::from(&b""[..])))
+                    .await
+                    .is_err()
+                {
                     return End::ClientClosed;
                 }
                 continue;
             }
         };
-        let result = match msg {
+        let m = match msg {
             None => return End::ClientClosed,
             Some(Err(e)) => {
                 fail(&mut ws, e, tally).await;
                 return End::ClientClosed;
             }
-            Some(Ok(m)) => match m {
-                Message::Pong(_) => {
-                    awaiting_pong = false;
-                    continue;
-                }
-                // tungstenite answers pings and close frames by itself.
-                Message::Ping(_) | Message::Close(_) | Message::Frame(_) => continue,
-                Message::Text(_) | Message::Binary(_) => {
-                    guard.touch();
-                    tally.request();
-                    tally.received(m.len());
-                    match session.as_mut() {
-                        None => {
-                            let n = m.len();
-                            let sent = ws.send(m).await.map(|_| Flow::Continue);
-                            tally.sent(n);
-                            sent
-                        }
-                        Some(s) => {
-                            let payload = match &m {
-                                Message::Text(t) => t.as_bytes(),
-                                Message::Binary(b) => b.as_ref(),
-                                _ => &[],
-                            };
-                            let flow = handle_request(s.as_mut(), payload, true);
-                            send_replies(&mut ws, s.as_mut(), &mut buffers, tally)
-                                .await
-                                .map(|_| flow)
-                        }
-                    }
-                }
-            },
+            Some(Ok(m)) => m,
+        };
+        if m.is_pong() {
+            awaiting_pong = false;
+            continue;
+        }
+        // tokio-websockets answers pings and close frames by itself; after
+        // a close frame the stream ends.
+        if !(m.is_text() || m.is_binary()) {
+            continue;
+        }
+        guard.touch();
+        tally.request();
+        let n = m.as_payload().len();
+        tally.received(n);
+        let result = match session.as_mut() {
+            None => {
+                // The message goes back as it came: same type, same payload,
+                // no copy.
+                let sent = ws.send(m).await.map(|_| Flow::Continue);
+                tally.sent(n);
+                sent
+            }
+            Some(s) => {
+                let flow = handle_request(s.as_mut(), m.as_payload(), true);
+                send_replies(&mut ws, s.as_mut(), &mut out, tally)
+                    .await
+                    .map(|_| flow)
+            }
         };
         match result {
             Ok(Flow::Continue) => guard.touch(),
             Ok(Flow::Close) => {
-                close(&mut ws, CloseCode::Normal, "STOP").await;
+                close(&mut ws, CloseCode::NORMAL_CLOSURE, "STOP").await;
                 return End::ServiceClosed;
             }
             Err(_) => return End::ClientClosed,
@@ -179,14 +162,15 @@ where
         if out.capacity() < reply.len() {
             out.reserve(reply.len().max(4096));
         }
-        out.extend_from_slice(reply);
-        let len = out.len();
         // Replies are produced from text (numbers, times, ERR messages); a
-        // lossy fallback keeps anything else panic-free.
-        let text = Utf8Bytes::try_from(out.split().freeze())
-            .unwrap_or_else(|_| String::from_utf8_lossy(reply).into_owned().into());
-        tally.sent(len);
-        ws.feed(Message::Text(text)).await?;
+        // text message must be UTF-8, so anything else is replaced.
+        match std::str::from_utf8(reply) {
+            Ok(_) => out.extend_from_slice(reply),
+            Err(_) => out.extend_from_slice(String::from_utf8_lossy(reply).as_bytes()),
+        }
+        tally.sent(out.len());
+        let payload: Payload = out.split().freeze().into();
+        ws.feed(Message::text(payload)).await?;
         any = true;
     }
     if any {
@@ -195,27 +179,37 @@ where
     Ok(())
 }
 
-/// Closes with the code RFC 6455 gives to the failure, when one applies.
+/// Counts a protocol failure and lets the close frame tokio-websockets
+/// queued for it (1002, 1007 or 1009) reach the peer.
 async fn fail<S>(ws: &mut Ws<S>, e: WsError, tally: &mut Tally<'_>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (code, reason) = match &e {
-        WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8 in a text message"),
-        WsError::Capacity(_) => (CloseCode::Size, "message too big (--max-message)"),
-        WsError::Protocol(_) => (CloseCode::Protocol, "protocol error"),
+    match &e {
+        WsError::Protocol(ProtocolError::InvalidUtf8) => tally.counters.error(ErrorKind::Utf8),
+        WsError::PayloadTooLong { .. } => tally.counters.limit_hit(Limit::MaxMessage),
+        WsError::Protocol(_) => tally.counters.error(ErrorKind::Protocol),
         _ => {
             tracing::debug!(error = %e, "websocket ended");
             return;
         }
-    };
-    match code {
-        CloseCode::Invalid => tally.counters.error(ErrorKind::Utf8),
-        CloseCode::Size => tally.counters.limit_hit(Limit::MaxMessage),
-        _ => tally.counters.error(ErrorKind::Protocol),
     }
-    tracing::debug!(error = %e, code = u16::from(code), "closing websocket");
-    close(ws, code, reason).await;
+    tracing::debug!(error = %e, "closing websocket");
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        // A message that grows over the limit fragment by fragment is
+        // reported without a close frame (only a single over-size frame
+        // gets one queued): send it here. When one is already queued the
+        // stream is no longer open and this send is refused, harmlessly.
+        if matches!(e, WsError::PayloadTooLong { .. }) {
+            let reason = "message too big (--max-message)";
+            let _ = ws
+                .send(Message::close(Some(CloseCode::MESSAGE_TOO_BIG), reason))
+                .await;
+        }
+        // Polling the stream again writes the queued close frame and ends it.
+        while ws.next().await.is_some() {}
+    })
+    .await;
 }
 
 /// Sends a close frame and waits (briefly) for the peer's answer, so that
@@ -224,12 +218,8 @@ async fn close<S>(ws: &mut Ws<S>, code: CloseCode, reason: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let frame = CloseFrame {
-        code,
-        reason: reason.to_owned().into(),
-    };
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        if ws.close(Some(frame)).await.is_err() {
+        if ws.send(Message::close(Some(code), reason)).await.is_err() {
             return;
         }
         while let Some(Ok(_)) = ws.next().await {}

@@ -207,6 +207,35 @@ fn over_max_message_closes_1009_and_others_are_unharmed() {
 }
 
 #[test]
+fn frames_sent_right_behind_the_handshake_are_served() {
+    // A client may write its first frames in the same packet as the
+    // upgrade request, before the 101 arrives: hyper has read them already
+    // and the session must still see them, in order.
+    let s = Server::serve("echo", &["ws://127.0.0.1:0/echo"], &[]);
+    let addr = ws_addr(s.url(0));
+    let mut c = tcp(addr);
+    let mut bytes = format!(
+        "GET /echo HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend_from_slice(&client_frame(OP_TEXT, b"first"));
+    bytes.extend_from_slice(&client_frame(OP_BINARY, b"second"));
+    c.write_all(&bytes)
+        .expect("handshake and frames in one write");
+    let head = read_head(&mut c);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let got: Vec<(u8, Vec<u8>)> = (0..2).filter_map(|_| read_frame(&mut c)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (0x80 | OP_TEXT, b"first".to_vec()),
+            (0x80 | OP_BINARY, b"second".to_vec())
+        ]
+    );
+}
+
+#[test]
 fn invalid_utf8_text_closes_1007() {
     let s = serve_ws("echo", "/echo", &[]);
     let mut raw = raw_ws(addr_of(&s), "/echo");

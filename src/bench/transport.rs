@@ -27,10 +27,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_rustls::client::TlsStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_websockets::{ClientBuilder, Error as WsError, Message, Payload, WebSocketStream};
 
-use crate::client::ws::{Handshake, handshake_over};
+use crate::client::ws::request_uri;
 use crate::endpoint::{Endpoint, WsTarget};
 
 /// How a transport delimits the echoed messages.
@@ -233,10 +232,12 @@ impl Conn for UdpSocket {
     }
 }
 
-/// WebSocket (`ws://`, and `wss://` when `tls` is set) on the library's own
-/// client ([`crate::client::ws::handshake_over`], tokio-tungstenite): every
-/// connection completes the HTTP upgrade before it counts as open, so
-/// `--hold` holds real WebSocket sessions.
+/// WebSocket (`ws://`, and `wss://` when `tls` is set) on tokio-websockets,
+/// the crate the server uses: it sends payloads without copying them into
+/// a frame buffer, which keeps the load generator's CPU per message below
+/// the server's (BENCHMARKS.md). Every connection completes the HTTP
+/// upgrade before it counts as open, so `--hold` holds real WebSocket
+/// sessions.
 pub struct Ws {
     pub url: Endpoint,
     pub target: WsTarget,
@@ -254,15 +255,24 @@ impl Ws {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let ws = handshake_over(
-            stream,
-            &self.url,
-            &self.target,
-            &Handshake::default(),
-            self.timeout,
-        )
-        .await
-        .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, format!("{e:#}")))?;
+        let refused = |e: String| {
+            io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("{}: {e}", self.url),
+            )
+        };
+        let client = ClientBuilder::new()
+            .uri(&request_uri(&self.url, &self.target))
+            .map_err(|e| refused(e.to_string()))?;
+        let (ws, _response) = tokio::time::timeout(self.timeout, client.connect_on(stream))
+            .await
+            .map_err(|_| {
+                refused(format!(
+                    "the WebSocket handshake timed out after {:?}",
+                    self.timeout
+                ))
+            })?
+            .map_err(|e| refused(format!("the WebSocket handshake failed: {e}")))?;
         Ok(WsConn {
             ws,
             text: self.text,
@@ -306,54 +316,62 @@ where
     const FRAMING: Framing = Framing::Message;
 
     /// Queues every message of the batch, then flushes once: a pipelined
-    /// batch goes out in as few writes as tungstenite's buffer allows.
+    /// batch goes out in as few writes as the crate's queue allows.
     async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
         for chunk in messages(data, count) {
-            // tungstenite owns each payload (it masks it in place), so one
-            // copy per message is inherent to its API.
-            let payload = Bytes::copy_from_slice(chunk);
+            // The client masks each payload in place, so it needs a copy it
+            // owns: one per message, inherent to the protocol's masking.
+            let payload = Payload::from(Bytes::copy_from_slice(chunk));
             let message = if self.text {
-                let text = Utf8Bytes::try_from(payload)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                Message::Text(text)
+                if std::str::from_utf8(chunk).is_err() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a text message must be UTF-8",
+                    ));
+                }
+                Message::text(payload)
             } else {
-                Message::Binary(payload)
+                Message::binary(payload)
             };
             self.ws.feed(message).await.map_err(ws_io)?;
         }
         self.ws.flush().await.map_err(ws_io)
     }
 
-    /// The next data message. Pings are answered by tungstenite and skipped
+    /// The next data message. Pings are answered by the crate and skipped
     /// here with pongs. A reply of the other type (text for binary or the
     /// reverse) is reported as an empty message, so the worker counts it as
     /// a mismatch; a close or the end of the stream is a short read.
     async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let message = self.ws.next().await;
-            let payload: &[u8] = match &message {
-                Some(Ok(Message::Binary(b))) if !self.text => b,
-                Some(Ok(Message::Text(t))) if self.text => t.as_bytes(),
-                Some(Ok(Message::Binary(_) | Message::Text(_))) => return Ok(0),
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Ok(Message::Close(_))) | None => {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                Some(Err(_)) => {
-                    let Some(Err(e)) = message else {
-                        unreachable!()
-                    };
-                    return Err(ws_io(e));
-                }
+            let message = match self.ws.next().await {
+                None => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Some(Err(e)) => return Err(ws_io(e)),
+                Some(Ok(m)) => m,
             };
+            if message.is_close() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let expected = if self.text {
+                message.is_text()
+            } else {
+                message.is_binary()
+            };
+            if !expected {
+                if message.is_text() || message.is_binary() {
+                    return Ok(0);
+                }
+                continue;
+            }
+            let payload = message.as_payload();
             let n = payload.len().min(buf.len());
             buf[..n].copy_from_slice(&payload[..n]);
             return Ok(n);
         }
     }
 
-    /// After a timeout the late replies may still be on their way, and
-    /// tungstenite cannot be drained without waiting: reconnect instead.
+    /// After a timeout the late replies may still be on their way, and a
+    /// WebSocket stream cannot be drained without waiting: reconnect instead.
     fn resync(&mut self) -> bool {
         false
     }
@@ -366,14 +384,11 @@ fn messages(data: &[u8], count: usize) -> impl Iterator<Item = &[u8]> {
     (0..count).map(move |i| &data[i * size..(i + 1) * size])
 }
 
-/// A tungstenite error as the I/O error the worker counts.
+/// A WebSocket error as the I/O error the worker counts.
 fn ws_io(e: WsError) -> io::Error {
     match e {
         WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::UnexpectedEof.into(),
-        WsError::Protocol(
-            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-        ) => io::ErrorKind::ConnectionReset.into(),
+        WsError::AlreadyClosed => io::ErrorKind::UnexpectedEof.into(),
         other => io::Error::other(other),
     }
 }

@@ -49,6 +49,25 @@ pub async fn connect(
     handshake_over(tcp, url, target, handshake, timeout).await
 }
 
+/// The URI of the upgrade request: scheme, host (`localhost` for an empty
+/// host), port, path and query.
+pub fn request_uri(url: &Endpoint, target: &WsTarget) -> String {
+    let scheme = if matches!(url, Endpoint::Wss(_)) {
+        "wss"
+    } else {
+        "ws"
+    };
+    if matches!(target.addr.host, crate::endpoint::Host::Any) {
+        format!(
+            "{scheme}://localhost:{}{}",
+            target.addr.port,
+            target.request_target()
+        )
+    } else {
+        format!("{scheme}://{}{}", target.addr, target.request_target())
+    }
+}
+
 /// Performs the WebSocket handshake over an already connected stream.
 pub async fn handshake_over<S>(
     stream: S,
@@ -60,21 +79,7 @@ pub async fn handshake_over<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let scheme = if matches!(url, Endpoint::Wss(_)) {
-        "wss"
-    } else {
-        "ws"
-    };
-    let uri = format!("{scheme}://{}{}", target.addr, target.request_target());
-    let uri = if matches!(target.addr.host, crate::endpoint::Host::Any) {
-        format!(
-            "{scheme}://localhost:{}{}",
-            target.addr.port,
-            target.request_target()
-        )
-    } else {
-        uri
-    };
+    let uri = request_uri(url, target);
     let mut request = uri
         .as_str()
         .into_client_request()

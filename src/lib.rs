@@ -13,6 +13,7 @@
 //!                (connection limit, idle timeout, graceful shutdown)
 //! client/        `duplex connect`: stdin/stdout pump per transport
 //! tls.rs         rustls settings for servers and clients, `duplex cert`
+//! timer.rs       deadlines and watched waits that cost nothing per message
 //! bench/         `duplex bench`: load generator, histograms, report
 //! ```
 //!
@@ -30,4 +31,5 @@ pub mod endpoint;
 pub mod logging;
 pub mod server;
 pub mod service;
+pub mod timer;
 pub mod tls;

@@ -14,17 +14,17 @@
 //! buffer whatever the server sends.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::{Rng as _, RngExt as _};
-use tokio::time::Sleep;
 
 use super::report::Tally;
 use super::transport::{Conn, Connector, Framing};
+use crate::timer::{LazyDeadline, Watch};
 
 /// Settings and shared state of one run, read by every worker.
 pub struct Control {
@@ -335,36 +335,46 @@ impl ReplyReader {
     }
 }
 
-/// A per-connection reply deadline that costs no timer operation per batch:
-/// setting it only stores an instant; the one timer fires at the old
-/// deadline, sees the newer one and re-arms once (about once per
-/// `--timeout` on a busy connection).
+/// A connection's reply deadline: moved on every batch without a timer
+/// operation and watched without polling the timer on every wake-up (see
+/// [`crate::timer`]), so that the load generator's own cost per message
+/// stays below the server's.
 pub struct Deadline {
-    sleep: Pin<Box<Sleep>>,
-    at: tokio::time::Instant,
+    at: LazyDeadline,
+    watch: Watch,
 }
+
+/// The reply deadline passed.
+#[derive(Debug)]
+pub struct Expired;
 
 impl Deadline {
     pub fn new(timeout: Duration) -> Deadline {
-        let at = tokio::time::Instant::now() + timeout;
         Deadline {
-            sleep: Box::pin(tokio::time::sleep_until(at)),
-            at,
+            at: LazyDeadline::new(tokio::time::Instant::now() + timeout),
+            watch: Watch::new(),
         }
     }
 
     pub fn set(&mut self, at: Instant) {
-        self.at = tokio::time::Instant::from_std(at);
+        self.at.set(tokio::time::Instant::from_std(at));
     }
 
+    /// Waits for `fut` unless the deadline passes first.
+    pub async fn until<F: Future>(&mut self, fut: F) -> Result<F::Output, Expired> {
+        let Deadline { at, watch } = self;
+        watch
+            .until(fut, |cx| at.poll_expired(cx).map(|()| Expired))
+            .await
+    }
+
+    /// Completes once the deadline has passed (for a `select!` with more
+    /// branches than [`Deadline::until`] takes).
     pub async fn expired(&mut self) {
-        loop {
-            (&mut self.sleep).await;
-            if tokio::time::Instant::now() >= self.at {
-                return;
-            }
-            self.sleep.as_mut().reset(self.at);
-        }
+        // Polled here with the task's own waker: the next `until` must
+        // poll the timer again.
+        self.watch.rearm();
+        self.at.expired().await
     }
 }
 
@@ -416,11 +426,10 @@ async fn exchange_from<C: Conn>(
 ) -> Result<(), Broken> {
     let count = expect.len() / size;
     deadline.set(t0 + timeout);
-    let sent = tokio::select! {
-        biased;
-        r = conn.send(expect, count) => r,
-        _ = deadline.expired() => Err(io::Error::from(io::ErrorKind::TimedOut)),
-    };
+    let sent = deadline
+        .until(conn.send(expect, count))
+        .await
+        .unwrap_or_else(|Expired| Err(io::Error::from(io::ErrorKind::TimedOut)));
     if let Err(e) = sent {
         tally.errors.count_io(&e);
         return Err(Broken::Drop);
@@ -437,13 +446,13 @@ async fn exchange_from<C: Conn>(
                 // tokio knows the socket is drained: without that it would
                 // try one more `recv` (EAGAIN) before the next batch, a
                 // system call per message that the server does not pay.
-                let r = tokio::select! {
-                    biased;
-                    r = conn.recv(&mut rbuf[got..]) => r,
-                    _ = deadline.expired() => {
-                        tally.errors.timeout += (count - done) as u64;
-                        return Err(if conn.resync() { Broken::Continue } else { Broken::Drop });
-                    }
+                let Ok(r) = deadline.until(conn.recv(&mut rbuf[got..])).await else {
+                    tally.errors.timeout += (count - done) as u64;
+                    return Err(if conn.resync() {
+                        Broken::Continue
+                    } else {
+                        Broken::Drop
+                    });
                 };
                 match r {
                     Ok(0) => {
@@ -480,13 +489,13 @@ async fn exchange_from<C: Conn>(
             // One byte more than a message so that a longer reply is seen.
             let window = &mut rbuf[..size + 1];
             while done < count {
-                let r = tokio::select! {
-                    biased;
-                    r = conn.recv(window) => r,
-                    _ = deadline.expired() => {
-                        tally.errors.timeout += (count - done) as u64;
-                        return Err(if conn.resync() { Broken::Continue } else { Broken::Drop });
-                    }
+                let Ok(r) = deadline.until(conn.recv(window)).await else {
+                    tally.errors.timeout += (count - done) as u64;
+                    return Err(if conn.resync() {
+                        Broken::Continue
+                    } else {
+                        Broken::Drop
+                    });
                 };
                 match r {
                     Ok(n) => {
@@ -523,26 +532,25 @@ pub async fn exchange_requests<C: Conn>(
     timeout: Duration,
     measured: bool,
     tally: &mut Tally,
+    t0: Instant,
 ) -> Result<(), Broken> {
-    let t0 = Instant::now();
     deadline.set(t0 + timeout);
-    let sent = tokio::select! {
-        biased;
-        r = conn.send(requests.batch(count), count) => r,
-        _ = deadline.expired() => Err(io::Error::from(io::ErrorKind::TimedOut)),
-    };
+    let sent = deadline
+        .until(conn.send(requests.batch(count), count))
+        .await
+        .unwrap_or_else(|Expired| Err(io::Error::from(io::ErrorKind::TimedOut)));
     if let Err(e) = sent {
         tally.errors.count_io(&e);
         return Err(Broken::Drop);
     }
     for done in 0..count {
-        let r = tokio::select! {
-            biased;
-            r = rx.next(conn) => r,
-            _ = deadline.expired() => {
-                tally.errors.timeout += (count - done) as u64;
-                return Err(if conn.resync() { Broken::Continue } else { Broken::Drop });
-            }
+        let Ok(r) = deadline.until(rx.next(conn)).await else {
+            tally.errors.timeout += (count - done) as u64;
+            return Err(if conn.resync() {
+                Broken::Continue
+            } else {
+                Broken::Drop
+            });
         };
         take_reply(r, measured, t0, tally)?;
     }
@@ -723,6 +731,7 @@ impl<'a> Load<'a> {
         timeout: Duration,
         measured: bool,
         tally: &mut Tally,
+        t0: Instant,
     ) -> Result<(), Broken> {
         match self {
             Load::Echo {
@@ -733,14 +742,14 @@ impl<'a> Load<'a> {
             } => {
                 let expect = pattern.batch(*batch, count * *size);
                 *batch += 1;
-                exchange(
-                    conn, expect, *size, rbuf, deadline, timeout, measured, tally,
+                exchange_from(
+                    conn, expect, *size, rbuf, deadline, timeout, measured, tally, t0,
                 )
                 .await
             }
             Load::Requests { requests, rx } => {
                 exchange_requests(
-                    conn, requests, count, rx, deadline, timeout, measured, tally,
+                    conn, requests, count, rx, deadline, timeout, measured, tally, t0,
                 )
                 .await
             }
@@ -762,18 +771,26 @@ pub async fn closed_loop<K: Connector>(
     let mut conn = Some(conn);
     let mut failures = 0;
     let mut last = None;
+    let mut measured = false;
     loop {
+        // One clock read per batch: the end of the last batch is the start
+        // of this one.
         let now = Instant::now();
+        if measured {
+            last = Some(now);
+        }
         let Some(count) = ctl.claim(now, ctl.pipeline) else {
             break;
         };
-        let measured = now >= ctl.measure_from;
+        measured = now >= ctl.measure_from;
+        let mut t0 = now;
         let c = match &mut conn {
             Some(c) => c,
             None => {
                 let before = tally.errors.total();
                 conn = open(&*connector, ctl.timeout, load.reader(), &mut tally).await;
                 ctl.report(0, tally.errors.total() - before, 0);
+                t0 = Instant::now();
                 match &mut conn {
                     Some(c) => {
                         failures = 0;
@@ -793,13 +810,18 @@ pub async fn closed_loop<K: Connector>(
         };
         let (messages, errors) = (tally.messages, tally.errors.total());
         let r = load
-            .exchange(c, count, &mut deadline, ctl.timeout, measured, &mut tally)
+            .exchange(
+                c,
+                count,
+                &mut deadline,
+                ctl.timeout,
+                measured,
+                &mut tally,
+                t0,
+            )
             .await;
         if r == Err(Broken::Drop) {
             conn = None;
-        }
-        if measured {
-            last = Some(Instant::now());
         }
         ctl.report(tally.messages - messages, tally.errors.total() - errors, 0);
     }
@@ -826,8 +848,9 @@ pub async fn connect_loop<K: Connector>(connector: Arc<K>, ctl: Arc<Control>) ->
         warm.errors = Default::default();
         let t = if measured { &mut tally } else { &mut warm };
         if let Some(mut c) = open(&*connector, ctl.timeout, load.reader(), t).await {
+            let t0 = Instant::now();
             let _ = load
-                .exchange(&mut c, count, &mut deadline, ctl.timeout, measured, t)
+                .exchange(&mut c, count, &mut deadline, ctl.timeout, measured, t, t0)
                 .await;
         }
         tally.errors.add(&warm.errors);
@@ -932,11 +955,10 @@ pub async fn open_loop<K: Connector>(
                 Some(requests) => requests.batch(1),
                 None => pattern.batch(next, size),
             };
-            let sent = tokio::select! {
-                biased;
-                r = c.send(message, 1) => r,
-                _ = deadline.expired() => Err(io::Error::from(io::ErrorKind::TimedOut)),
-            };
+            let sent = deadline
+                .until(c.send(message, 1))
+                .await
+                .unwrap_or_else(|Expired| Err(io::Error::from(io::ErrorKind::TimedOut)));
             if let Err(e) = sent {
                 tally.errors.count_io(&e);
                 broken = true;

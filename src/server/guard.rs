@@ -2,30 +2,19 @@
 //! or interrupt it: the idle deadline, server shutdown and (WebSocket) the
 //! ping timer.
 //!
-//! `tokio::select!` polls every branch each time the task wakes. On a busy
-//! connection almost every wake-up comes from the socket, yet each one
-//! would also re-register the idle timer's entry and the shutdown waiter:
-//! callgrind counted that at about 280 instructions per echoed message,
-//! more than a tenth of the server's user-space work per message.
-//!
-//! [`Guard`] polls those watchers through a waker of its own, and only
-//! after that waker has fired. A wake-up caused by the socket costs one
-//! atomic swap; a timer or shutdown wake-up sets the flag, wakes the task,
-//! and the watchers are polled as before. Nothing is lost in between: a
-//! watcher that is not polled keeps the guard's waker registered.
+//! The watchers are polled only when they woke the task, and the idle
+//! deadline moves without a timer operation per message (see
+//! [`crate::timer`]): on a busy connection they cost next to nothing.
 
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::WaitForCancellationFuture;
 
-use super::limits::IdleTimer;
+use crate::timer::{LazyDeadline, Watch};
 
 /// What interrupted a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,65 +27,42 @@ pub enum Event {
     Ping,
 }
 
-/// Set by the watchers' waker; passes the wake-up on to the task.
-struct Flag {
-    fired: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::Release);
-        self.task.wake();
-    }
-}
-
 /// One session's idle timer, shutdown signal and optional ping timer.
 pub struct Guard<'a> {
-    idle: Option<IdleTimer>,
+    /// The idle deadline and the period every bit of traffic renews.
+    idle: Option<(LazyDeadline, Duration)>,
     shutdown: Pin<Box<WaitForCancellationFuture<'a>>>,
     ping: Option<Interval>,
-    flag: Arc<Flag>,
-    waker: Waker,
+    watch: Watch,
 }
 
 impl<'a> Guard<'a> {
     /// `idle: None` never times out (UDP listeners have no session).
     pub fn new(idle: Option<Duration>, shutdown: WaitForCancellationFuture<'a>) -> Guard<'a> {
-        let flag = Arc::new(Flag {
-            // The first wait must poll (and so register) every watcher.
-            fired: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
         Guard {
-            idle: idle.map(IdleTimer::new),
+            idle: idle.map(|idle| (LazyDeadline::new(Instant::now() + idle), idle)),
             shutdown: Box::pin(shutdown),
             ping: None,
-            waker: Waker::from(flag.clone()),
-            flag,
+            watch: Watch::new(),
         }
     }
 
     /// Also reports [`Event::Ping`] every `every`, starting `every` from now.
     pub fn with_ping(mut self, every: Option<Duration>) -> Guard<'a> {
         self.ping = every.map(|every| {
-            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let mut i = tokio::time::interval_at(Instant::now() + every, every);
             i.set_missed_tick_behavior(MissedTickBehavior::Delay);
             i
         });
-        self.rearm();
+        self.watch.rearm();
         self
     }
 
     /// Records traffic: the idle deadline moves to `--idle-timeout` from now.
     #[inline]
     pub fn touch(&mut self) {
-        if let Some(idle) = self.idle.as_mut() {
-            idle.touch();
+        if let Some((deadline, idle)) = self.idle.as_mut() {
+            deadline.set(Instant::now() + *idle);
         }
     }
 
@@ -112,61 +78,47 @@ impl<'a> Guard<'a> {
         let r = self.wait(fut, false).await;
         // A shutdown or ping seen (and not reported) here must be seen by
         // the next `until`.
-        self.rearm();
+        self.watch.rearm();
         r
     }
 
     async fn wait<F: Future>(&mut self, fut: F, all: bool) -> Result<F::Output, Event> {
-        let mut fut = pin!(fut);
-        poll_fn(|cx| {
-            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Ok(v));
-            }
-            // Register before looking at the flag: a watcher firing in
-            // between then wakes this task again.
-            self.flag.task.register(cx.waker());
-            if !self.flag.fired.swap(false, Ordering::AcqRel) {
-                return Poll::Pending;
-            }
-            // (A clone, one reference count, only on this rare path.)
-            let waker = self.waker.clone();
-            let mut watchers = Context::from_waker(&waker);
-            match self.poll_watchers(&mut watchers, all) {
-                Poll::Ready(event) => {
-                    // A watcher that fired is no longer registered: poll
-                    // them all again on the next wait.
-                    self.rearm();
-                    Poll::Ready(Err(event))
-                }
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+        let Guard {
+            idle,
+            shutdown,
+            ping,
+            watch,
+        } = self;
+        watch
+            .until(fut, |cx| poll_events(cx, idle, shutdown, ping, all))
+            .await
     }
+}
 
-    fn poll_watchers(&mut self, cx: &mut Context<'_>, all: bool) -> Poll<Event> {
-        if let Some(idle) = self.idle.as_mut()
-            && idle.poll_expired(cx).is_ready()
-        {
-            return Poll::Ready(Event::Idle);
-        }
-        if !all {
-            return Poll::Pending;
-        }
-        if self.shutdown.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Event::Shutdown);
-        }
-        if let Some(ping) = self.ping.as_mut()
-            && ping.poll_tick(cx).is_ready()
-        {
-            return Poll::Ready(Event::Ping);
-        }
-        Poll::Pending
+fn poll_events(
+    cx: &mut Context<'_>,
+    idle: &mut Option<(LazyDeadline, Duration)>,
+    shutdown: &mut Pin<Box<WaitForCancellationFuture<'_>>>,
+    ping: &mut Option<Interval>,
+    all: bool,
+) -> Poll<Event> {
+    if let Some((deadline, _)) = idle.as_mut()
+        && deadline.poll_expired(cx).is_ready()
+    {
+        return Poll::Ready(Event::Idle);
     }
-
-    fn rearm(&self) {
-        self.flag.fired.store(true, Ordering::Release);
+    if !all {
+        return Poll::Pending;
     }
+    if shutdown.as_mut().poll(cx).is_ready() {
+        return Poll::Ready(Event::Shutdown);
+    }
+    if let Some(ping) = ping.as_mut()
+        && ping.poll_tick(cx).is_ready()
+    {
+        return Poll::Ready(Event::Ping);
+    }
+    Poll::Pending
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //!   about 280 instructions per echoed message in the server.
 
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker, ready};
@@ -117,41 +117,66 @@ impl Watch {
 
     /// Waits for `fut` unless `watchers` reports an event first. `fut` is
     /// polled first, so when both are ready `fut` wins.
-    pub async fn until<F, E>(
-        &self,
-        fut: F,
-        mut watchers: impl FnMut(&mut Context<'_>) -> Poll<E>,
-    ) -> Result<F::Output, E>
+    ///
+    /// A plain future rather than an `async fn`: it lives inside every
+    /// connection's task, and an `async fn` would hold `fut` twice (its
+    /// argument and its pinned copy).
+    pub fn until<F, W, E>(&self, fut: F, watchers: W) -> Until<'_, F, W>
     where
         F: Future,
+        W: FnMut(&mut Context<'_>) -> Poll<E>,
     {
-        let mut fut = pin!(fut);
-        poll_fn(|cx| {
-            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Ok(v));
-            }
-            // Register before looking at the flag: a watcher firing in
-            // between then wakes this task again.
-            self.flag.task.register(cx.waker());
-            if !self.flag.fired.swap(false, Ordering::AcqRel) {
-                return Poll::Pending;
-            }
-            match watchers(&mut Context::from_waker(&self.waker)) {
-                Poll::Ready(event) => {
-                    // The watcher that fired is no longer registered: poll
-                    // them all again on the next wait.
-                    self.rearm();
-                    Poll::Ready(Err(event))
-                }
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+        Until {
+            fut,
+            watchers,
+            watch: self,
+        }
     }
 
     /// Makes the next [`Watch::until`] poll its watchers.
     pub fn rearm(&self) {
         self.flag.fired.store(true, Ordering::Release);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Watch::until`].
+    pub struct Until<'a, F, W> {
+        #[pin]
+        fut: F,
+        watchers: W,
+        watch: &'a Watch,
+    }
+}
+
+impl<F, W, E> Future for Until<'_, F, W>
+where
+    F: Future,
+    W: FnMut(&mut Context<'_>) -> Poll<E>,
+{
+    type Output = Result<F::Output, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        let watch = *this.watch;
+        // Register before looking at the flag: a watcher firing in between
+        // then wakes this task again.
+        watch.flag.task.register(cx.waker());
+        if !watch.flag.fired.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        match (this.watchers)(&mut Context::from_waker(&watch.waker)) {
+            Poll::Ready(event) => {
+                // The watcher that fired is no longer registered: poll them
+                // all again on the next wait.
+                watch.rearm();
+                Poll::Ready(Err(event))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -361,11 +361,9 @@ impl Deadline {
     }
 
     /// Waits for `fut` unless the deadline passes first.
-    pub async fn until<F: Future>(&mut self, fut: F) -> Result<F::Output, Expired> {
+    pub fn until<F: Future>(&mut self, fut: F) -> impl Future<Output = Result<F::Output, Expired>> {
         let Deadline { at, watch } = self;
-        watch
-            .until(fut, |cx| at.poll_expired(cx).map(|()| Expired))
-            .await
+        watch.until(fut, move |cx| at.poll_expired(cx).map(|()| Expired))
     }
 
     /// Completes once the deadline has passed (for a `select!` with more

@@ -34,6 +34,8 @@ pub struct Guard<'a> {
     shutdown: Pin<Box<WaitForCancellationFuture<'a>>>,
     ping: Option<Interval>,
     watch: Watch,
+    /// The last wait watched the idle timer only.
+    partial: bool,
 }
 
 impl<'a> Guard<'a> {
@@ -44,6 +46,7 @@ impl<'a> Guard<'a> {
             shutdown: Box::pin(shutdown),
             ping: None,
             watch: Watch::new(),
+            partial: false,
         }
     }
 
@@ -68,30 +71,41 @@ impl<'a> Guard<'a> {
 
     /// Waits for `fut` unless the session goes idle, the server shuts down
     /// or a ping is due. `fut` is polled first; when it completes it wins.
-    pub async fn until<F: Future>(&mut self, fut: F) -> Result<F::Output, Event> {
-        self.wait(fut, true).await
+    pub fn until<F: Future>(&mut self, fut: F) -> impl Future<Output = Result<F::Output, Event>> {
+        if std::mem::take(&mut self.partial) {
+            // A shutdown or ping seen (and not reported) by `until_idle`
+            // must be seen now.
+            self.watch.rearm();
+        }
+        self.wait(fut, true)
     }
 
     /// Like [`Guard::until`], but only the idle timer interrupts: for a
     /// reply already in flight, which shutdown lets finish.
-    pub async fn until_idle<F: Future>(&mut self, fut: F) -> Result<F::Output, Event> {
-        let r = self.wait(fut, false).await;
-        // A shutdown or ping seen (and not reported) here must be seen by
-        // the next `until`.
-        self.watch.rearm();
-        r
+    pub fn until_idle<F: Future>(
+        &mut self,
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, Event>> {
+        self.partial = true;
+        self.wait(fut, false)
     }
 
-    async fn wait<F: Future>(&mut self, fut: F, all: bool) -> Result<F::Output, Event> {
+    // Plain functions returning the watched future, not `async fn`s: the
+    // future lives inside every connection's task, and each `async fn`
+    // layer would add its own copy of its arguments.
+    fn wait<F: Future>(
+        &mut self,
+        fut: F,
+        all: bool,
+    ) -> impl Future<Output = Result<F::Output, Event>> {
         let Guard {
             idle,
             shutdown,
             ping,
             watch,
+            ..
         } = self;
-        watch
-            .until(fut, |cx| poll_events(cx, idle, shutdown, ping, all))
-            .await
+        watch.until(fut, move |cx| poll_events(cx, idle, shutdown, ping, all))
     }
 }
 

@@ -72,14 +72,19 @@ where
 {
     let end = match mounted.open_session() {
         None => echo(&mut stream, rt, tally).await,
-        Some(session) => lines(&mut stream, session, rt, tally).await,
+        // Boxed: the line loop's state is several times the size of echo's,
+        // and in place it would make every echo task (and so every idle
+        // echo connection) as large.
+        Some(session) => Box::pin(lines(&mut stream, session, rt, tally)).await,
     };
     match end {
         // The server ends the session: close it properly (over TLS this
         // sends close_notify, without which the peer sees a truncation),
         // but never wait long for a peer that does not read.
         Ok(End::Idle | End::Shutdown) => {
-            let _ = tokio::time::timeout(CLOSE_WAIT, stream.shutdown()).await;
+            // Boxed, like every rare await with a timer in it: a timer
+            // held in place would be part of every connection's task.
+            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, stream.shutdown())).await;
         }
         Ok(End::ClientClosed) if close_notify => stream.shutdown().await?,
         _ => {}

@@ -537,19 +537,28 @@ for name in $SCENARIOS; do
         done
     done
     col() { awk -v c="$2" '{ print $c }' "$WORK/$name.$1" | median; }
-    echo "-- medians of $ROUNDS rounds; ratio = duplex ÷ server"
+    # paired SERVER: the median over rounds of duplex's CPU per message ÷
+    # this server's in the same round. Both ran back to back, so most of
+    # the machine's drift between rounds cancels out.
+    paired() {
+        [ -f "$WORK/$name.duplex" ] || { echo "-"; return; }
+        paste "$WORK/$name.duplex" "$WORK/$name.$1" |
+            awk '{ if ($2 > 0 && $6 > 0) print $2 / $6 }' | median | awk '{ if ($1 == "-") print "-"; else printf "%.2f", $1 }'
+    }
+    echo "-- medians of $ROUNDS rounds; ratio = duplex ÷ server (of the medians; paired: median of the per-round ratios)"
     if [ "$kind" = throughput ]; then
-        printf '%-17s %12s %12s %9s %14s %7s\n' server msgs/s "CPU µs/msg" "CPU ratio" "bench µs/msg" errors
+        printf '%-17s %12s %12s %9s %7s %14s %7s\n' server msgs/s "CPU µs/msg" "CPU ratio" paired "bench µs/msg" errors
         dcpu=$([ -f "$WORK/$name.duplex" ] && col duplex 2 || echo 0)
-        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | bench CPU µs/msg | errors |" >>"$SUMMARY"
-        echo "|---|---|---:|---:|---:|---:|---:|" >>"$SUMMARY"
+        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |" >>"$SUMMARY"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|" >>"$SUMMARY"
         for server in "${list[@]}"; do
             rate=$(col "$server" 1)
             cpu=$(col "$server" 2)
             bcpu=$(col "$server" 3)
+            pr=$(paired "$server")
             errs=$(awk '{ s += $4 } END { print s }' "$WORK/$name.$server")
-            printf '%-17s %12s %12s %9s %14s %7s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$bcpu" "$errs"
-            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $bcpu | $errs |" >>"$SUMMARY"
+            printf '%-17s %12s %12s %9s %7s %14s %7s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$pr" "$bcpu" "$errs"
+            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |" >>"$SUMMARY"
         done
     else
         printf '%-17s %14s %9s\n' server "RSS B/conn" ratio

@@ -22,8 +22,14 @@ pub fn new_histogram() -> Histogram<u64> {
 /// that records nothing allocates nothing).
 #[inline]
 pub fn record(h: &mut Option<Histogram<u64>>, latency: Duration) {
+    record_n(h, latency, 1);
+}
+
+/// Records `n` messages that completed with the same latency (one read
+/// brought all their replies) in one histogram update.
+pub fn record_n(h: &mut Option<Histogram<u64>>, latency: Duration, n: u64) {
     h.get_or_insert_with(new_histogram)
-        .saturating_record(latency.as_nanos() as u64);
+        .saturating_record_n(latency.as_nanos() as u64, n);
 }
 
 fn merge_histogram(into: &mut Option<Histogram<u64>>, from: &Option<Histogram<u64>>) {

@@ -18,49 +18,24 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-command -v taskset >/dev/null || { echo "bench-headroom: taskset is required (apt-get install -y util-linux)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "bench-headroom: python3 is required" >&2; exit 1; }
 
-echo "building (release)…" >&2
-cargo build --release --bin duplex --quiet
-DUPLEX=target/release/duplex
-CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d)
-SRV_PID=
-cleanup() {
-    [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 printf '%-5s %-9s %10s %12s %12s %14s %14s\n' \
     transport pipeline "msgs/s" "server busy" "bench busy" "server µs/msg" "bench µs/msg"
 for transport in tcp ws; do
     for pipeline in 1 16; do
-        case $transport in
-            tcp) url_arg=tcp://127.0.0.1:0 extra=() ;;
-            ws) url_arg=ws://127.0.0.1:0/ extra=(--text) ;;
-        esac
-        taskset -c "$SERVER_CPU" "$DUPLEX" -q serve echo "$url_arg" >"$WORK/out" &
-        SRV_PID=$!
-        url=
-        for _ in $(seq 100); do
-            url=$(awk '/^listening/ {print $3; exit}' "$WORK/out")
-            [ -n "$url" ] && break
-            sleep 0.05
-        done
-        [ -n "$url" ] || { echo "bench-headroom: the server did not start" >&2; exit 1; }
-        taskset -c "$LOAD_CPU" "$DUPLEX" bench "$url" -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" -d 1 --json >/dev/null
-        before=$(cpu_ticks "$SRV_PID")
-        taskset -c "$LOAD_CPU" "$DUPLEX" bench "$url" -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" \
-            -d "$DURATION" --json >"$WORK/bench.json"
-        after=$(cpu_ticks "$SRV_PID")
-        kill "$SRV_PID"
-        wait "$SRV_PID" 2>/dev/null || true
-        SRV_PID=
-        python3 - "$WORK/bench.json" "$before" "$after" "$CLK_TCK" "$transport" "$pipeline" <<'EOF'
+        extra=()
+        [ "$transport" = ws ] && extra=(--text)
+        start_server echo "$transport"
+        bench -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" -d 1 --json >/dev/null
+        before=$(cpu_ticks)
+        bench -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" -d "$DURATION" --json >"$WORK/bench.json"
+        after=$(cpu_ticks)
+        stop_server
+        python3 - "$WORK/bench.json" "$before" "$after" "$CLK_TCK" "$transport" "$pipeline" <<'EOF_PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 before, after, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -71,6 +46,6 @@ if r["errors"]["total"]:
 print(f"{sys.argv[5]:<5} {sys.argv[6]:<9} {r['messages_per_sec']:>10.0f} "
       f"{100 * server / wall:>11.0f}% {100 * r['cpu_secs'] / wall:>11.0f}% "
       f"{1e6 * server / msgs:>14.2f} {1e6 * r['cpu_secs'] / msgs:>14.2f}")
-EOF
+EOF_PY
     done
 done

@@ -34,9 +34,6 @@ LOAD_CPU=${LOAD_CPU:-1}
 TRANSPORTS=${TRANSPORTS:-tcp ws}
 SERVICES="echo random daytime counter"
 
-need() { command -v "$1" >/dev/null || { echo "bench-services: $1 is required ($2)" >&2; exit 1; }; }
-need taskset "apt-get install -y util-linux"
-need cargo "https://rustup.rs"
 for t in $TRANSPORTS; do
     case $t in
         tcp | ws) ;;
@@ -44,55 +41,8 @@ for t in $TRANSPORTS; do
     esac
 done
 
-echo "building (release)…" >&2
-cargo build --release --bin duplex --quiet
-DUPLEX=target/release/duplex
-CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d)
-SRV_PID=
-cleanup() {
-    [ -n "$SRV_PID" ] && stop_server
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# start_server SERVICE TRANSPORT: a fresh pinned server; sets SRV_PID and URL
-# (from its `listening SERVICE URL` line).
-start_server() {
-    local service=$1 transport=$2 out=$WORK/server.out url
-    case $transport in
-        ws) url="ws://127.0.0.1:0/" ;;
-        *) url="$transport://127.0.0.1:0" ;;
-    esac
-    : >"$out"
-    # taskset execs duplex: $! is the server itself.
-    taskset -c "$SERVER_CPU" "$DUPLEX" -q serve "$service" "$url" >"$out" 2>"$WORK/server.err" &
-    SRV_PID=$!
-    URL=
-    for _ in $(seq 200); do
-        URL=$(sed -n "s/^listening $service //p" "$out" | head -n1)
-        [ -n "$URL" ] && return
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "bench-services: $service ($transport) did not start: $(cat "$WORK/server.err")" >&2
-    exit 1
-}
-
-stop_server() {
-    kill "$SRV_PID" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
-    SRV_PID=
-}
-
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat"; }
-json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" -c "$CONNS" "$@"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 # set_args SERVICE TRANSPORT: ARGS, the bench arguments of that row, and
 # LABEL, the same for the table.
@@ -115,9 +65,9 @@ run() {
     local service=$1 transport=$2 json before after msgs rate bench_cpu errors
     set_args "$service" "$transport"
     start_server "$service" "$transport"
-    bench "${ARGS[@]}" -d "$WARMUP" --json >/dev/null || true
+    bench -c "$CONNS" "${ARGS[@]}" -d "$WARMUP" --json >/dev/null || true
     before=$(cpu_ticks)
-    json=$(bench "${ARGS[@]}" -d "$DURATION" --json) || true
+    json=$(bench -c "$CONNS" "${ARGS[@]}" -d "$DURATION" --json) || true
     after=$(cpu_ticks)
     stop_server
     msgs=$(json_num messages <<<"$json")
@@ -132,9 +82,6 @@ run() {
         'BEGIN { printf "%.0f %.3f %.3f %d\n", r, t / hz * 1e6 / m, b * 1e6 / m, e }')
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
-reverse() { local out=() i; for ((i = $#; i > 0; i--)); do out+=("${!i}"); done; echo "${out[@]}"; }
 
 ROWS=()
 for t in $TRANSPORTS; do

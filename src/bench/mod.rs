@@ -397,6 +397,7 @@ async fn open_many<K: Connector>(
                     timeout,
                     true,
                     &mut tally,
+                    Instant::now(),
                 )
                 .await
                 .is_err()

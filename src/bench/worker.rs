@@ -390,28 +390,10 @@ pub enum Broken {
 /// verifies their echoes. Every verified message is counted in `tally` (and
 /// its latency recorded) when `measured`; every failure is counted in
 /// `tally.errors` either way. `rbuf` must be longer than `expect` (by one
-/// byte at least) and than `size`.
+/// byte at least) and than `size`. Latency is measured from `t0`, the
+/// batch's start (the caller has usually just read the clock).
 #[allow(clippy::too_many_arguments)]
 pub async fn exchange<C: Conn>(
-    conn: &mut C,
-    expect: &[u8],
-    size: usize,
-    rbuf: &mut [u8],
-    deadline: &mut Deadline,
-    timeout: Duration,
-    measured: bool,
-    tally: &mut Tally,
-) -> Result<(), Broken> {
-    let t0 = Instant::now();
-    exchange_from(
-        conn, expect, size, rbuf, deadline, timeout, measured, tally, t0,
-    )
-    .await
-}
-
-/// [`exchange`] with the batch's start time already taken.
-#[allow(clippy::too_many_arguments)]
-async fn exchange_from<C: Conn>(
     conn: &mut C,
     expect: &[u8],
     size: usize,
@@ -754,7 +736,7 @@ impl<'a> Load<'a> {
             } => {
                 let expect = pattern.batch(*batch, count * *size);
                 *batch += 1;
-                exchange_from(
+                exchange(
                     conn, expect, *size, rbuf, deadline, timeout, measured, tally, t0,
                 )
                 .await

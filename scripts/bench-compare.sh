@@ -100,6 +100,9 @@
 # in one chart. Not part of the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# median, ratio, reverse (this script's own server functions follow below).
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
@@ -489,9 +492,6 @@ idle() {
     RESULT=$(((after - before) * 1024 / n))
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
-reverse() { local out=() i; for ((i = $#; i > 0; i--)); do out+=("${!i}"); done; echo "${out[@]}"; }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
 echo "server on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $ROUNDS rounds; ${DURATION} s measured after ${WARMUP} s warm-up"

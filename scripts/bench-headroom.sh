@@ -22,6 +22,7 @@ command -v python3 >/dev/null || { echo "bench-headroom: python3 is required" >&
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+bench_setup
 
 printf '%-5s %-9s %10s %12s %12s %14s %14s\n' \
     transport pipeline "msgs/s" "server busy" "bench busy" "server µs/msg" "bench µs/msg"

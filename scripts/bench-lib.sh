@@ -1,25 +1,33 @@
-# Shared by scripts/bench-services.sh and scripts/bench-headroom.sh (sourced,
-# not run): a release build, one pinned `duplex serve` at a time, and the
-# arithmetic of the tables. The caller sets SERVER_CPU and LOAD_CPU.
+# Shared by the benchmark scripts (sourced, not run; sourcing only defines
+# functions). The arithmetic of the tables serves all of them;
+# `bench_setup` and the one-server functions serve scripts/bench-services.sh
+# and scripts/bench-headroom.sh (scripts/bench-compare.sh runs forking
+# servers under a subreaper and has its own). The caller sets SERVER_CPU
+# and LOAD_CPU.
 
 NAME=${0##*/}
 NAME=${NAME%.sh}
 
-need() { command -v "$1" >/dev/null || { echo "$NAME: $1 is required ($2)" >&2; exit 1; }; }
-need taskset "apt-get install -y util-linux"
-need cargo "https://rustup.rs"
+# bench_setup: checks the tools, builds duplex (release), makes a work
+# directory and stops the server on exit.
+bench_setup() {
+    need taskset "apt-get install -y util-linux"
+    need cargo "https://rustup.rs"
+    echo "building (release)…" >&2
+    cargo build --release --bin duplex --quiet
+    DUPLEX=target/release/duplex
+    CLK_TCK=$(getconf CLK_TCK)
+    WORK=$(mktemp -d)
+    SRV_PID=
+    trap cleanup EXIT
+}
 
-echo "building (release)…" >&2
-cargo build --release --bin duplex --quiet
-DUPLEX=target/release/duplex
-CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d)
-SRV_PID=
+need() { command -v "$1" >/dev/null || { echo "$NAME: $1 is required ($2)" >&2; exit 1; }; }
+
 cleanup() {
     [ -n "$SRV_PID" ] && stop_server
     rm -rf "$WORK"
 }
-trap cleanup EXIT
 
 # start_server SERVICE TRANSPORT: a fresh `duplex serve` pinned to
 # $SERVER_CPU on an ephemeral loopback port; sets SRV_PID and URL (from its

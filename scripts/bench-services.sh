@@ -43,6 +43,7 @@ done
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+bench_setup
 
 # set_args SERVICE TRANSPORT: ARGS, the bench arguments of that row, and
 # LABEL, the same for the table.

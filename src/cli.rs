@@ -60,10 +60,25 @@ pub enum Command {
   duplex serve --config duplex.toml")]
     Serve(Box<ServeArgs>),
     /// Talk to a server: stdin goes to it, what it sends goes to stdout.
-    #[command(after_help = "Examples:
+    #[command(
+        after_help = "Stream transports (tcp, unix, tls) carry raw bytes; at stdin EOF the client
+half-closes and exits when the server closes. UDP and WebSocket send one
+datagram / message per stdin line and print each one received as a line.
+
+Exit status: 0 when the session ended (the server closed, stdin ended and
+the session wound down, --quit-after passed, -z worked, or stdout was closed
+as by `| head`); 1 with one line on stderr on failure (refused, timeout, -w,
+DNS, TLS, a WebSocket close code other than 1000/1001); 2 on usage errors;
+130 after Ctrl-C, once the session is closed (WebSocket: close 1000).
+
+Examples:
   duplex connect tcp://127.0.0.1:7013
   echo hello | duplex connect udp://127.0.0.1:7007 --wait 500ms
-  duplex connect unix:///tmp/echo.sock")]
+  duplex connect unix:///tmp/echo.sock
+  duplex connect -z -w 2s tcp://127.0.0.1:7007     # is it up? (nc -z -w 2)
+  printf 'GET / HTTP/1.0\r\n\r\n' | duplex connect tcp://example.org:80 --quit-after 5s
+  duplex connect tcp://127.0.0.1:7014 | head -2      # stops quietly, exit 0"
+    )]
     Connect(ConnectArgs),
     /// Load-test an echo server.
     #[command(after_help = "Examples:
@@ -197,12 +212,37 @@ pub struct ConnectArgs {
     /// The server, e.g. tcp://127.0.0.1:7007.
     #[arg(value_parser = parse_endpoint)]
     pub url: Endpoint,
-    /// Give up connecting after this long.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    pub timeout: Duration,
-    /// UDP: how long to wait for late replies after stdin ends.
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    /// Only check that the server is there (nc -z): connect, complete the
+    /// TLS and WebSocket handshakes, close; exit 0 when it worked, 1 with
+    /// one line when not. UDP sends one empty line ("\n") and waits --wait:
+    /// a reply means open, an ICMP port unreachable means closed (exit 1),
+    /// silence means open or filtered (exit 0, said on stderr).
+    #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["quit_after", "binary", "strip_newline"])]
+    pub zero_io: bool,
+    /// Give up connecting after this long, TLS and WebSocket handshakes
+    /// included [default: -w when given, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Give up after this long without data either way, exit 1 (nc -w;
+    /// also the connect timeout unless --timeout is given). UDP: only
+    /// until stdin ends; --wait then decides [default: never].
+    #[arg(short = 'w', long, value_name = "DURATION", value_parser = crate::bench::args::positive_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Quit this long after stdin ends, exit 0 (nc -q SECS; here -q is
+    /// --quiet). 0 quits at stdin EOF. Default: TCP, Unix, TLS wait for the
+    /// server to close; UDP waits --wait; WebSocket closes at once (with
+    /// this flag it closes when the time is up, or earlier if the server
+    /// closes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub quit_after: Option<Duration>,
+    /// UDP: after stdin ends, exit once no datagram has come for this long;
+    /// -z: how long to wait for an answer.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
     pub wait: Duration,
+    /// UDP: send each line without its line break (\n or \r\n). By
+    /// default a datagram carries the line as read, as nc -u sends it.
+    #[arg(long)]
+    pub strip_newline: bool,
     /// WebSocket: send binary messages instead of text.
     #[arg(long)]
     pub binary: bool,
@@ -218,6 +258,15 @@ pub struct ConnectArgs {
     /// TLS: do not verify the server's certificate (says so on stderr).
     #[arg(long, conflicts_with = "ca")]
     pub insecure: bool,
+}
+
+impl ConnectArgs {
+    /// `--timeout`, else `-w` (as `nc -w` bounds connecting too), else 10 s.
+    pub fn connect_timeout(&self) -> Duration {
+        self.timeout
+            .or(self.idle_timeout)
+            .unwrap_or(Duration::from_secs(10))
+    }
 }
 
 #[derive(Debug, Args, Clone)]

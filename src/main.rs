@@ -1,7 +1,8 @@
 //! The `duplex` binary: parse, run, map errors to exit codes.
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error
-//! (clap's message), 130 a second interrupt during shutdown.
+//! (clap's message), 130 a second interrupt during shutdown, or `connect`
+//! ended by Ctrl-C.
 
 use std::io::Write;
 
@@ -56,8 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             // Dropping the runtime would wait for the blocking stdin read
             // (which may never end) when the server closed first.
             rt.shutdown_background();
-            result?;
-            Ok(0)
+            Ok(result?.exit_code())
         }
         Command::Bench(args) => {
             let clean = runtime()?.block_on(duplex::bench::run(args))?;

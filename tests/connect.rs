@@ -2,6 +2,7 @@
 //! half-close, datagrams, and one clear line on every failure.
 
 mod common;
+mod connect_peers;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
@@ -11,12 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn connect(args: &[&str]) -> Command {
-    let mut cmd = duplex();
-    cmd.arg("connect").args(args);
-    cmd
-}
+use connect_peers::{connect, full_backlog};
 
 /// Asserts a failed connect: non-zero exit, nothing on stdout, exactly one
 /// line on stderr containing `want`.
@@ -189,7 +185,11 @@ fn udp_sends_one_datagram_per_line_and_prints_each_reply() {
         WAIT,
     );
     let got = responder.join().expect("responder");
-    assert_eq!(got, ["first", "second line", "", "last without newline"]);
+    // Each line as read, line break included (nc -u sends the same).
+    assert_eq!(
+        got,
+        ["first\n", "second line\r\n", "\n", "last without newline"]
+    );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "re 1\nre 2\nre 3\nre 4\n");
 }
@@ -312,28 +312,10 @@ fn dns_failure_is_one_line_and_non_zero() {
 
 #[test]
 fn connect_timeout_is_one_line_and_non_zero() {
-    // A listener with a backlog of 0 that never accepts: once its queue is
-    // full, further SYNs are dropped and connecting hangs.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    // SAFETY: listen(2) on a socket we own, to shrink its backlog.
-    let r = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) };
-    assert_eq!(r, 0);
-    let mut held = Vec::new();
-    let mut full = false;
-    for _ in 0..8 {
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
-            Ok(s) => held.push(s),
-            Err(_) => {
-                full = true;
-                break;
-            }
-        }
-    }
-    assert!(full, "could not fill the listen queue");
+    let backlog = full_backlog();
     let start = Instant::now();
     let out = run(
-        connect(&[&format!("tcp://{addr}"), "--timeout", "300ms"]),
+        connect(&[&format!("tcp://{}", backlog.addr), "--timeout", "300ms"]),
         WAIT,
     );
     assert_one_line_failure(&out, "timed out");
@@ -342,7 +324,6 @@ fn connect_timeout_is_one_line_and_non_zero() {
         "took {:?}",
         start.elapsed()
     );
-    drop(listener);
 }
 
 #[test]

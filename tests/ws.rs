@@ -636,7 +636,7 @@ fn connect_eof_exits_0_within_a_second_when_the_server_never_answers_the_close()
 }
 
 #[test]
-fn connect_ctrl_c_closes_with_1000_and_exits_0() {
+fn connect_ctrl_c_closes_with_1000_and_exits_130() {
     let srv = RecordingServer::start();
     let mut c = Interactive::spawn(connect_cmd(&srv.url("/"), &[]));
     c.write(b"ping\n");
@@ -644,7 +644,7 @@ fn connect_ctrl_c_closes_with_1000_and_exits_0() {
     // SAFETY: kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(c.child.id() as i32, libc::SIGINT) }, 0);
     let status = c.wait(Duration::from_secs(2)).expect("connect exits");
-    assert_eq!(status.code(), Some(0), "{}", c.stderr());
+    assert_eq!(status.code(), Some(130), "{}", c.stderr());
     assert!(matches!(srv.next(), Seen::Request(..)));
     assert_eq!(srv.next(), Seen::Text("ping".into()));
     assert_eq!(srv.next(), Seen::Close(Some(1000)));

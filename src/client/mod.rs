@@ -1,56 +1,102 @@
 //! `duplex connect`: stdin to the server, the server to stdout, both at once.
 //!
-//! * Stream transports (TCP, Unix) carry raw bytes both ways, like `nc`. At
-//!   stdin EOF the client half-closes its write side and keeps printing until
-//!   the server closes.
-//! * UDP sends each stdin line as one datagram and prints each datagram
-//!   received, adding `\n` unless it ends with one. After stdin EOF it waits
-//!   until no datagram has arrived for `--wait`, then exits.
+//! * Stream transports (TCP, Unix, TLS): see [`stream`].
+//! * UDP: see [`udp`].
 //! * WebSocket: see [`ws`].
+//!
+//! What every transport shares is in [`session`]: how a session ended (and
+//! so the exit status), Ctrl-C, and the clock behind `-w` (give up after
+//! that long without data either way) and `--quit-after` (quit that long
+//! after stdin EOF). `-z` connects (and completes the TLS and WebSocket
+//! handshakes), closes, and reports only whether that worked.
 
+mod close;
+mod session;
+mod stdio;
+mod stream;
 mod udp;
 pub mod ws;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::cli::ConnectArgs;
 use crate::endpoint::{Endpoint, HostPort};
+pub use session::Ending;
+use session::{Clock, Interrupt};
+
+/// How long a `-z` check may take to close what it opened.
+const PROBE_CLOSE: Duration = Duration::from_secs(1);
 
 /// A failure of `duplex connect`, as one clear line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConnectError(pub String);
 
-pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
-    match &args.url {
+/// Runs `duplex connect`. Ctrl-C is handled here from the start, so that it
+/// ends every transport in every phase the same way
+/// ([`Ending::Interrupted`]).
+pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
+    let mut interrupt = Interrupt::new()?;
+    let mut clock = Clock::new(&args);
+    let url = &args.url;
+    let timeout = args.connect_timeout();
+    match url {
         Endpoint::Tcp(hp) => {
-            let stream = connect_tcp(hp, &args.url, args.timeout).await?;
-            pump(stream).await.with_context(|| format!("{}", args.url))
+            let connected = connect_tcp(hp, url, timeout);
+            over_stream(connected, &args, &clock, &mut interrupt).await
         }
         Endpoint::Unix(path) => {
-            let stream = tokio::time::timeout(args.timeout, tokio::net::UnixStream::connect(path))
-                .await
-                .map_err(|_| fail(&args.url, format!("timed out after {:?}", args.timeout)))?
-                .map_err(|e| fail(&args.url, describe(&e)))?;
-            pump(stream).await.with_context(|| format!("{}", args.url))
+            let connected = async {
+                tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
+                    .await
+                    .map_err(|_| fail(url, format!("timed out after {timeout:?}")))?
+                    .map_err(|e| fail(url, describe(&e)))
+            };
+            over_stream(connected, &args, &clock, &mut interrupt).await
         }
-        Endpoint::Udp(hp) => udp::run(hp, &args).await,
         Endpoint::Tls(hp) => {
-            let stream = connect_tls(
-                hp,
-                &args.url,
-                args.timeout,
-                args.ca.as_deref(),
-                args.insecure,
-            )
-            .await?;
-            pump(stream).await.with_context(|| format!("{}", args.url))
+            let (ca, insecure) = (args.ca.as_deref(), args.insecure);
+            let connected = connect_tls(hp, url, timeout, ca, insecure);
+            over_stream(connected, &args, &clock, &mut interrupt).await
         }
-        Endpoint::Ws(target) | Endpoint::Wss(target) => ws::run(&args.url, target, &args).await,
+        Endpoint::Udp(hp) => {
+            let Some(socket) = interrupt.or(udp::open(hp, url)).await else {
+                return Ok(Ending::Interrupted);
+            };
+            let socket = socket?;
+            if !args.zero_io {
+                return udp::run(socket, &args, &mut clock, &mut interrupt).await;
+            }
+            match interrupt.or(udp::probe(&socket, url, args.wait)).await {
+                Some(r) => r.map(|()| Ending::Done),
+                None => Ok(Ending::Interrupted),
+            }
+        }
+        Endpoint::Ws(target) | Endpoint::Wss(target) => {
+            ws::run(url, target, &args, &clock, &mut interrupt).await
+        }
     }
+}
+
+/// Waits for `connected`, then runs `-z` (close at once; TLS sends its
+/// close_notify) or the byte pump.
+async fn over_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    connected: impl Future<Output = anyhow::Result<S>>,
+    args: &ConnectArgs,
+    clock: &Clock,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Ending> {
+    let Some(stream) = interrupt.or(connected).await else {
+        return Ok(Ending::Interrupted);
+    };
+    let mut stream = stream?;
+    if args.zero_io {
+        let _ = tokio::time::timeout(PROBE_CLOSE, stream.shutdown()).await;
+        return Ok(Ending::Done);
+    }
+    stream::pump(stream, &args.url, clock, interrupt).await
 }
 
 fn fail(url: &Endpoint, why: impl std::fmt::Display) -> anyhow::Error {
@@ -132,35 +178,4 @@ pub async fn connect_tls(
             )
         })?
         .map_err(|e| fail(url, format!("TLS handshake failed: {e}")))
-}
-
-/// Copies stdin to the stream and the stream to stdout at the same time.
-/// Returns when the server closes its side.
-async fn pump<S: AsyncRead + AsyncWrite>(stream: S) -> std::io::Result<()> {
-    let (mut from_server, mut to_server) = tokio::io::split(stream);
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = tokio::io::stdout();
-    let upload = async {
-        tokio::io::copy(&mut stdin, &mut to_server).await?;
-        // stdin ended: tell the server we are done sending.
-        to_server.shutdown().await
-    };
-    let download = async {
-        tokio::io::copy(&mut from_server, &mut stdout).await?;
-        stdout.flush().await
-    };
-    tokio::pin!(upload, download);
-    let mut uploading = true;
-    loop {
-        tokio::select! {
-            r = &mut download => return r,
-            r = &mut upload, if uploading => {
-                uploading = false;
-                if let Err(e) = r {
-                    // The server may have closed already; its data still comes.
-                    tracing::debug!(error = %e, "sending stopped");
-                }
-            }
-        }
-    }
 }

@@ -1,20 +1,43 @@
 //! UDP client: one datagram per stdin line.
+//!
+//! A datagram carries its line as read, line break included, as `nc -u`
+//! and the classic UDP clients send it (an empty line is the 1-byte
+//! datagram `\n`); `--strip-newline` sends the bare line instead. Each
+//! datagram received is printed, with `\n` added unless it ends with one.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt;
 use tokio::net::UdpSocket;
 
+use super::session::{Clock, Ending, Expiry, Interrupt};
+use super::stdio::{Line, Lines, stdin_error, stdout_error, stdout_gone, write_record};
 use super::{describe, fail, resolve};
 use crate::cli::ConnectArgs;
-use crate::endpoint::HostPort;
+use crate::endpoint::{Endpoint, HostPort};
 
 /// The largest payload of one UDP datagram over IPv4.
 const MAX_PAYLOAD: usize = 65_507;
 
-pub async fn run(hp: &HostPort, args: &ConnectArgs) -> anyhow::Result<()> {
-    let url = &args.url;
+/// What `-z` sends: an empty line, which line servers answer (duplex's
+/// services do) and which, unlike an empty datagram, no line server
+/// mistakes for nothing.
+const PROBE: &[u8] = b"\n";
+
+/// A UDP error in the words a user expects: a refusal is an ICMP answer.
+fn describe_udp(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        "refused (ICMP port unreachable: nothing is listening there)".into()
+    } else {
+        describe(e)
+    }
+}
+
+/// A UDP socket connected to the server at `hp`.
+///
+/// Connecting filters out datagrams from anyone else and turns an ICMP
+/// "port unreachable" into an error we can report.
+pub async fn open(hp: &HostPort, url: &Endpoint) -> anyhow::Result<UdpSocket> {
     let target = *resolve(hp, url)
         .await?
         .first()
@@ -25,57 +48,86 @@ pub async fn run(hp: &HostPort, args: &ConnectArgs) -> anyhow::Result<()> {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     };
     let socket = UdpSocket::bind(local).await.map_err(|e| fail(url, e))?;
-    // Connecting filters out datagrams from anyone else and turns ICMP
-    // "port unreachable" into an error we can report.
     socket
         .connect(target)
         .await
-        .map_err(|e| fail(url, describe(&e)))?;
+        .map_err(|e| fail(url, describe_udp(&e)))?;
+    Ok(socket)
+}
 
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin());
-    let mut line = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    let mut stdin_open = true;
-    let mut quiet = Box::pin(tokio::time::sleep(args.wait));
-    loop {
-        tokio::select! {
-            r = socket.recv(&mut buf) => {
-                let n = r.map_err(|e| fail(url, describe(&e)))?;
-                print_datagram(&buf[..n])?;
-                quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
-            }
-            r = lines.read_until(b'\n', &mut line), if stdin_open => {
-                let n = r?;
-                if n == 0 {
-                    stdin_open = false;
-                    quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
-                    // A read interrupted by a datagram may have left the
-                    // start of a last, unterminated line in `line`: send it.
-                    if line.is_empty() {
-                        continue;
-                    }
-                }
-                let mut payload = line.as_slice();
-                if let Some(p) = payload.strip_suffix(b"\n") {
-                    payload = p.strip_suffix(b"\r").unwrap_or(p);
-                }
-                if payload.len() > MAX_PAYLOAD {
-                    eprintln!("duplex: a line of {} bytes does not fit in one datagram (at most {MAX_PAYLOAD}); not sent", payload.len());
-                } else if let Err(e) = socket.send(payload).await {
-                    return Err(fail(url, describe(&e)));
-                }
-                line.clear();
-            }
-            _ = &mut quiet, if !stdin_open => return Ok(()),
+/// `-z` over UDP: sends [`PROBE`] and waits `wait` for a sign of life.
+///
+/// A reply proves the port open; an ICMP "port unreachable" proves it
+/// closed (an error); silence proves nothing (a server that does not
+/// answer, or a firewall that drops the probe), which is said on stderr
+/// and is not an error, as with `nc -zu`.
+pub async fn probe(socket: &UdpSocket, url: &Endpoint, wait: Duration) -> anyhow::Result<()> {
+    socket
+        .send(PROBE)
+        .await
+        .map_err(|e| fail(url, describe_udp(&e)))?;
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(wait, socket.recv(&mut buf)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(fail(url, describe_udp(&e))),
+        Err(_) => {
+            eprintln!(
+                "duplex: {url}: no answer within {wait:?} (--wait): open, or a firewall drops the probe; UDP cannot tell which"
+            );
+            Ok(())
         }
     }
 }
 
-fn print_datagram(d: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(d)?;
-    if !d.ends_with(b"\n") {
-        out.write_all(b"\n")?;
+/// The stdin/stdout session over `socket`.
+pub async fn run(
+    socket: UdpSocket,
+    args: &ConnectArgs,
+    clock: &mut Clock,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Ending> {
+    let url = &args.url;
+    let mut lines = Lines::new(MAX_PAYLOAD);
+    let mut stdout = tokio::io::stdout();
+    let mut buf = vec![0u8; 65_536];
+    let mut stdin_open = true;
+    // After stdin EOF: ends once no datagram has come for `--wait`.
+    let quiet = tokio::time::sleep(args.wait);
+    tokio::pin!(quiet);
+    loop {
+        tokio::select! {
+            r = socket.recv(&mut buf) => {
+                let n = r.map_err(|e| fail(url, describe_udp(&e)))?;
+                clock.touch();
+                if let Err(e) = write_record(&mut stdout, &buf[..n]).await {
+                    return if stdout_gone(&e) { Ok(Ending::Done) } else { Err(stdout_error(e)) };
+                }
+                quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
+            }
+            r = lines.next(), if stdin_open => match r.map_err(stdin_error)? {
+                Line::Eof => {
+                    stdin_open = false;
+                    clock.stdin_ended();
+                    // The quiet period is the normal end of a UDP exchange:
+                    // -w must not cut it short.
+                    clock.forget_idle();
+                    quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
+                }
+                Line::TooLong(n) => eprintln!(
+                    "duplex: a line of {n} bytes does not fit in one datagram (at most {MAX_PAYLOAD}); not sent"
+                ),
+                Line::Complete => {
+                    let payload = if args.strip_newline { lines.bare() } else { lines.line() };
+                    socket.send(payload).await.map_err(|e| fail(url, describe_udp(&e)))?;
+                    clock.touch();
+                }
+            },
+            _ = &mut quiet, if !stdin_open => return Ok(Ending::Done),
+            why = clock.expired() => return match why {
+                Expiry::Quit => Ok(Ending::Done),
+                Expiry::Idle => Err(clock.idle_error(url)),
+            },
+            _ = interrupt.recv() => return Ok(Ending::Interrupted),
+        }
     }
-    out.flush()
 }

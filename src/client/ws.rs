@@ -1,15 +1,17 @@
-//! WebSocket client: each stdin line one message, each message one stdout
-//! line.
+//! WebSocket client: each stdin line one message (without its line break),
+//! each message one stdout line.
 //!
-//! At stdin EOF (or Ctrl-C) the client starts the close handshake with code
-//! 1000 and keeps printing what arrives until the server answers, for at most
-//! one second. The close code and reason the server sends go to stderr.
+//! At stdin EOF (or `--quit-after` later) and at Ctrl-C the client starts the
+//! close handshake with code 1000 and keeps printing what arrives until the
+//! server answers, for at most one second. Who closed, with the code and
+//! reason, goes to stderr (see [`super::close`]).
+//!
+//! Everything specific to the WebSocket library is in this file.
 
-use std::io::Write;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
@@ -17,6 +19,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::close::{self, Close};
+use super::session::{Clock, Ending, Expiry, Interrupt};
+use super::stdio::{Line, Lines, stdin_error, stdout_error, stdout_gone, write_record};
 use super::{ConnectError, connect_tcp, fail};
 use crate::cli::ConnectArgs;
 use crate::endpoint::{Endpoint, WsTarget};
@@ -133,129 +138,204 @@ where
     Ok(ws)
 }
 
-pub async fn run(url: &Endpoint, target: &WsTarget, args: &ConnectArgs) -> anyhow::Result<()> {
+/// `duplex connect ws://` and `wss://`: connects, then `-z` or the
+/// stdin/stdout session.
+pub async fn run(
+    url: &Endpoint,
+    target: &WsTarget,
+    args: &ConnectArgs,
+    clock: &Clock,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Ending> {
     let handshake = Handshake {
         headers: args.headers.clone(),
         protocol: args.protocol.clone(),
     };
+    let timeout = args.connect_timeout();
     if let Endpoint::Wss(_) = url {
         let (ca, insecure) = (args.ca.as_deref(), args.insecure);
-        let tls = super::connect_tls(&target.addr, url, args.timeout, ca, insecure).await?;
-        let ws = handshake_over(tls, url, target, &handshake, args.timeout).await?;
-        return session(ws, args.binary).await;
+        let connected = async {
+            let tls = super::connect_tls(&target.addr, url, timeout, ca, insecure).await?;
+            handshake_over(tls, url, target, &handshake, timeout).await
+        };
+        let Some(ws) = interrupt.or(connected).await else {
+            return Ok(Ending::Interrupted);
+        };
+        return Session::new(ws?, url, args, clock).run(interrupt).await;
     }
-    let ws = connect(url, target, &handshake, args.timeout).await?;
-    session(ws, args.binary).await
+    let Some(ws) = interrupt
+        .or(connect(url, target, &handshake, timeout))
+        .await
+    else {
+        return Ok(Ending::Interrupted);
+    };
+    Session::new(ws?, url, args, clock).run(interrupt).await
 }
 
-/// Pumps stdin and the WebSocket until either side ends.
-pub async fn session<S>(mut ws: WebSocketStream<S>, binary: bool) -> anyhow::Result<()>
+/// One WebSocket session of `duplex connect`.
+struct Session<'a, S> {
+    ws: WebSocketStream<S>,
+    url: &'a Endpoint,
+    args: &'a ConnectArgs,
+    clock: &'a Clock,
+    stdout: tokio::io::Stdout,
+}
+
+impl<'a, S> Session<'a, S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let mut line = Vec::new();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            m = ws.next() => match m {
-                None => return Ok(()),
-                Some(Ok(Message::Close(frame))) => {
-                    // Let tungstenite send its answer to the close frame.
-                    let _ = tokio::time::timeout(CLOSE_WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
-                    return report_close(frame.as_ref());
-                }
-                Some(Ok(m)) => print_message(&m)?,
-                Some(Err(e)) => return Err(ConnectError(format!("WebSocket error: {e}")).into()),
-            },
-            r = stdin.read_until(b'\n', &mut line) => {
-                // A read cancelled by the other branch keeps what it read in
-                // `line`, so EOF may come with the last unterminated line
-                // still to send.
-                if r? == 0 && line.is_empty() {
-                    return close(&mut ws).await;
-                }
-                let mut payload = line.as_slice();
-                if let Some(p) = payload.strip_suffix(b"\n") {
-                    payload = p.strip_suffix(b"\r").unwrap_or(p);
-                }
-                let msg = if binary {
-                    Message::binary(payload.to_vec())
-                } else {
-                    match std::str::from_utf8(payload) {
-                        Ok(t) => Message::text(t),
-                        Err(_) => {
-                            eprintln!("duplex: a line is not valid UTF-8; sent as a binary message (use --binary for all)");
-                            Message::binary(payload.to_vec())
+    fn new(
+        ws: WebSocketStream<S>,
+        url: &'a Endpoint,
+        args: &'a ConnectArgs,
+        clock: &'a Clock,
+    ) -> Self {
+        Session {
+            ws,
+            url,
+            args,
+            clock,
+            stdout: tokio::io::stdout(),
+        }
+    }
+
+    /// `-z` (the handshake worked: close at once, silently) or the pump.
+    async fn run(mut self, interrupt: &mut Interrupt) -> anyhow::Result<Ending> {
+        if self.args.zero_io {
+            let _ = self.close(normal(""), false).await;
+            return Ok(Ending::Done);
+        }
+        self.pump(interrupt).await
+    }
+
+    /// Pumps stdin and the WebSocket until either side ends.
+    async fn pump(&mut self, interrupt: &mut Interrupt) -> anyhow::Result<Ending> {
+        let mut lines = Lines::new(MAX_MESSAGE);
+        let mut stdin_open = true;
+        loop {
+            tokio::select! {
+                m = self.ws.next() => match m {
+                    None => return Ok(Ending::Done),
+                    Some(Ok(Message::Close(frame))) => {
+                        // Let the library send its answer to the close frame.
+                        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                            while let Some(Ok(_)) = self.ws.next().await {}
+                        })
+                        .await;
+                        close::by_server(frame.map(to_close))?;
+                        return Ok(Ending::Done);
+                    }
+                    Some(Ok(m)) => {
+                        self.clock.touch();
+                        if let Err(e) = self.print(&m).await {
+                            if !stdout_gone(&e) {
+                                return Err(stdout_error(e));
+                            }
+                            // Nobody reads any more: end quietly.
+                            let _ = self.close(normal(""), false).await;
+                            return Ok(Ending::Done);
                         }
                     }
-                };
-                line.clear();
-                ws.send(msg).await.map_err(|e| ConnectError(format!("cannot send: {e}")))?;
-            }
-            _ = &mut ctrl_c => return close(&mut ws).await,
-        }
-    }
-}
-
-/// Starts the close handshake and prints what still arrives, for at most
-/// [`CLOSE_WAIT`].
-async fn close<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "".into(),
-    };
-    let result = tokio::time::timeout(CLOSE_WAIT, async {
-        if ws.close(Some(frame)).await.is_err() {
-            return Ok(());
-        }
-        while let Some(m) = ws.next().await {
-            match m {
-                Ok(Message::Close(f)) => return report_close(f.as_ref()),
-                Ok(m) => print_message(&m)?,
-                Err(_) => break,
+                    Some(Err(e)) => return Err(ConnectError(format!("WebSocket error: {e}")).into()),
+                },
+                r = lines.next(), if stdin_open => match r.map_err(stdin_error)? {
+                    Line::Eof if self.clock.lingers() => {
+                        stdin_open = false;
+                        self.clock.stdin_ended();
+                    }
+                    Line::Eof => return self.close_and_say(Ending::Done).await,
+                    Line::TooLong(n) => eprintln!(
+                        "duplex: a line of {n} bytes is over the largest message ({MAX_MESSAGE} bytes); not sent"
+                    ),
+                    Line::Complete => {
+                        let msg = message(lines.bare(), self.args.binary);
+                        self.ws.send(msg).await.map_err(|e| ConnectError(format!("cannot send: {e}")))?;
+                        self.clock.touch();
+                    }
+                },
+                why = self.clock.expired() => return match why {
+                    Expiry::Quit => self.close_and_say(Ending::Done).await,
+                    Expiry::Idle => {
+                        let _ = self.close(normal("idle timeout"), true).await;
+                        Err(self.clock.idle_error(self.url))
+                    }
+                },
+                _ = interrupt.recv() => return self.close_and_say(Ending::Interrupted).await,
             }
         }
-        Ok(())
-    })
-    .await;
-    result.unwrap_or(Ok(()))
-}
+    }
 
-/// Writes the server's close code and reason to stderr; an abnormal code is
-/// an error.
-fn report_close(frame: Option<&CloseFrame>) -> anyhow::Result<()> {
-    let Some(f) = frame else {
-        eprintln!("duplex: closed by the server");
-        return Ok(());
-    };
-    let code = u16::from(f.code);
-    eprintln!("duplex: closed by the server: {code} {}", f.reason);
-    if matches!(f.code, CloseCode::Normal | CloseCode::Away) {
-        Ok(())
-    } else {
-        Err(ConnectError(format!(
-            "the server closed the connection with code {code} {}",
-            f.reason
-        ))
-        .into())
+    /// The client ends the session: close 1000, and one line saying so.
+    async fn close_and_say(&mut self, ending: Ending) -> anyhow::Result<Ending> {
+        let sent = normal("");
+        let answer = self.close(sent.clone(), true).await;
+        close::by_client(&sent, answer);
+        Ok(ending)
+    }
+
+    /// Starts the close handshake with `frame` and waits for the server's
+    /// answer for at most [`CLOSE_WAIT`], printing what still arrives when
+    /// `print`. `None` when the server did not answer in time.
+    async fn close(&mut self, frame: Close, print: bool) -> Option<Option<Close>> {
+        let frame = CloseFrame {
+            code: CloseCode::from(frame.code),
+            reason: frame.reason.into(),
+        };
+        let answer = tokio::time::timeout(CLOSE_WAIT, async {
+            self.ws.close(Some(frame)).await.ok()?;
+            while let Some(m) = self.ws.next().await {
+                match m {
+                    Ok(Message::Close(f)) => return Some(f.map(to_close)),
+                    // A reader gone now changes nothing: the close goes on.
+                    Ok(m) if print => drop(self.print(&m).await),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            None
+        })
+        .await;
+        answer.ok().flatten()
+    }
+
+    /// Writes a data message to stdout as one line.
+    async fn print(&mut self, m: &Message) -> std::io::Result<()> {
+        match m {
+            Message::Text(t) => write_record(&mut self.stdout, t.as_bytes()).await,
+            Message::Binary(b) => write_record(&mut self.stdout, b).await,
+            _ => Ok(()),
+        }
     }
 }
 
-fn print_message(m: &Message) -> std::io::Result<()> {
-    let data: &[u8] = match m {
-        Message::Text(t) => t.as_bytes(),
-        Message::Binary(b) => b,
-        _ => return Ok(()),
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(data)?;
-    if !data.ends_with(b"\n") {
-        out.write_all(b"\n")?;
+/// A close with code 1000.
+fn normal(reason: &str) -> Close {
+    Close {
+        code: 1000,
+        reason: reason.into(),
     }
-    out.flush()
+}
+
+fn to_close(f: CloseFrame) -> Close {
+    Close {
+        code: u16::from(f.code),
+        reason: f.reason.to_string(),
+    }
+}
+
+/// One stdin line as a message: text unless `--binary` (or not UTF-8).
+fn message(line: &[u8], binary: bool) -> Message {
+    if binary {
+        return Message::binary(line.to_vec());
+    }
+    match std::str::from_utf8(line) {
+        Ok(t) => Message::text(t),
+        Err(_) => {
+            eprintln!(
+                "duplex: a line is not valid UTF-8; sent as a binary message (use --binary for all)"
+            );
+            Message::binary(line.to_vec())
+        }
+    }
 }

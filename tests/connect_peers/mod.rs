@@ -1,0 +1,201 @@
+//! Peers of the `duplex connect` tests, none of them written here in Rust
+//! where a real tool does the job: OpenBSD `nc`, `socat` (which also plays
+//! the server that never closes, or stays silent), Python `websockets`
+//! (tests/py/ws_echo_server.py and tests/py/connect_peer.py), and a few
+//! plain std sockets for what the tests must observe byte for byte.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// `duplex connect ARGS…`.
+pub fn connect(args: &[&str]) -> Command {
+    let mut cmd = duplex();
+    cmd.arg("connect").args(args);
+    cmd
+}
+
+/// `name`, or a failure saying which Debian package `scripts/test.sh`
+/// installs it from.
+pub fn tool(name: &str, package: &str) -> Command {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{name} is not installed: run scripts/test.sh (apt-get install -y {package})"
+    );
+    Command::new(name)
+}
+
+/// OpenBSD netcat.
+pub fn nc() -> Command {
+    tool("nc.openbsd", "netcat-openbsd")
+}
+
+/// `socat -d -d LISTEN SYSTEM:script`: a one-client server whose behaviour
+/// is a shell script (`cat` echoes, `sleep 10` holds the connection open
+/// without a word). Returns it with its TCP port (0 for unix listeners,
+/// which are ready once their file exists).
+pub fn socat_server(listen: &str, script: &str) -> (Interactive, u16) {
+    let mut cmd = tool("socat", "socat");
+    cmd.args(["-d", "-d", listen, &format!("SYSTEM:{script}")]);
+    let srv = Interactive::spawn(cmd);
+    if let Some(path) = listen
+        .strip_prefix("UNIX-LISTEN:")
+        .map(|r| r.split(',').next().unwrap_or(r))
+    {
+        let ready = eventually(WAIT, || Path::new(path).exists());
+        assert!(ready, "socat did not create {path}: {}", srv.stderr());
+        return (srv, 0);
+    }
+    let mut port = None;
+    let ready = eventually(WAIT, || {
+        port = srv
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("listening on"))
+            .find_map(|l| l.rsplit(':').next()?.trim().parse::<u16>().ok());
+        port.is_some()
+    });
+    assert!(ready, "socat reported no port: {}", srv.stderr());
+    (srv, port.unwrap_or_default())
+}
+
+/// `.venv/bin/python tests/py/SCRIPT`, or a failure naming the install
+/// command.
+pub fn python(script: &str) -> Command {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let py = root.join(".venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import websockets"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "Python websockets is not installed in .venv: run scripts/test.sh"
+    );
+    let mut cmd = Command::new(py);
+    cmd.arg(root.join("tests/py").join(script));
+    cmd
+}
+
+/// A Python WebSocket server reporting what it sees as JSON lines.
+pub struct WsPeer {
+    proc: Interactive,
+    pub port: u16,
+}
+
+impl WsPeer {
+    /// tests/py/ws_echo_server.py: echoes, reports messages and closes.
+    pub fn echo() -> WsPeer {
+        WsPeer::start(python("ws_echo_server.py"))
+    }
+
+    /// tests/py/connect_peer.py MODE ARGS…
+    pub fn with(args: &[&str]) -> WsPeer {
+        let mut cmd = python("connect_peer.py");
+        cmd.args(args);
+        WsPeer::start(cmd)
+    }
+
+    fn start(cmd: Command) -> WsPeer {
+        let mut proc = Interactive::spawn(cmd);
+        let first: Value = serde_json::from_str(&proc.read_line(WAIT)).expect("a JSON line");
+        let port = first["listening"].as_u64().expect("{\"listening\": PORT}") as u16;
+        WsPeer { proc, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The next event the server reports; panics after [`WAIT`].
+    pub fn next(&mut self) -> Value {
+        serde_json::from_str(&self.proc.read_line(WAIT)).expect("a JSON line")
+    }
+
+    /// Skips events until a close and returns it.
+    pub fn close_event(&mut self) -> Value {
+        loop {
+            let e = self.next();
+            if e.get("close").is_some() {
+                return e;
+            }
+        }
+    }
+}
+
+/// A TCP listener whose accept queue is full: connecting to it hangs until
+/// the client's timeout. Keep the returned value alive while it is used.
+pub struct FullBacklog {
+    pub addr: SocketAddr,
+    _listener: TcpListener,
+    _held: Vec<TcpStream>,
+}
+
+pub fn full_backlog() -> FullBacklog {
+    // A listener with a backlog of 0 that never accepts: once its queue is
+    // full, further SYNs are dropped and connecting hangs.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // SAFETY: listen(2) on a socket we own, to shrink its backlog.
+    let r = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) };
+    assert_eq!(r, 0);
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(_) => {
+                return FullBacklog {
+                    addr,
+                    _listener: listener,
+                    _held: held,
+                };
+            }
+        }
+    }
+    panic!("could not fill the listen queue");
+}
+
+/// A UDP port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to `pid`.
+pub fn sigint(pid: u32) {
+    // SAFETY: kill(2) on a child process of this test.
+    let r = unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    assert_eq!(r, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
+}
+
+/// Waits until process `pid` catches SIGINT (SigCgt in /proc), so that a
+/// SIGINT sent next reaches its handler rather than the default action.
+pub fn wait_for_sigint_handler(pid: u32) {
+    let caught = eventually(WAIT, || {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
+        })
+    });
+    assert!(caught, "process {pid} never caught SIGINT");
+}
+
+/// Asserts that no line of `stderr` ends in whitespace.
+pub fn assert_no_trailing_space(stderr: &str) {
+    for line in stderr.lines() {
+        assert_eq!(line, line.trim_end(), "trailing space in {stderr:?}");
+    }
+}

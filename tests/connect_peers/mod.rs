@@ -41,13 +41,14 @@ pub fn nc() -> Command {
     tool("nc.openbsd", "netcat-openbsd")
 }
 
-/// `socat -d -d LISTEN SYSTEM:script`: a one-client server whose behaviour
-/// is a shell script (`cat` echoes, `sleep 10` holds the connection open
-/// without a word). Returns it with its TCP port (0 for unix listeners,
-/// which are ready once their file exists).
+/// `socat -d -d -t 30 LISTEN SYSTEM:script`: a one-client server whose
+/// behaviour is a shell script (`cat` echoes, `sleep 10` holds the
+/// connection open without a word; `-t 30` keeps socat from closing half
+/// a second after the client's EOF). Returns it with its TCP port (0 for
+/// unix listeners, which are ready once their file exists).
 pub fn socat_server(listen: &str, script: &str) -> (Interactive, u16) {
     let mut cmd = tool("socat", "socat");
-    cmd.args(["-d", "-d", listen, &format!("SYSTEM:{script}")]);
+    cmd.args(["-d", "-d", "-t", "30", listen, &format!("SYSTEM:{script}")]);
     let srv = Interactive::spawn(cmd);
     if let Some(path) = listen
         .strip_prefix("UNIX-LISTEN:")

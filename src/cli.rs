@@ -76,7 +76,7 @@ Examples:
   echo hello | duplex connect udp://127.0.0.1:7007 --wait 500ms
   duplex connect unix:///tmp/echo.sock
   duplex connect -z -w 2s tcp://127.0.0.1:7007     # is it up? (nc -z -w 2)
-  printf 'GET / HTTP/1.0\r\n\r\n' | duplex connect tcp://example.org:80 --quit-after 5s
+  printf 'HEAD / HTTP/1.0\\r\\n\\r\\n' | duplex connect tcp://example.org:80 --quit-after 5s
   duplex connect tcp://127.0.0.1:7014 | head -2      # stops quietly, exit 0"
     )]
     Connect(ConnectArgs),
@@ -212,35 +212,49 @@ pub struct ConnectArgs {
     /// The server, e.g. tcp://127.0.0.1:7007.
     #[arg(value_parser = parse_endpoint)]
     pub url: Endpoint,
-    /// Only check that the server is there (nc -z): connect, complete the
-    /// TLS and WebSocket handshakes, close; exit 0 when it worked, 1 with
-    /// one line when not. UDP sends one empty line ("\n") and waits --wait:
-    /// a reply means open, an ICMP port unreachable means closed (exit 1),
-    /// silence means open or filtered (exit 0, said on stderr).
+    /// Only check that the server is there, then exit 0 or 1 (nc -z).
+    ///
+    /// Connects, completes the TLS and WebSocket handshakes, and closes at
+    /// once: exit 0 when that worked, 1 with one line on stderr when not.
+    /// UDP has no connection: it sends one empty line ("\n") and waits
+    /// --wait. A reply means open (0); an ICMP port unreachable means closed
+    /// (1); silence means open or filtered, which UDP cannot tell apart (0,
+    /// said on stderr).
     #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["quit_after", "binary", "strip_newline"])]
     pub zero_io: bool,
-    /// Give up connecting after this long, TLS and WebSocket handshakes
-    /// included [default: -w when given, else 10s].
+    /// Give up connecting after this long [default: -w when given, else 10s].
+    ///
+    /// Covers the TLS and WebSocket handshakes too.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Give up after this long without data either way, exit 1 (nc -w;
-    /// also the connect timeout unless --timeout is given). UDP: only
-    /// until stdin ends; --wait then decides [default: never].
+    /// Give up (exit 1) after this long without data either way (nc -w).
+    ///
+    /// Data sent and data received both count. Also the connect timeout
+    /// unless --timeout is given, as with nc -w. UDP: only until stdin
+    /// ends; after that --wait decides. Default: never.
     #[arg(short = 'w', long, value_name = "DURATION", value_parser = crate::bench::args::positive_duration)]
     pub idle_timeout: Option<Duration>,
-    /// Quit this long after stdin ends, exit 0 (nc -q SECS; here -q is
-    /// --quiet). 0 quits at stdin EOF. Default: TCP, Unix, TLS wait for the
-    /// server to close; UDP waits --wait; WebSocket closes at once (with
-    /// this flag it closes when the time is up, or earlier if the server
-    /// closes).
+    /// Quit (exit 0) this long after stdin ends (nc -q; -q is --quiet here).
+    ///
+    /// 0 quits at stdin EOF, once stdin's data is sent. Without it, TCP,
+    /// Unix and TLS wait for the server to close (forever if it never
+    /// does), UDP for --wait without a datagram, and WebSocket closes at
+    /// once; with it, WebSocket keeps receiving until the time is up, then
+    /// closes with 1000. Either way a session the server ends first ends
+    /// then.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub quit_after: Option<Duration>,
-    /// UDP: after stdin ends, exit once no datagram has come for this long;
-    /// -z: how long to wait for an answer.
+    /// UDP: after stdin ends, exit once no datagram has come for this long.
+    ///
+    /// Also how long -z waits for an answer over UDP.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
     pub wait: Duration,
-    /// UDP: send each line without its line break (\n or \r\n). By
-    /// default a datagram carries the line as read, as nc -u sends it.
+    /// UDP: send each line without its line break.
+    ///
+    /// By default a datagram carries its line as read, "\n" (or "\r\n")
+    /// included, as nc -u sends it; an empty line is the 1-byte datagram
+    /// "\n". With this flag the line break is left out (an empty line is an
+    /// empty datagram). WebSocket messages never carry the line break.
     #[arg(long)]
     pub strip_newline: bool,
     /// WebSocket: send binary messages instead of text.

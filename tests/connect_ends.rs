@@ -223,3 +223,16 @@ fn a_close_the_server_never_answers_is_said_and_ends_within_a_second() {
         start.elapsed()
     );
 }
+
+#[test]
+fn websocket_messages_arriving_during_the_close_are_all_printed() {
+    // The replies are still on their way when stdin ends and the close
+    // starts: the server sends them before its answer to the close.
+    let s = Server::serve("random", &["ws://127.0.0.1:0/r"], &[]);
+    let out = run_with_input(connect(&[s.url(0)]), b"5000 7 7\n", WAIT);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert_eq!(text.lines().count(), 5000, "{}", out.stderr);
+    assert!(text.lines().all(|l| l == "7"));
+    assert_eq!(out.stderr, "duplex: closed: 1000 (normal)\n");
+}

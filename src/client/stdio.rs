@@ -2,7 +2,9 @@
 //! the message transports), stdout written record by record, and a closed
 //! stdout told apart from a network failure.
 
-use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, Stdin};
+use std::io::Write;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Stdin};
 
 use super::ConnectError;
 
@@ -23,14 +25,21 @@ pub fn stdin_error(e: std::io::Error) -> anyhow::Error {
     ConnectError(format!("cannot read stdin: {e}")).into()
 }
 
-/// Writes one datagram or message to `out`, adding `\n` unless it ends
+/// Writes one datagram or message to stdout, adding `\n` unless it ends
 /// with one, and flushes it.
-pub async fn write_record<W: AsyncWrite + Unpin>(out: &mut W, data: &[u8]) -> std::io::Result<()> {
-    out.write_all(data).await?;
+///
+/// A plain blocking write through std's line-buffered stdout: one system
+/// call per record and no hop to a blocking thread, which keeps up with a
+/// server sending small messages as fast as it can (`random 100000`). A
+/// write that blocks is the backpressure wanted: the session waits for
+/// its reader.
+pub fn write_record(data: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(data)?;
     if !data.ends_with(b"\n") {
-        out.write_all(b"\n").await?;
+        out.write_all(b"\n")?;
     }
-    out.flush().await
+    out.flush()
 }
 
 /// What [`Lines::next`] found.

@@ -87,8 +87,8 @@ pub async fn run(
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<Ending> {
     let url = &args.url;
-    let mut lines = Lines::new(MAX_PAYLOAD);
-    let mut stdout = tokio::io::stdout();
+    // Room for the line break that --strip-newline leaves out.
+    let mut lines = Lines::new(MAX_PAYLOAD + 2);
     let mut buf = vec![0u8; 65_536];
     let mut stdin_open = true;
     // After stdin EOF: ends once no datagram has come for `--wait`.
@@ -99,7 +99,7 @@ pub async fn run(
             r = socket.recv(&mut buf) => {
                 let n = r.map_err(|e| fail(url, describe_udp(&e)))?;
                 clock.touch();
-                if let Err(e) = write_record(&mut stdout, &buf[..n]).await {
+                if let Err(e) = write_record(&buf[..n]) {
                     return if stdout_gone(&e) { Ok(Ending::Done) } else { Err(stdout_error(e)) };
                 }
                 quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
@@ -113,11 +113,13 @@ pub async fn run(
                     clock.forget_idle();
                     quiet.as_mut().reset(tokio::time::Instant::now() + args.wait);
                 }
-                Line::TooLong(n) => eprintln!(
-                    "duplex: a line of {n} bytes does not fit in one datagram (at most {MAX_PAYLOAD}); not sent"
-                ),
+                Line::TooLong(n) => too_long(n),
                 Line::Complete => {
                     let payload = if args.strip_newline { lines.bare() } else { lines.line() };
+                    if payload.len() > MAX_PAYLOAD {
+                        too_long(payload.len());
+                        continue;
+                    }
                     socket.send(payload).await.map_err(|e| fail(url, describe_udp(&e)))?;
                     clock.touch();
                 }
@@ -130,4 +132,10 @@ pub async fn run(
             _ = interrupt.recv() => return Ok(Ending::Interrupted),
         }
     }
+}
+
+fn too_long(n: usize) {
+    eprintln!(
+        "duplex: a line of {n} bytes does not fit in one datagram (at most {MAX_PAYLOAD}); not sent"
+    );
 }

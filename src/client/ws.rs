@@ -178,7 +178,6 @@ struct Session<'a, S> {
     url: &'a Endpoint,
     args: &'a ConnectArgs,
     clock: &'a Clock,
-    stdout: tokio::io::Stdout,
 }
 
 impl<'a, S> Session<'a, S>
@@ -196,7 +195,6 @@ where
             url,
             args,
             clock,
-            stdout: tokio::io::stdout(),
         }
     }
 
@@ -227,8 +225,11 @@ where
                         return Ok(Ending::Done);
                     }
                     Some(Ok(m)) => {
-                        self.clock.touch();
-                        if let Err(e) = self.print(&m).await {
+                        // Pings and pongs are not data.
+                        if m.is_text() || m.is_binary() {
+                            self.clock.touch();
+                        }
+                        if let Err(e) = print(&m) {
                             if !stdout_gone(&e) {
                                 return Err(stdout_error(e));
                             }
@@ -276,8 +277,8 @@ where
 
     /// Starts the close handshake with `frame` and waits for the server's
     /// answer for at most [`CLOSE_WAIT`], printing what still arrives when
-    /// `print`. `None` when the server did not answer in time.
-    async fn close(&mut self, frame: Close, print: bool) -> Option<Option<Close>> {
+    /// `show`. `None` when the server did not answer in time.
+    async fn close(&mut self, frame: Close, show: bool) -> Option<Option<Close>> {
         let frame = CloseFrame {
             code: CloseCode::from(frame.code),
             reason: frame.reason.into(),
@@ -288,7 +289,7 @@ where
                 match m {
                     Ok(Message::Close(f)) => return Some(f.map(to_close)),
                     // A reader gone now changes nothing: the close goes on.
-                    Ok(m) if print => drop(self.print(&m).await),
+                    Ok(m) if show => drop(print(&m)),
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -298,14 +299,14 @@ where
         .await;
         answer.ok().flatten()
     }
+}
 
-    /// Writes a data message to stdout as one line.
-    async fn print(&mut self, m: &Message) -> std::io::Result<()> {
-        match m {
-            Message::Text(t) => write_record(&mut self.stdout, t.as_bytes()).await,
-            Message::Binary(b) => write_record(&mut self.stdout, b).await,
-            _ => Ok(()),
-        }
+/// Writes a data message to stdout as one line.
+fn print(m: &Message) -> std::io::Result<()> {
+    match m {
+        Message::Text(t) => write_record(t.as_bytes()),
+        Message::Binary(b) => write_record(b),
+        _ => Ok(()),
     }
 }
 

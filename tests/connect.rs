@@ -12,20 +12,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use connect_peers::{connect, full_backlog};
+use connect_peers::{assert_one_line, connect, full_backlog, late_udp_responder};
 
 /// Asserts a failed connect: non-zero exit, nothing on stdout, exactly one
 /// line on stderr containing `want`.
 fn assert_one_line_failure(out: &Output, want: &str) {
     assert_ne!(out.code(), Some(0), "{out:?}");
     assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout_str());
-    let lines = nonempty_lines(&out.stderr);
-    assert_eq!(lines.len(), 1, "one line expected: {}", out.stderr);
-    assert!(
-        lines[0].contains(want),
-        "'{want}' missing from: {}",
-        lines[0]
-    );
+    assert_one_line(&out.stderr, &[want]);
 }
 
 #[test]
@@ -197,20 +191,8 @@ fn udp_sends_one_datagram_per_line_and_prints_each_reply() {
 #[test]
 fn udp_waits_for_late_replies_after_stdin_eof() {
     for (wait, delay, printed) in [("1s", 300, true), ("200ms", 2500, false)] {
-        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let addr = server.local_addr().expect("addr");
-        server.set_read_timeout(Some(WAIT)).expect("timeout");
-        let responder = thread::spawn(move || {
-            let mut buf = [0u8; 64];
-            let (_, peer) = server.recv_from(&mut buf).expect("a datagram");
-            thread::sleep(Duration::from_millis(delay));
-            let _ = server.send_to(b"late", peer);
-        });
-        let out = run_with_input(
-            connect(&[&format!("udp://{addr}"), "--wait", wait]),
-            b"hi\n",
-            WAIT,
-        );
+        let (url, responder) = late_udp_responder(Duration::from_millis(delay));
+        let out = run_with_input(connect(&[&url, "--wait", wait]), b"hi\n", WAIT);
         responder.join().expect("responder");
         assert_eq!(out.code(), Some(0), "{}", out.stderr);
         assert_eq!(

@@ -30,9 +30,7 @@ fn assert_open(out: &Output) {
 fn assert_closed(out: &Output, want: &str) {
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "{:?}", out.stdout_str());
-    let lines = nonempty_lines(&out.stderr);
-    assert_eq!(lines.len(), 1, "{}", out.stderr);
-    assert!(lines[0].contains(want), "'{want}' missing: {}", out.stderr);
+    assert_one_line(&out.stderr, &[want]);
 }
 
 /// Accepts one connection and reports the bytes it sent before its EOF.
@@ -163,13 +161,7 @@ fn udp_silence_is_open_or_filtered_said_on_stderr_after_wait() {
     assert_eq!(&buf[..n], b"\n");
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(out.stdout.is_empty());
-    let lines = nonempty_lines(&out.stderr);
-    assert_eq!(lines.len(), 1, "{}", out.stderr);
-    assert!(
-        lines[0].contains("no answer within 400ms") && lines[0].contains("cannot tell"),
-        "{}",
-        out.stderr
-    );
+    assert_one_line(&out.stderr, &["no answer within 400ms", "cannot tell"]);
     assert!(
         out.elapsed >= Duration::from_millis(400),
         "{:?}",

@@ -85,13 +85,7 @@ fn assert_gives_up_when_idle(args: &[String]) {
     let status = c.wait(WAIT).expect("connect gives up");
     let took = start.elapsed();
     assert_eq!(status.code(), Some(1), "{args:?}: {}", c.stderr());
-    let stderr = c.stderr();
-    let lines = nonempty_lines(&stderr);
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(
-        lines[0].contains("nothing sent or received for 500ms (-w)"),
-        "{stderr}"
-    );
+    assert_one_line(&c.stderr(), &["nothing sent or received for 500ms (-w)"]);
     assert!(took >= Duration::from_millis(500), "{args:?}: {took:?}");
 }
 
@@ -160,15 +154,7 @@ fn idle_timeout_counts_data_sent_and_received() {
 
 #[test]
 fn idle_timeout_does_not_cut_the_udp_wait_after_stdin_eof() {
-    let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    server.set_read_timeout(Some(WAIT)).expect("timeout");
-    let url = format!("udp://{}", server.local_addr().expect("addr"));
-    let responder = thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        let (_, peer) = server.recv_from(&mut buf).expect("a datagram");
-        thread::sleep(Duration::from_millis(700));
-        let _ = server.send_to(b"late", peer);
-    });
+    let (url, responder) = late_udp_responder(Duration::from_millis(700));
     let out = run_with_input(
         connect(&[&url, "-w", "300ms", "--wait", "2s"]),
         b"hi\n",

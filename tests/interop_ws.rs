@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,32 +14,10 @@ use serde_json::{Value, json};
 
 const LONG: Duration = Duration::from_secs(60);
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `.venv/bin/python tests/py/SCRIPT`, or a failure naming the install
-/// command.
-fn python(script: &str) -> Command {
-    let py = root().join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import websockets"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "Python websockets is not installed in .venv: run scripts/test.sh, or \
-         python3 -m venv .venv && .venv/bin/pip install websockets kosoku"
-    );
-    let mut cmd = Command::new(py);
-    cmd.arg(root().join("tests/py").join(script));
-    cmd
-}
-
 /// Runs the Python client against `url` with `steps`; returns what it
 /// reported, one JSON value per line.
 fn py_client(url: &str, steps: Value) -> Vec<Value> {
-    let mut cmd = python("ws_client.py");
+    let mut cmd = py_script("ws_client.py");
     cmd.arg(url);
     let out = run_with_input(cmd, steps.to_string().as_bytes(), LONG);
     assert_eq!(out.code(), Some(0), "ws_client.py failed: {}", out.stderr);
@@ -157,7 +134,7 @@ fn python_client_gets_close_1009_over_max_message() {
 
 /// The Python echo server, and the port it listens on.
 fn py_server() -> (Interactive, u16) {
-    let mut srv = Interactive::spawn(python("ws_echo_server.py"));
+    let mut srv = Interactive::spawn(py_script("ws_echo_server.py"));
     let first: Value = serde_json::from_str(&srv.read_line(WAIT)).expect("JSON");
     let port = first["listening"].as_u64().expect("listening PORT") as u16;
     (srv, port)

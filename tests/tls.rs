@@ -11,31 +11,12 @@ mod common;
 mod tlsutil;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use tlsutil::*;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The project's Python (with `websockets`), or a failure saying how to get it.
-fn python() -> Command {
-    let py = root().join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import ssl, websockets"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "Python with ssl and websockets is needed in .venv: run scripts/test.sh, or \
-         python3 -m venv .venv && .venv/bin/pip install websockets"
-    );
-    Command::new(py)
-}
 
 fn openssl() -> Command {
     let ok = Command::new("openssl")
@@ -211,7 +192,7 @@ fn python_ssl_client_verifies_and_talks_to_tls_random() {
     let dir = tempdir();
     let cert = make_cert(dir.path());
     let s = serve_tls("random", &["tls://127.0.0.1:0"], &cert, &[]);
-    let mut cmd = python();
+    let mut cmd = venv_python();
     cmd.args(["-c", PY_TLS_CLIENT, port_of(s.url(0))])
         .arg(&cert.cert);
     let out = run(cmd, WAIT);
@@ -243,7 +224,7 @@ fn python_websockets_client_verifies_and_talks_to_wss_echo() {
     let cert = make_cert(dir.path());
     let s = serve_tls("echo", &["wss://127.0.0.1:0/echo"], &cert, &[]);
     let url = s.url(0).replace("127.0.0.1", "localhost");
-    let mut cmd = python();
+    let mut cmd = venv_python();
     cmd.args(["-c", PY_WSS_CLIENT, &url]).arg(&cert.cert);
     let out = run(cmd, WAIT);
     assert_eq!(out.code(), Some(0), "python wss client: {}", out.stderr);
@@ -256,7 +237,7 @@ fn python_websockets_client_without_the_ca_refuses_wss() {
     let cert = make_cert(dir.path());
     let s = serve_tls("echo", &["wss://127.0.0.1:0/echo"], &cert, &[]);
     let url = s.url(0).replace("127.0.0.1", "localhost");
-    let mut cmd = python();
+    let mut cmd = venv_python();
     cmd.args(["-c", PY_WSS_CLIENT, &url]);
     let out = run(cmd, WAIT);
     assert_eq!(out.code(), Some(3), "{} {}", out.stdout_str(), out.stderr);
@@ -272,9 +253,8 @@ fn python_websockets_client_without_the_ca_refuses_wss() {
 
 /// A Python TLS echo server for `connections` clients; returns it and its port.
 fn python_tls_server(cert: &CertFiles, connections: u32) -> (Interactive, String) {
-    let mut cmd = python();
-    cmd.arg(root().join("tests/py/tls_echo_server.py"))
-        .arg(&cert.cert)
+    let mut cmd = py_script("tls_echo_server.py");
+    cmd.arg(&cert.cert)
         .arg(&cert.key)
         .arg(connections.to_string());
     let mut server = Interactive::spawn(cmd);

@@ -773,6 +773,33 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The project's Python (`.venv`, made by `scripts/test.sh`) with the
+/// `websockets` library, or a failure saying how to get it.
+pub fn venv_python() -> Command {
+    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import ssl, websockets"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "Python with ssl and websockets is needed in .venv: run scripts/test.sh, or \
+         python3 -m venv .venv && .venv/bin/pip install websockets kosoku"
+    );
+    Command::new(py)
+}
+
+/// [`venv_python`] running `tests/py/SCRIPT`.
+pub fn py_script(script: &str) -> Command {
+    let mut cmd = venv_python();
+    cmd.arg(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/py")
+            .join(script),
+    );
+    cmd
+}
+
 /// Lines of `stderr` that are not empty.
 pub fn nonempty_lines(s: &str) -> Vec<&str> {
     s.lines().filter(|l| !l.trim().is_empty()).collect()

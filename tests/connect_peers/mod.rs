@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -71,24 +71,6 @@ pub fn socat_server(listen: &str, script: &str) -> (Interactive, u16) {
     (srv, port.unwrap_or_default())
 }
 
-/// `.venv/bin/python tests/py/SCRIPT`, or a failure naming the install
-/// command.
-pub fn python(script: &str) -> Command {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let py = root.join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import websockets"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "Python websockets is not installed in .venv: run scripts/test.sh"
-    );
-    let mut cmd = Command::new(py);
-    cmd.arg(root.join("tests/py").join(script));
-    cmd
-}
-
 /// A Python WebSocket server reporting what it sees as JSON lines.
 pub struct WsPeer {
     proc: Interactive,
@@ -98,12 +80,12 @@ pub struct WsPeer {
 impl WsPeer {
     /// tests/py/ws_echo_server.py: echoes, reports messages and closes.
     pub fn echo() -> WsPeer {
-        WsPeer::start(python("ws_echo_server.py"))
+        WsPeer::start(py_script("ws_echo_server.py"))
     }
 
     /// tests/py/connect_peer.py MODE ARGS…
     pub fn with(args: &[&str]) -> WsPeer {
-        let mut cmd = python("connect_peer.py");
+        let mut cmd = py_script("connect_peer.py");
         cmd.args(args);
         WsPeer::start(cmd)
     }
@@ -173,6 +155,21 @@ pub fn closed_udp_port() -> u16 {
     s.local_addr().expect("addr").port()
 }
 
+/// A UDP server that answers the first datagram with `late`, `delay`
+/// after it came. Returns its URL and the thread to join.
+pub fn late_udp_responder(delay: Duration) -> (String, std::thread::JoinHandle<()>) {
+    let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    server.set_read_timeout(Some(WAIT)).expect("timeout");
+    let url = format!("udp://{}", server.local_addr().expect("addr"));
+    let responder = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (_, peer) = server.recv_from(&mut buf).expect("a datagram");
+        std::thread::sleep(delay);
+        let _ = server.send_to(b"late", peer);
+    });
+    (url, responder)
+}
+
 /// Sends SIGINT (what Ctrl-C sends) to `pid`.
 pub fn sigint(pid: u32) {
     // SAFETY: kill(2) on a child process of this test.
@@ -192,6 +189,16 @@ pub fn wait_for_sigint_handler(pid: u32) {
         })
     });
     assert!(caught, "process {pid} never caught SIGINT");
+}
+
+/// Asserts that `stderr` is one line (blank lines aside) and that it
+/// contains each of `wants`.
+pub fn assert_one_line(stderr: &str, wants: &[&str]) {
+    let lines = nonempty_lines(stderr);
+    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+    for want in wants {
+        assert!(lines[0].contains(want), "'{want}' missing from: {stderr}");
+    }
 }
 
 /// Asserts that no line of `stderr` ends in whitespace.

@@ -98,7 +98,8 @@ impl Clock {
         }
     }
 
-    /// Data went one way or the other.
+    /// Data went one way or the other, or the session started (the time
+    /// spent connecting is not idleness).
     pub fn touch(&self) {
         if self.idle.is_some() {
             self.last.set(Instant::now());

@@ -37,6 +37,7 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
     let download = download(from_server, clock);
     tokio::pin!(upload, download);
     let mut uploading = true;
+    clock.touch();
     loop {
         tokio::select! {
             d = &mut download => return match d {

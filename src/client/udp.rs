@@ -94,6 +94,7 @@ pub async fn run(
     // After stdin EOF: ends once no datagram has come for `--wait`.
     let quiet = tokio::time::sleep(args.wait);
     tokio::pin!(quiet);
+    clock.touch();
     loop {
         tokio::select! {
             r = socket.recv(&mut buf) => {

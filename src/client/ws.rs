@@ -140,7 +140,7 @@ where
 
 /// `duplex connect ws://` and `wss://`: connects, then `-z` or the
 /// stdin/stdout session.
-pub async fn run(
+pub(crate) async fn run(
     url: &Endpoint,
     target: &WsTarget,
     args: &ConnectArgs,
@@ -211,6 +211,7 @@ where
     async fn pump(&mut self, interrupt: &mut Interrupt) -> anyhow::Result<Ending> {
         let mut lines = Lines::new(MAX_MESSAGE);
         let mut stdin_open = true;
+        self.clock.touch();
         loop {
             tokio::select! {
                 m = self.ws.next() => match m {

@@ -113,7 +113,7 @@ fn interrupt_after_an_echo(args: &[String]) -> (ExitStatus, String) {
     let status = c
         .wait(Duration::from_secs(3))
         .unwrap_or_else(|| panic!("{args:?}: still running after SIGINT"));
-    (status, c.stderr())
+    (status, c.stderr_to_end())
 }
 
 #[test]
@@ -148,9 +148,9 @@ fn ctrl_c_while_connecting_exits_130() {
     let start = Instant::now();
     sigint(c.child.id());
     let status = c.wait(Duration::from_secs(3)).expect("exits after SIGINT");
-    assert_eq!(status.code(), Some(130), "{}", c.stderr());
+    assert_eq!(status.code(), Some(130), "{}", c.stderr_to_end());
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert!(c.stderr().is_empty(), "{}", c.stderr());
+    assert!(c.stderr_to_end().is_empty(), "{}", c.stderr_to_end());
 }
 
 #[test]
@@ -170,8 +170,11 @@ fn websocket_server_closes_are_said_to_come_from_the_server() {
     c.write(b"\nSTOP\n");
     assert_eq!(c.read_line(WAIT), "1");
     let status = c.wait(WAIT).expect("exits when the server closes");
-    assert_eq!(status.code(), Some(0), "{}", c.stderr());
-    assert_eq!(c.stderr(), "duplex: closed by the server: 1000 STOP\n");
+    assert_eq!(status.code(), Some(0), "{}", c.stderr_to_end());
+    assert_eq!(
+        c.stderr_to_end(),
+        "duplex: closed by the server: 1000 STOP\n"
+    );
 
     let mut s = Server::serve("echo", &["ws://127.0.0.1:0/e"], &[]);
     let mut c = Interactive::spawn(connect(&[s.url(0)]));
@@ -179,9 +182,9 @@ fn websocket_server_closes_are_said_to_come_from_the_server() {
     assert_eq!(c.read_line(WAIT), "hi");
     s.signal(libc::SIGTERM);
     let status = c.wait(WAIT).expect("exits when the server shuts down");
-    assert_eq!(status.code(), Some(0), "{}", c.stderr());
+    assert_eq!(status.code(), Some(0), "{}", c.stderr_to_end());
     assert_eq!(
-        c.stderr(),
+        c.stderr_to_end(),
         "duplex: closed by the server: 1001 server shutting down\n"
     );
     assert!(s.wait_exit(WAIT).is_some());
@@ -198,9 +201,9 @@ fn an_abnormal_close_code_is_exit_1_with_one_line() {
         let srv = WsPeer::with(&args);
         let mut c = Interactive::spawn(connect(&[&srv.url("/")]));
         let status = c.wait(WAIT).expect("exits when the server closes");
-        assert_eq!(status.code(), Some(1), "{}", c.stderr());
+        assert_eq!(status.code(), Some(1), "{}", c.stderr_to_end());
         assert_eq!(
-            c.stderr(),
+            c.stderr_to_end(),
             format!("duplex: closed by the server: {said}\n")
         );
     }

@@ -84,8 +84,11 @@ fn assert_gives_up_when_idle(args: &[String]) {
     let mut c = Interactive::spawn(connect(&strs(&args)));
     let status = c.wait(WAIT).expect("connect gives up");
     let took = start.elapsed();
-    assert_eq!(status.code(), Some(1), "{args:?}: {}", c.stderr());
-    assert_one_line(&c.stderr(), &["nothing sent or received for 500ms (-w)"]);
+    assert_eq!(status.code(), Some(1), "{args:?}: {}", c.stderr_to_end());
+    assert_one_line(
+        &c.stderr_to_end(),
+        &["nothing sent or received for 500ms (-w)"],
+    );
     assert!(took >= Duration::from_millis(500), "{args:?}: {took:?}");
 }
 

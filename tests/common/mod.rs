@@ -371,6 +371,7 @@ pub struct Interactive {
     stdout: Receiver<Vec<u8>>,
     pending: Vec<u8>,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Interactive {
@@ -393,7 +394,7 @@ impl Interactive {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -410,6 +411,7 @@ impl Interactive {
             stdout: rx,
             pending: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -484,6 +486,15 @@ impl Interactive {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// All of stderr, once the process has exited: waits for the reader to
+    /// reach the end of the pipe, so that nothing written last is missed.
+    pub fn stderr_to_end(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        self.stderr()
     }
 }
 

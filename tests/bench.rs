@@ -5,176 +5,14 @@
 //! whose reply line never ends. Every run is bounded (`-n` or a short `-d`) and every child
 //! process is killed if it overstays.
 
+mod benchutil;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-/// Longest any bench run in these tests may take.
-const LIMIT: Duration = Duration::from_secs(30);
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `duplex ARGS`, killing it (and failing the test) after `LIMIT`.
-fn duplex(args: &[&str]) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start duplex");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("duplex {args:?} ran longer than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        code: status.code(),
-        stdout: out_reader.join().expect("stdout"),
-        stderr: err_reader.join().expect("stderr"),
-    }
-}
-
-/// Runs a bench with `--json` and returns its exit code and parsed result.
-fn bench_json(args: &[&str]) -> (Option<i32>, Value, String) {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.push("--json");
-    let out = duplex(&all);
-    let lines: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "exactly one JSON line on stdout: {:?} (stderr: {})",
-        out.stdout,
-        out.stderr
-    );
-    let v: Value =
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
-    (out.code, v, out.stderr)
-}
-
-/// Checks the SPEC §5 keys and that they agree with each other.
-fn assert_consistent(v: &Value) {
-    for key in [
-        "messages",
-        "messages_per_sec",
-        "mb_per_sec",
-        "errors",
-        "latency_us",
-    ] {
-        assert!(!v[key].is_null(), "key {key} missing: {v}");
-    }
-    let errors = v["errors"].as_object().expect("errors is an object");
-    let total = errors["total"].as_u64().expect("errors.total");
-    let sum: u64 = errors
-        .iter()
-        .filter(|(k, _)| k.as_str() != "total")
-        .map(|(_, n)| n.as_u64().expect("count"))
-        .sum();
-    assert_eq!(total, sum, "errors.total is the sum of the kinds: {v}");
-    let lat = &v["latency_us"];
-    let p = |k: &str| {
-        lat[k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("latency_us.{k} missing: {v}"))
-    };
-    if v["messages"].as_u64().expect("messages") > 0 {
-        assert!(
-            p("p50") <= p("p90")
-                && p("p90") <= p("p99")
-                && p("p99") <= p("p99_9")
-                && p("p99_9") <= p("max"),
-            "{v}"
-        );
-        assert!(p("p50") > 0.0, "{v}");
-        assert!(
-            v["messages_per_sec"].as_f64().expect("messages_per_sec") > 0.0,
-            "{v}"
-        );
-        assert!(v["mb_per_sec"].as_f64().expect("mb_per_sec") > 0.0, "{v}");
-    }
-}
-
-fn assert_clean(code: Option<i32>, v: &Value, stderr: &str) {
-    assert_consistent(v);
-    assert_eq!(v["errors"]["total"], 0, "{v} {stderr}");
-    assert!(v["messages"].as_u64().expect("messages") > 0, "{v}");
-    assert_eq!(code, Some(0), "{v} {stderr}");
-}
-
-/// A `duplex serve` child, killed on drop.
-struct Server {
-    child: Child,
-    urls: Vec<String>,
-}
-
-impl Server {
-    fn echo(urls: &[&str]) -> Server {
-        Server::serve("echo", urls)
-    }
-
-    /// `duplex serve SERVICE URLS…`, once every listener is announced.
-    fn serve(service: &str, urls: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-            .args(["-q", "serve", service])
-            .args(urls)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start duplex serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut real = Vec::new();
-        while real.len() < urls.len() {
-            let mut line = String::new();
-            if lines.read_line(&mut line).expect("read listening line") == 0 {
-                panic!("server exited before listening");
-            }
-            let prefix = format!("listening {service} ");
-            if let Some(url) = line.trim().strip_prefix(prefix.as_str()) {
-                real.push(url.to_string());
-            }
-        }
-        Server { child, urls: real }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use benchutil::*;
 
 #[test]
 fn bench_tcp_against_duplex_echo_reports_consistent_json() {
@@ -281,48 +119,9 @@ fn bench_connect_rate_and_hold() {
     assert!(err.contains("holding 50 connections"), "{err}");
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released for socat to take).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// socat as the echo server, killed on drop.
-struct Socat(Child);
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn bench_against_socat_echo() {
-    let port = free_port();
-    let child = Command::new("socat")
-        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
-        .arg("PIPE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("socat is needed for this test and could not be started ({e}): apt-get install -y socat")
-        });
-    let _socat = Socat(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "socat did not listen on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("tcp://127.0.0.1:{port}");
+    let (_socat, url) = Socat::tcp_echo();
     let (code, v, err) = bench_json(&[
         &url,
         "-c",
@@ -528,6 +327,7 @@ fn bench_tls_and_wss_with_ca() {
     let s = Server {
         child,
         urls: Vec::new(),
+        metrics: None,
     };
     let mut urls = Vec::new();
     while urls.len() < 2 {

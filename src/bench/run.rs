@@ -144,27 +144,45 @@ pub async fn run(load: Load, sets: Sets) -> anyhow::Result<Report> {
         let url = &ctl.load.targets[0];
         anyhow::bail!("cannot connect to {url}: {}", targets[0].why().await);
     }
+    // Without a warm-up the window starts when the gate opens: the first
+    // sample is taken while every worker still waits at it. After a
+    // warm-up a task takes it when the window starts.
+    let at_gate = match pid {
+        Some(pid) if ctl.load.warmup.is_zero() => Some(sample(pid).await?),
+        _ => None,
+    };
     let times = ctl.open_gate();
-    let (done, finished) = tokio::sync::oneshot::channel::<()>();
-    let ticker = progress.then(|| progress::spawn(ctl.clone(), times, finished));
-    let first = pid.map(|pid| {
+    if ctl.load.mode == Mode::Hold {
+        let urls: Vec<String> = ctl.load.targets.iter().map(|t| t.to_string()).collect();
+        tracing::info!(
+            "holding {} connections to {} for {:?} (Ctrl-C ends sooner)",
+            ctl.opened(),
+            urls.join(" "),
+            ctl.load.duration
+        );
+    }
+    let first = pid.filter(|_| at_gate.is_none()).map(|pid| {
         tokio::spawn(async move {
             tokio::time::sleep_until(times.measure_from.into()).await;
             sample(pid).await
         })
     });
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let ticker = progress.then(|| progress::spawn(ctl.clone(), times, finished));
 
     let mut outcomes = Vec::with_capacity(ctl.load.connections);
     while let Some(joined) = set.join_next().await {
         outcomes.push(joined.context("a bench worker failed")?);
     }
     let ended = Instant::now();
-    let server = match (pid, first) {
-        (Some(pid), Some(first)) if first.is_finished() => {
+    let server = match (pid, at_gate, first) {
+        (Some(pid), Some(from), _) => Some((pid, from, sample(pid).await?)),
+        (Some(pid), None, Some(first)) if first.is_finished() => {
             let from = first.await.context("the server probe failed")??;
             Some((pid, from, sample(pid).await?))
         }
-        (_, first) => {
+        (_, _, first) => {
+            // The run ended before its window started (Ctrl-C in warm-up).
             first.inspect(|f| f.abort());
             None
         }

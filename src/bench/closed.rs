@@ -9,14 +9,13 @@ use std::time::Instant;
 use super::control::Ctl;
 use super::exchange::{Broken, Turn};
 use super::link::Deadline;
-use super::tally::Tally;
 use super::transport::Connector;
 use super::worker::{self, Outcome, Slot};
 
 pub async fn run<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
     let pipeline = ctl.load.pipeline;
     let mut load = worker::load::<K::Conn>(&ctl, pipeline);
-    let mut tally = Tally::new();
+    let mut tally = ctl.tally(slot.target);
     let (mut link, times) = worker::setup(&*connector, &ctl, load.reader(), &mut tally).await;
     let Some(times) = times else {
         return Outcome::new(slot, tally, None, None, link.conn);

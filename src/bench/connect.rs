@@ -13,7 +13,7 @@ use super::worker::{self, Outcome, Slot};
 
 pub async fn run<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
     let mut load = worker::load::<K::Conn>(&ctl, 1);
-    let mut tally = Tally::new();
+    let mut tally = ctl.tally(slot.target);
     let Some(times) = ctl.arrive(false).await else {
         return Outcome::new::<K::Conn>(slot, tally, None, None, None);
     };

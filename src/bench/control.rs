@@ -15,6 +15,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::settings::{Load, Payload};
+use super::tally::{Sink, Tally, lock};
 
 /// The clock of a run, set when the gate opens.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,8 @@ pub struct Control {
     pub stop: CancellationToken,
     /// Live counters for the progress line (only when it is shown).
     pub progress: Option<Progress>,
+    /// The round-trip histogram of each target, shared by its workers.
+    sinks: Vec<Sink>,
     claimed: AtomicU64,
     arrived: AtomicUsize,
     opened: AtomicUsize,
@@ -53,15 +56,29 @@ pub struct Control {
 impl Control {
     pub fn new(load: Load, progress: bool) -> Control {
         Control {
-            load,
             stop: CancellationToken::new(),
             progress: progress.then(Progress::default),
+            sinks: load.targets.iter().map(|_| Sink::default()).collect(),
             claimed: AtomicU64::new(0),
             arrived: AtomicUsize::new(0),
             opened: AtomicUsize::new(0),
             all_arrived: Notify::new(),
             gate: watch::channel(None).0,
+            load,
         }
+    }
+
+    /// A tally for a worker of `target`.
+    pub fn tally(&self, target: usize) -> Tally {
+        match self.sinks.get(target) {
+            Some(sink) => Tally::with_sink(sink.clone()),
+            None => Tally::new(),
+        }
+    }
+
+    /// The round trips the workers of `target` recorded.
+    pub fn take_rtt(&self, target: usize) -> Option<hdrhistogram::Histogram<u64>> {
+        self.sinks.get(target).and_then(|s| lock(s).take())
     }
 
     /// The request text of `--request`, if any.

@@ -144,13 +144,12 @@ pub fn reports(files: &[PathBuf]) -> anyhow::Result<Report> {
 
 /// A report's counts and histograms back as a tally.
 fn tally(r: &Results) -> anyhow::Result<Tally> {
-    Ok(Tally {
-        messages: r.messages,
-        bytes: 0,
-        errors: r.errors.kinds,
-        connects: r.connects,
-        hists: Hists::decode(&r.histograms).map_err(anyhow::Error::msg)?,
-    })
+    let mut t = Tally::new();
+    t.messages = r.messages;
+    t.errors = r.errors.kinds;
+    t.connects = r.connects;
+    t.hists = Hists::decode(&r.histograms).map_err(anyhow::Error::msg)?;
+    Ok(t)
 }
 
 /// Rates of the merged result: the sums of the runs' rates.

@@ -83,7 +83,7 @@ pub struct OpenLoop<K: Connector> {
 impl<K: Connector> OpenLoop<K> {
     pub async fn run(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
         let (requests, mut rx) = worker::requests::<K::Conn>(&ctl, 1).unzip();
-        let mut tally = Tally::new();
+        let mut tally = ctl.tally(slot.target);
         let (link, times) = worker::setup(&*connector, &ctl, rx.as_mut(), &mut tally).await;
         let Some(times) = times else {
             return Outcome::new(slot, tally, None, None, link.conn);

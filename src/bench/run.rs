@@ -231,6 +231,12 @@ fn report(
             last = last.max(l);
         }
     }
+    for (i, t) in per_target.iter_mut().enumerate() {
+        let mut rtt = Tally::new();
+        rtt.hists.rtt = ctl.take_rtt(i);
+        t.merge(&rtt);
+        total.merge(&rtt);
+    }
     let window = match load.mode {
         Mode::Hold => ended.saturating_duration_since(times.start),
         _ => last.saturating_duration_since(times.measure_from),

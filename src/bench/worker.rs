@@ -39,11 +39,12 @@ pub struct Outcome {
 impl Outcome {
     pub fn new<C: Conn>(
         slot: Slot,
-        tally: Tally,
+        mut tally: Tally,
         last: Option<Instant>,
         first_open: Option<Instant>,
         conn: Option<C>,
     ) -> Outcome {
+        tally.flush();
         Outcome {
             target: slot.target,
             tally,
@@ -113,7 +114,7 @@ pub async fn ramp(ctl: &Ctl, times: &Times, slot: Slot) {
 /// server has really accepted and served it), then keep it idle until `-d`
 /// passes or Ctrl-C.
 async fn hold<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
-    let mut tally = Tally::new();
+    let mut tally = ctl.tally(slot.target);
     let mut link = Link::new(None, Instant::now());
     if link
         .open(&*connector, ctl.timeout(), None, &mut tally)

@@ -216,9 +216,21 @@ impl Connector for Udp {
 impl Conn for UdpSocket {
     const FRAMING: Framing = Framing::Message;
 
+    /// One datagram: `send`. A batch (`--pipeline`): `sendmmsg`, up to
+    /// [`MMSG_BATCH`] datagrams per system call.
     async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
-        for message in messages(data, count) {
-            UdpSocket::send(self, message).await?;
+        if count <= 1 {
+            return UdpSocket::send(self, data).await.map(drop);
+        }
+        let all: Vec<&[u8]> = messages(data, count).collect();
+        let mut todo = all.as_slice();
+        while !todo.is_empty() {
+            self.writable().await?;
+            match self.try_io(tokio::io::Interest::WRITABLE, || send_batch(self, todo)) {
+                Ok(n) => todo = &todo[n.max(1).min(todo.len())..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -232,6 +244,25 @@ impl Conn for UdpSocket {
         while self.try_recv(&mut scratch).is_ok() {}
         true
     }
+}
+
+/// Datagrams per `sendmmsg` call.
+const MMSG_BATCH: usize = 64;
+
+/// Sends the first (up to [`MMSG_BATCH`]) datagrams of `msgs` on a
+/// connected socket in one system call; how many went out.
+fn send_batch(socket: &UdpSocket, msgs: &[&[u8]]) -> io::Result<usize> {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
+    let n = msgs.len().min(MMSG_BATCH);
+    let iovs: Vec<[io::IoSlice<'_>; 1]> = msgs[..n].iter().map(|m| [io::IoSlice::new(m)]).collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+        (0..n).map(|_| SendAncillaryBuffer::default()).collect();
+    let mut hdrs: Vec<MMsgHdr<'_>> = iovs
+        .iter()
+        .zip(controls.iter_mut())
+        .map(|(iov, control)| MMsgHdr::new(iov, control))
+        .collect();
+    sendmmsg(socket, &mut hdrs, SendFlags::empty()).map_err(io::Error::from)
 }
 
 /// The `count` equal messages laid out back to back in `data` (empty ones

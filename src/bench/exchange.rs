@@ -202,7 +202,12 @@ impl Echo {
                 // One byte more than a message so that a longer reply is seen.
                 let window = &mut rbuf[..size + 1];
                 while done < count {
-                    let Ok(r) = deadline.until(conn.recv(window)).await else {
+                    let r = if done + 1 == count {
+                        deadline.until(conn.recv_last(window)).await
+                    } else {
+                        deadline.until(conn.recv(window)).await
+                    };
+                    let Ok(r) = r else {
                         tally.errors.timeout += (count - done) as u64;
                         return Err(resync(conn));
                     };

@@ -244,7 +244,7 @@ impl<K: Connector> OpenLoop<K> {
         let scheduled = *sending && !retiring;
         tokio::select! {
             biased;
-            r = receive(c, rx.as_mut(), &mut rbuf[*held..]) => Woke::Received(r),
+            r = receive(c, rx.as_mut(), &mut rbuf[*held..], inflight.len() == 1) => Woke::Received(r),
             _ = tokio::time::sleep_until(wake), if scheduled => Woke::Due,
             _ = deadline.expired(), if !inflight.is_empty() => Woke::Expired,
             _ = ctl.stop.cancelled(), if !scheduled && inflight.is_empty() => Woke::Due,
@@ -376,10 +376,16 @@ impl<K: Connector> OpenLoop<K> {
 }
 
 /// One receive: into `buf` (echo) or one reply through `rx` (request
-/// mode). Cancel-safe like both of those.
-async fn receive<C: Conn>(c: &mut C, rx: Option<&mut ReplyReader>, buf: &mut [u8]) -> Received {
+/// mode); `last` when one message is in flight. Cancel-safe like both.
+async fn receive<C: Conn>(
+    c: &mut C,
+    rx: Option<&mut ReplyReader>,
+    buf: &mut [u8],
+    last: bool,
+) -> Received {
     match rx {
         Some(rx) => Received::Reply(rx.next(c).await),
+        None if last => Received::Bytes(c.recv_last(buf).await),
         None => Received::Bytes(c.recv(buf).await),
     }
 }

@@ -60,6 +60,13 @@ pub trait Conn: Send + 'static {
     /// longer than `buf` is reported truncated to `buf.len()`).
     fn recv(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
 
+    /// Like [`Conn::recv`], for the last reply the worker waits for: a
+    /// transport may then assume the socket is drained afterwards, so that
+    /// its next receive waits for readiness instead of trying first.
+    fn recv_last(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
+        self.recv(buf)
+    }
+
     /// Called after a reply timed out. A message transport discards replies
     /// that are already queued (late ones would be taken for the next batch)
     /// and returns true: the connection can go on. A stream cannot tell where
@@ -237,6 +244,31 @@ impl Conn for UdpSocket {
 
     async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         UdpSocket::recv(self, buf).await
+    }
+
+    /// tokio forgets a datagram socket's readiness only when a receive
+    /// fails with `EAGAIN`, so after every reply the next round trip would
+    /// start with a wasted `recvfrom`. The last reply awaited tells it the
+    /// socket is drained (a stray datagram still wakes the socket when the
+    /// next one arrives: epoll reports every arrival).
+    async fn recv_last(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::net::{RecvFlags, recv};
+        loop {
+            self.readable().await?;
+            let mut got = None;
+            let r = self.try_io(tokio::io::Interest::READABLE, || {
+                let (n, _) = recv(&*self, &mut *buf, RecvFlags::empty())?;
+                got = Some(n);
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+            if let Some(n) = got {
+                return Ok(n);
+            }
+            match r {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
     }
 
     fn resync(&mut self) -> bool {

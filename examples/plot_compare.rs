@@ -53,5 +53,6 @@ fn run(args: Vec<String>) -> Result<(), String> {
         .iter()
         .map(|(name, h)| (name.as_str(), if connect { &h.connect } else { &h.rtt }))
         .collect();
-    std::fs::write(&out, duplex::bench::plot::svg(&drawn, &title)).map_err(|e| format!("{out}: {e}"))
+    std::fs::write(&out, duplex::bench::plot::svg(&drawn, &title))
+        .map_err(|e| format!("{out}: {e}"))
 }

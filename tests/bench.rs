@@ -7,12 +7,11 @@
 
 mod benchutil;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 
 use benchutil::*;
+use serde_json::Value;
 
 #[test]
 fn bench_tcp_against_duplex_echo_reports_consistent_json() {
@@ -231,16 +230,7 @@ fn bad_bench_arguments_are_usage_errors() {
         (&["-s", "1048576", "--pipeline", "4096"], "64 MiB"),
     ];
     for (args, want) in cases {
-        let mut all = vec!["bench", url];
-        all.extend_from_slice(args);
-        let out = duplex(&all);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: '{want}' missing from: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(url, args, want);
     }
     let out = duplex(&["bench", "udp://127.0.0.1:9", "-s", "70000"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
@@ -309,38 +299,17 @@ fn bench_tls_and_wss_with_ca() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let cert = format!("{d}/cert.pem");
     let key = format!("{d}/key.pem");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-        .args([
-            "-q",
-            "serve",
-            "echo",
-            "tls://127.0.0.1:0",
-            "wss://127.0.0.1:0/",
-        ])
-        .args(["--tls-cert", &cert, "--tls-key", &key])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start duplex serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
-    let s = Server {
-        child,
-        urls: Vec::new(),
-        metrics: None,
-    };
-    let mut urls = Vec::new();
-    while urls.len() < 2 {
-        let mut line = String::new();
-        assert!(
-            lines.read_line(&mut line).expect("read") > 0,
-            "server exited"
-        );
-        if let Some(url) = line.trim().strip_prefix("listening echo ") {
-            // The certificate is for localhost.
-            urls.push(url.replace("127.0.0.1", "localhost"));
-        }
-    }
+    let s = Server::serve_with(
+        "echo",
+        &["tls://127.0.0.1:0", "wss://127.0.0.1:0/"],
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    // The certificate is for localhost.
+    let urls: Vec<String> = s
+        .urls
+        .iter()
+        .map(|u| u.replace("127.0.0.1", "localhost"))
+        .collect();
     for url in &urls {
         let (code, v, err) = bench_json(&[
             url,
@@ -505,16 +474,7 @@ fn bad_rate_and_plot_combinations_are_usage_errors() {
         (&["--hold", "3", "--plot", "x.svg"], "cannot be used with"),
     ];
     for (args, want) in cases {
-        let mut all = vec!["bench", url];
-        all.extend_from_slice(args);
-        let out = duplex(&all);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: '{want}' missing from: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(url, args, want);
     }
 }
 
@@ -800,15 +760,6 @@ fn bad_request_combinations_are_usage_errors() {
         ),
     ];
     for (url, args, want) in cases {
-        let mut all = vec!["bench", url];
-        all.extend_from_slice(args);
-        let out = duplex(&all);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: '{want}' missing from: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(url, args, want);
     }
 }

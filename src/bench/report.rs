@@ -364,27 +364,33 @@ pub fn process_cpu_secs() -> f64 {
     secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
+/// A setup for the tests of the report and its text.
+#[cfg(test)]
+pub fn test_setup() -> Setup {
+    Setup {
+        url: "tcp://127.0.0.1:7".into(),
+        transport: "tcp".into(),
+        mode: Mode::Closed,
+        connections: 2,
+        size: 100,
+        payload: "binary".into(),
+        request: None,
+        greeting: false,
+        pipeline: 1,
+        rate: None,
+        rate_per_conn: None,
+        ramp_up_secs: None,
+        conn_lifetime_secs: None,
+        warmup_secs: 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub fn setup() -> Setup {
-        Setup {
-            url: "tcp://127.0.0.1:7".into(),
-            transport: "tcp".into(),
-            mode: Mode::Closed,
-            connections: 2,
-            size: 100,
-            payload: "binary".into(),
-            request: None,
-            greeting: false,
-            pipeline: 1,
-            rate: None,
-            rate_per_conn: None,
-            ramp_up_secs: None,
-            conn_lifetime_secs: None,
-            warmup_secs: 0.0,
-        }
+    fn setup() -> Setup {
+        test_setup()
     }
 
     fn rtt() -> Sets {

@@ -205,7 +205,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::bench::report::Setup;
+    use crate::bench::report::{Setup, test_setup};
     use crate::bench::settings::Sets;
     use crate::bench::tally::Tally;
 
@@ -216,20 +216,10 @@ mod tests {
         t.bytes = 4_000_000;
         t.errors.bad_reply = 3;
         let setup = Setup {
-            url: "tcp://127.0.0.1:7".into(),
-            transport: "tcp".into(),
-            mode: Mode::Closed,
-            connections: 2,
             size: 3,
             payload: "request".into(),
             request: Some("1 6".into()),
-            greeting: false,
-            pipeline: 1,
-            rate: None,
-            rate_per_conn: None,
-            ramp_up_secs: None,
-            conn_lifetime_secs: None,
-            warmup_secs: 0.0,
+            ..test_setup()
         };
         let sets = Sets {
             rtt: true,

@@ -81,6 +81,21 @@ pub fn bench_json(args: &[&str]) -> (Option<i32>, Value, String) {
     (out.code, v, out.stderr)
 }
 
+/// `duplex bench URL ARGS…` is a usage error: exit 2, `want` in the
+/// message, nothing on stdout.
+pub fn assert_usage_error(url: &str, args: &[&str], want: &str) {
+    let mut all = vec!["bench", url];
+    all.extend_from_slice(args);
+    let out = duplex(&all);
+    assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+    assert!(
+        out.stderr.contains(want),
+        "{args:?}: '{want}' missing from: {}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{args:?}");
+}
+
 /// Checks the SPEC §5 keys and that they agree with each other.
 pub fn assert_consistent(v: &Value) {
     for key in [

@@ -36,6 +36,7 @@ start_server() {
     local service=$1 transport=$2 out=$WORK/server.out url
     case $transport in
         ws) url="ws://127.0.0.1:0/" ;;
+        unix) url="unix://$WORK/$service.sock" ;;
         *) url="$transport://127.0.0.1:0" ;;
     esac
     : >"$out"

@@ -4,12 +4,13 @@
 //! ```text
 //! mod.rs          entry: run a load or merge reports, print, judge
 //! settings.rs     BenchArgs -> checked Settings (usage errors, exit 2)
+//! checks.rs       the checks clap cannot make
 //! threshold.rs    --fail-if expressions
 //! run.rs          one load run: connectors, workers, start gate, server samples
 //! control.rs      what every worker shares: clock, gate, budget, stop, progress
 //! worker.rs       one worker per connection slot; --hold
 //! closed.rs       the closed loop (--pipeline messages in flight)
-//! open.rs         the open loop (--rate, --rate-per-conn) as a type
+//! open/           the open loop (--rate, --rate-per-conn) as a type; replies.rs matches replies
 //! connect.rs      --connect-rate: connect, one message, close
 //! link.rs         a worker's connection: open, greeting, deadline, churn
 //! exchange.rs     one batch: send, receive, verify, count
@@ -41,6 +42,7 @@
 //! datagram, or message) that is not `ERR …`; `--greeting` reads one reply
 //! on each new connection before the first request.
 
+mod checks;
 mod closed;
 mod connect;
 mod control;
@@ -51,7 +53,7 @@ pub mod merge;
 mod open;
 pub mod payload;
 pub mod plot;
-mod probe;
+pub mod probe;
 mod progress;
 pub mod reply;
 pub mod report;
@@ -65,7 +67,7 @@ mod worker;
 
 use anyhow::Context;
 
-pub use report::{Report, Verdict};
+pub use report::Report;
 pub use settings::{Settings, Task, UsageError};
 
 use crate::cli::LatencySet;
@@ -108,6 +110,26 @@ pub fn plot_svg(report: &Report) -> String {
         .collect();
     let title = format!("{}, {} messages", report.headline(), report.total.messages);
     plot::svg(&curves, &title)
+}
+
+/// How a run ended, as `duplex bench`'s exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Clean,
+    /// Errors, or nothing measured.
+    Errors,
+    /// A `--fail-if` threshold was breached.
+    Breached,
+}
+
+impl Verdict {
+    pub fn code(self) -> i32 {
+        match self {
+            Verdict::Clean => 0,
+            Verdict::Errors => 1,
+            Verdict::Breached => 3,
+        }
+    }
 }
 
 /// Holding many connections needs as many file descriptors: raise the soft

@@ -18,7 +18,9 @@ use std::fs;
 use std::io;
 use std::time::Instant;
 
-use super::report::process_cpu_secs;
+use serde::{Deserialize, Serialize};
+
+use super::histogram::{round1, round3};
 
 /// One reading of the server (and of the bench itself, for the ratio).
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +121,67 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The server measured with `--server-pid`, over the measured window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerReport {
+    pub pid: u32,
+    /// Processes in the server's tree at the end (1: no children).
+    pub processes: usize,
+    pub cpu_secs: f64,
+    pub cpu_us_per_message: Option<f64>,
+    /// This bench's CPU over the same window.
+    pub bench_cpu_secs: f64,
+    pub bench_cpu_us_per_message: Option<f64>,
+    /// Bench CPU ÷ server CPU: below 1, the bench is the cheaper side.
+    pub bench_per_server: Option<f64>,
+    /// Resident memory of the server's tree at the end of the window.
+    pub rss_bytes: u64,
+    /// `--hold`: (RSS while holding − RSS before the connections) ÷ held
+    /// connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes_per_connection: Option<f64>,
+}
+
+impl ServerReport {
+    /// From the samples at the window's start and end; `before` is the one
+    /// taken before any connection was opened (for `--hold`).
+    pub fn new(
+        pid: u32,
+        from: &Sample,
+        to: &Sample,
+        messages: u64,
+        held: Option<(Sample, u64)>,
+    ) -> ServerReport {
+        let cpu = (to.server_cpu - from.server_cpu).max(0.0);
+        let bench = (to.bench_cpu - from.bench_cpu).max(0.0);
+        let per_message = |secs: f64| (messages > 0).then(|| round3(secs * 1e6 / messages as f64));
+        ServerReport {
+            pid,
+            processes: to.processes,
+            cpu_secs: round3(cpu),
+            cpu_us_per_message: per_message(cpu),
+            bench_cpu_secs: round3(bench),
+            bench_cpu_us_per_message: per_message(bench),
+            bench_per_server: (cpu > 0.0).then(|| round3(bench / cpu)),
+            rss_bytes: to.rss,
+            rss_bytes_per_connection: held
+                .filter(|(_, n)| *n > 0)
+                .map(|(before, n)| round1((to.rss as f64 - before.rss as f64) / n as f64)),
+        }
+    }
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+pub fn process_cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes into the struct passed in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::Verdict;
 use super::histogram::{Encoded, Hists, Percentiles, round1, round3};
-use super::probe::Sample;
+use super::probe::ServerReport;
 use super::settings::{Load, Mode, Payload, Sets};
 use super::tally::{Errors, Tally};
-use super::threshold::{Figures, Threshold};
-use crate::cli::LatencySet;
+use super::threshold::{Threshold, ThresholdReport};
 
 /// How the run was set up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,65 +158,6 @@ pub struct TargetReport {
     pub results: Results,
 }
 
-/// The server measured with `--server-pid`, over the measured window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerReport {
-    pub pid: u32,
-    /// Processes in the server's tree at the end (1: no children).
-    pub processes: usize,
-    pub cpu_secs: f64,
-    pub cpu_us_per_message: Option<f64>,
-    /// This bench's CPU over the same window.
-    pub bench_cpu_secs: f64,
-    pub bench_cpu_us_per_message: Option<f64>,
-    /// Bench CPU ÷ server CPU: below 1, the bench is the cheaper side.
-    pub bench_per_server: Option<f64>,
-    /// Resident memory of the server's tree at the end of the window.
-    pub rss_bytes: u64,
-    /// `--hold`: (RSS while holding − RSS before the connections) ÷ held
-    /// connections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rss_bytes_per_connection: Option<f64>,
-}
-
-impl ServerReport {
-    /// From the samples at the window's start and end; `before` is the one
-    /// taken before any connection was opened (for `--hold`).
-    pub fn new(
-        pid: u32,
-        from: &Sample,
-        to: &Sample,
-        messages: u64,
-        held: Option<(Sample, u64)>,
-    ) -> ServerReport {
-        let cpu = (to.server_cpu - from.server_cpu).max(0.0);
-        let bench = (to.bench_cpu - from.bench_cpu).max(0.0);
-        let per_message = |secs: f64| (messages > 0).then(|| round3(secs * 1e6 / messages as f64));
-        ServerReport {
-            pid,
-            processes: to.processes,
-            cpu_secs: round3(cpu),
-            cpu_us_per_message: per_message(cpu),
-            bench_cpu_secs: round3(bench),
-            bench_cpu_us_per_message: per_message(bench),
-            bench_per_server: (cpu > 0.0).then(|| round3(bench / cpu)),
-            rss_bytes: to.rss,
-            rss_bytes_per_connection: held
-                .filter(|(_, n)| *n > 0)
-                .map(|(before, n)| round1((to.rss as f64 - before.rss as f64) / n as f64)),
-        }
-    }
-}
-
-/// A `--fail-if` threshold and how the run fared.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ThresholdReport {
-    pub expr: String,
-    pub breached: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measured: Option<String>,
-}
-
 /// The whole result, as printed by `--json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -270,7 +211,7 @@ impl Report {
             duration_secs: round3(secs),
             full_after_secs: None,
             targets: Vec::new(),
-            cpu_secs: round3(process_cpu_secs()),
+            cpu_secs: round3(super::probe::process_cpu_secs()),
             server: None,
             thresholds: Vec::new(),
             hists: total.hists.clone(),
@@ -316,52 +257,6 @@ impl Report {
     pub fn json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
-}
-
-impl Figures for Report {
-    fn errors(&self) -> u64 {
-        self.error_total()
-    }
-    fn rate(&self) -> f64 {
-        self.total.messages_per_sec
-    }
-    fn mbps(&self) -> f64 {
-        self.total.mb_per_sec
-    }
-    fn latency(&self, set: LatencySet) -> Option<Percentiles> {
-        Percentiles::of_samples(self.hists.get(set))
-    }
-}
-
-/// How a run ended, as `duplex bench`'s exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Clean,
-    /// Errors, or nothing measured.
-    Errors,
-    /// A `--fail-if` threshold was breached.
-    Breached,
-}
-
-impl Verdict {
-    pub fn code(self) -> i32 {
-        match self {
-            Verdict::Clean => 0,
-            Verdict::Errors => 1,
-            Verdict::Breached => 3,
-        }
-    }
-}
-
-/// User plus system CPU time of this process so far, in seconds.
-pub fn process_cpu_secs() -> f64 {
-    // SAFETY: getrusage only writes into the struct passed in.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 /// A setup for the tests of the report and its text.

@@ -12,8 +12,8 @@ use anyhow::Context;
 use tokio::task::JoinSet;
 
 use super::control::{Control, Ctl, Times};
-use super::probe::{self, Sample};
-use super::report::{Report, Results, ServerReport, Setup, TargetReport};
+use super::probe::{self, Sample, ServerReport};
+use super::report::{Report, Results, Setup, TargetReport};
 use super::settings::{Load, Mode, Payload, Sets};
 use super::tally::Tally;
 use super::transport::{Connector, Tcp, Tls, Udp, Unix, Ws, Wss};

@@ -16,7 +16,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use super::histogram::Percentiles;
+use super::report::Report;
 use super::settings::UsageError;
 use crate::cli::LatencySet;
 
@@ -211,6 +214,30 @@ fn trim_number(v: f64) -> String {
         format!("{v:.0}")
     } else {
         format!("{v:.3}")
+    }
+}
+
+/// A `--fail-if` threshold and how the run fared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdReport {
+    pub expr: String,
+    pub breached: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
+}
+
+impl Figures for Report {
+    fn errors(&self) -> u64 {
+        self.error_total()
+    }
+    fn rate(&self) -> f64 {
+        self.total.messages_per_sec
+    }
+    fn mbps(&self) -> f64 {
+        self.total.mb_per_sec
+    }
+    fn latency(&self, set: LatencySet) -> Option<Percentiles> {
+        Percentiles::of_samples(self.hists.get(set))
     }
 }
 

@@ -312,6 +312,20 @@ fn server_pid_gives_cpu_per_message_and_memory_per_held_connection() {
         "{v}"
     );
     assert!(f(srv, "bench_per_server") > 0.0, "{v}");
+    // After a warm-up the window (and the server's share) starts later.
+    let (code, v, err) = bench_json(&[
+        &s.urls[0],
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "--warmup",
+        "300ms",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_clean(code, &v, &err);
+    assert!(f(&v["server"], "cpu_us_per_message") > 0.0, "{v}");
 
     let (code, v, err) = bench_json(&[
         &s.urls[0],

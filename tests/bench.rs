@@ -5,176 +5,13 @@
 //! whose reply line never ends. Every run is bounded (`-n` or a short `-d`) and every child
 //! process is killed if it overstays.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod benchutil;
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use benchutil::*;
 use serde_json::Value;
-
-/// Longest any bench run in these tests may take.
-const LIMIT: Duration = Duration::from_secs(30);
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `duplex ARGS`, killing it (and failing the test) after `LIMIT`.
-fn duplex(args: &[&str]) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start duplex");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("duplex {args:?} ran longer than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        code: status.code(),
-        stdout: out_reader.join().expect("stdout"),
-        stderr: err_reader.join().expect("stderr"),
-    }
-}
-
-/// Runs a bench with `--json` and returns its exit code and parsed result.
-fn bench_json(args: &[&str]) -> (Option<i32>, Value, String) {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.push("--json");
-    let out = duplex(&all);
-    let lines: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "exactly one JSON line on stdout: {:?} (stderr: {})",
-        out.stdout,
-        out.stderr
-    );
-    let v: Value =
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
-    (out.code, v, out.stderr)
-}
-
-/// Checks the SPEC §5 keys and that they agree with each other.
-fn assert_consistent(v: &Value) {
-    for key in [
-        "messages",
-        "messages_per_sec",
-        "mb_per_sec",
-        "errors",
-        "latency_us",
-    ] {
-        assert!(!v[key].is_null(), "key {key} missing: {v}");
-    }
-    let errors = v["errors"].as_object().expect("errors is an object");
-    let total = errors["total"].as_u64().expect("errors.total");
-    let sum: u64 = errors
-        .iter()
-        .filter(|(k, _)| k.as_str() != "total")
-        .map(|(_, n)| n.as_u64().expect("count"))
-        .sum();
-    assert_eq!(total, sum, "errors.total is the sum of the kinds: {v}");
-    let lat = &v["latency_us"];
-    let p = |k: &str| {
-        lat[k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("latency_us.{k} missing: {v}"))
-    };
-    if v["messages"].as_u64().expect("messages") > 0 {
-        assert!(
-            p("p50") <= p("p90")
-                && p("p90") <= p("p99")
-                && p("p99") <= p("p99_9")
-                && p("p99_9") <= p("max"),
-            "{v}"
-        );
-        assert!(p("p50") > 0.0, "{v}");
-        assert!(
-            v["messages_per_sec"].as_f64().expect("messages_per_sec") > 0.0,
-            "{v}"
-        );
-        assert!(v["mb_per_sec"].as_f64().expect("mb_per_sec") > 0.0, "{v}");
-    }
-}
-
-fn assert_clean(code: Option<i32>, v: &Value, stderr: &str) {
-    assert_consistent(v);
-    assert_eq!(v["errors"]["total"], 0, "{v} {stderr}");
-    assert!(v["messages"].as_u64().expect("messages") > 0, "{v}");
-    assert_eq!(code, Some(0), "{v} {stderr}");
-}
-
-/// A `duplex serve` child, killed on drop.
-struct Server {
-    child: Child,
-    urls: Vec<String>,
-}
-
-impl Server {
-    fn echo(urls: &[&str]) -> Server {
-        Server::serve("echo", urls)
-    }
-
-    /// `duplex serve SERVICE URLS…`, once every listener is announced.
-    fn serve(service: &str, urls: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-            .args(["-q", "serve", service])
-            .args(urls)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start duplex serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut real = Vec::new();
-        while real.len() < urls.len() {
-            let mut line = String::new();
-            if lines.read_line(&mut line).expect("read listening line") == 0 {
-                panic!("server exited before listening");
-            }
-            let prefix = format!("listening {service} ");
-            if let Some(url) = line.trim().strip_prefix(prefix.as_str()) {
-                real.push(url.to_string());
-            }
-        }
-        Server { child, urls: real }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn bench_tcp_against_duplex_echo_reports_consistent_json() {
@@ -281,48 +118,9 @@ fn bench_connect_rate_and_hold() {
     assert!(err.contains("holding 50 connections"), "{err}");
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released for socat to take).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// socat as the echo server, killed on drop.
-struct Socat(Child);
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn bench_against_socat_echo() {
-    let port = free_port();
-    let child = Command::new("socat")
-        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
-        .arg("PIPE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("socat is needed for this test and could not be started ({e}): apt-get install -y socat")
-        });
-    let _socat = Socat(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "socat did not listen on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("tcp://127.0.0.1:{port}");
+    let (_socat, url) = Socat::tcp_echo();
     let (code, v, err) = bench_json(&[
         &url,
         "-c",
@@ -432,16 +230,7 @@ fn bad_bench_arguments_are_usage_errors() {
         (&["-s", "1048576", "--pipeline", "4096"], "64 MiB"),
     ];
     for (args, want) in cases {
-        let mut all = vec!["bench", url];
-        all.extend_from_slice(args);
-        let out = duplex(&all);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: '{want}' missing from: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(url, args, want);
     }
     let out = duplex(&["bench", "udp://127.0.0.1:9", "-s", "70000"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
@@ -510,37 +299,17 @@ fn bench_tls_and_wss_with_ca() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let cert = format!("{d}/cert.pem");
     let key = format!("{d}/key.pem");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-        .args([
-            "-q",
-            "serve",
-            "echo",
-            "tls://127.0.0.1:0",
-            "wss://127.0.0.1:0/",
-        ])
-        .args(["--tls-cert", &cert, "--tls-key", &key])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start duplex serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
-    let s = Server {
-        child,
-        urls: Vec::new(),
-    };
-    let mut urls = Vec::new();
-    while urls.len() < 2 {
-        let mut line = String::new();
-        assert!(
-            lines.read_line(&mut line).expect("read") > 0,
-            "server exited"
-        );
-        if let Some(url) = line.trim().strip_prefix("listening echo ") {
-            // The certificate is for localhost.
-            urls.push(url.replace("127.0.0.1", "localhost"));
-        }
-    }
+    let s = Server::serve_with(
+        "echo",
+        &["tls://127.0.0.1:0", "wss://127.0.0.1:0/"],
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    // The certificate is for localhost.
+    let urls: Vec<String> = s
+        .urls
+        .iter()
+        .map(|u| u.replace("127.0.0.1", "localhost"))
+        .collect();
     for url in &urls {
         let (code, v, err) = bench_json(&[
             url,
@@ -705,16 +474,7 @@ fn bad_rate_and_plot_combinations_are_usage_errors() {
         (&["--hold", "3", "--plot", "x.svg"], "cannot be used with"),
     ];
     for (args, want) in cases {
-        let mut all = vec!["bench", url];
-        all.extend_from_slice(args);
-        let out = duplex(&all);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: '{want}' missing from: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(url, args, want);
     }
 }
 
@@ -1000,15 +760,6 @@ fn bad_request_combinations_are_usage_errors() {
         ),
     ];
     for (url, args, want) in cases {
-        let mut all = vec!["bench", url];
-        all.extend_from_slice(args);
-        let out = duplex(&all);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: '{want}' missing from: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(url, args, want);
     }
 }

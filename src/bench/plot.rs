@@ -16,17 +16,28 @@ const BOTTOM: f64 = 60.0;
 /// Points along the curve.
 const STEPS: usize = 400;
 
-/// The SVG document for a latency histogram (nanoseconds); an empty or
-/// missing histogram gives the axes and a note instead of a curve.
-pub fn svg(h: &Option<Histogram<u64>>, title: &str) -> String {
-    let h = h.as_ref().filter(|h| !h.is_empty());
+/// Curve colours, in order.
+const COLOURS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
+
+/// The SVG document for one or more named latency histograms
+/// (nanoseconds), one curve each with a legend; empty or missing
+/// histograms give the axes and a note instead of a curve.
+pub fn svg(curves: &[(&str, &Option<Histogram<u64>>)], title: &str) -> String {
+    let curves: Vec<(&str, &Histogram<u64>)> = curves
+        .iter()
+        .filter_map(|(name, h)| h.as_ref().filter(|h| !h.is_empty()).map(|h| (*name, h)))
+        .collect();
     // Decades of the x axis: as many nines as the sample count supports
     // (at least 90%, at most 99.9999%).
-    let decades = h
-        .map(|h| (h.len() as f64).log10().ceil().clamp(1.0, 6.0) as usize)
+    let most = curves.iter().map(|(_, h)| h.len()).max();
+    let decades = most
+        .map(|n| (n as f64).log10().ceil().clamp(1.0, 6.0) as usize)
         .unwrap_or(4);
-    let points: Vec<(f64, f64)> = h
-        .map(|h| {
+    let lines: Vec<(&str, Vec<(f64, f64)>)> = curves
+        .iter()
+        .map(|(name, h)| {
             let mut pts: Vec<(f64, f64)> = (0..=STEPS)
                 .map(|i| {
                     let x = decades as f64 * i as f64 / STEPS as f64;
@@ -36,10 +47,15 @@ pub fn svg(h: &Option<Histogram<u64>>, title: &str) -> String {
                 .collect();
             // The curve ends at the slowest message.
             pts.push((decades as f64, h.max() as f64 / 1000.0));
-            pts
+            (*name, pts)
         })
-        .unwrap_or_default();
-    let top_us = nice_ceiling(points.iter().map(|p| p.1).fold(0.0, f64::max));
+        .collect();
+    let top_us = nice_ceiling(
+        lines
+            .iter()
+            .flat_map(|(_, pts)| pts.iter().map(|p| p.1))
+            .fold(0.0, f64::max),
+    );
 
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -111,27 +127,40 @@ pub fn svg(h: &Option<Histogram<u64>>, title: &str) -> String {
         TOP + plot_h / 2.0
     );
 
-    if points.is_empty() {
+    if lines.is_empty() {
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">no measured messages</text>"#,
             LEFT + plot_w / 2.0,
             TOP + plot_h / 2.0
         );
-    } else {
+    }
+    for (i, (name, points)) in lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
         let mut d = String::new();
-        for (i, (x, y)) in points.iter().enumerate() {
+        for (j, (x, y)) in points.iter().enumerate() {
             let _ = write!(
                 d,
                 "{}{:.1},{:.1}",
-                if i == 0 { "M" } else { " L" },
+                if j == 0 { "M" } else { " L" },
                 sx(*x),
                 sy(*y)
             );
         }
         let _ = writeln!(
             s,
-            r##"<path d="{d}" fill="none" stroke="#1f77b4" stroke-width="2"/>"##
+            r#"<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"/>"#
+        );
+        // The legend, top left inside the plot (the curves rise to the right).
+        let y = TOP + 16.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            LEFT + 12.0,
+            LEFT + 34.0,
+            LEFT + 40.0,
+            y + 4.0,
+            escape(name)
         );
     }
     s.push_str("</svg>\n");
@@ -179,7 +208,6 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn labels_and_ceilings() {
@@ -195,15 +223,16 @@ mod tests {
     fn a_histogram_draws_a_curve_and_an_empty_one_does_not() {
         let mut h = None;
         for us in 1..=10_000u64 {
-            super::super::report::record(&mut h, Duration::from_micros(us));
+            super::super::histogram::record_n(&mut h, us * 1000, 1);
         }
-        let s = svg(&h, "a <title> & more");
+        let s = svg(&[("rtt", &h), ("connect", &None)], "a <title> & more");
         assert!(s.starts_with("<svg"));
         assert!(s.contains(r#"<path d="M"#));
         assert!(s.contains("99.99%"));
         assert!(s.contains("&lt;title&gt; &amp;"));
         assert!(s.trim_end().ends_with("</svg>"));
-        let empty = svg(&None, "t");
+        assert!(s.contains(">rtt</text>") && !s.contains(">connect</text>"));
+        let empty = svg(&[("rtt", &None)], "t");
         assert!(empty.contains("no measured messages"));
     }
 }

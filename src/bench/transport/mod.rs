@@ -13,24 +13,20 @@
 //! [`Conn`] with `FRAMING = Framing::Message` for a message transport (one
 //! echoed message per `recv`, its payload copied into the buffer, as
 //! [`WsConn`] does) or `Framing::Stream` for a byte stream (as TLS does);
-//! then add one arm to `bench::run` that maps the endpoint to the connector.
+//! then add one arm to `bench::run::connector` that maps the endpoint to the connector.
 //! Nothing else changes.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_rustls::client::TlsStream;
-use tokio_websockets::{ClientBuilder, Error as WsError, Message, Payload, WebSocketStream};
 
-use crate::client::ws::request_uri;
-use crate::endpoint::{Endpoint, WsTarget};
+mod ws;
+pub use ws::{Ws, WsConn, Wss};
 
 /// How a transport delimits the echoed messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +60,24 @@ pub trait Conn: Send + 'static {
     /// longer than `buf` is reported truncated to `buf.len()`).
     fn recv(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
 
+    /// Like [`Conn::recv`], for the last reply the worker waits for: a
+    /// transport may then assume the socket is drained afterwards, so that
+    /// its next receive waits for readiness instead of trying first.
+    fn recv_last(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
+        self.recv(buf)
+    }
+
     /// Called after a reply timed out. A message transport discards replies
     /// that are already queued (late ones would be taken for the next batch)
     /// and returns true: the connection can go on. A stream cannot tell where
     /// it is any more and returns false: the worker reconnects.
     fn resync(&mut self) -> bool;
+
+    /// Ends the connection politely before it is dropped (`--conn-lifetime`):
+    /// a WebSocket sends its close frame. Plain sockets just close.
+    fn close(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// TCP: `TCP_NODELAY` like any latency-sensitive client.
@@ -214,15 +223,52 @@ impl Connector for Udp {
 impl Conn for UdpSocket {
     const FRAMING: Framing = Framing::Message;
 
+    /// One datagram: `send`. A batch (`--pipeline`): `sendmmsg`, up to
+    /// [`MMSG_BATCH`] datagrams per system call.
     async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
-        for message in messages(data, count) {
-            UdpSocket::send(self, message).await?;
+        if count <= 1 {
+            return UdpSocket::send(self, data).await.map(drop);
+        }
+        let all: Vec<&[u8]> = messages(data, count).collect();
+        let mut todo = all.as_slice();
+        while !todo.is_empty() {
+            self.writable().await?;
+            match self.try_io(tokio::io::Interest::WRITABLE, || send_batch(self, todo)) {
+                Ok(n) => todo = &todo[n.max(1).min(todo.len())..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
 
     async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         UdpSocket::recv(self, buf).await
+    }
+
+    /// tokio forgets a datagram socket's readiness only when a receive
+    /// fails with `EAGAIN`, so after every reply the next round trip would
+    /// start with a wasted `recvfrom`. The last reply awaited tells it the
+    /// socket is drained (a stray datagram still wakes the socket when the
+    /// next one arrives: epoll reports every arrival).
+    async fn recv_last(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::net::{RecvFlags, recv};
+        loop {
+            self.readable().await?;
+            let mut got = None;
+            let r = self.try_io(tokio::io::Interest::READABLE, || {
+                let (n, _) = recv(&*self, &mut *buf, RecvFlags::empty())?;
+                got = Some(n);
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+            if let Some(n) = got {
+                return Ok(n);
+            }
+            match r {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
     }
 
     fn resync(&mut self) -> bool {
@@ -232,148 +278,23 @@ impl Conn for UdpSocket {
     }
 }
 
-/// WebSocket (`ws://`, and `wss://` when `tls` is set) on tokio-websockets,
-/// the crate the server uses: it sends payloads without copying them into
-/// a frame buffer, which keeps the load generator's CPU per message below
-/// the server's (BENCHMARKS.md). Every connection completes the HTTP
-/// upgrade before it counts as open, so `--hold` holds real WebSocket
-/// sessions.
-pub struct Ws {
-    pub url: Endpoint,
-    pub target: WsTarget,
-    pub addrs: Vec<SocketAddr>,
-    /// `wss://`: TLS first, then the upgrade.
-    pub tls: Option<Tls>,
-    /// Text messages instead of binary ones.
-    pub text: bool,
-    /// Limit for the upgrade (the connect itself is bounded by the worker).
-    pub timeout: Duration,
-}
+/// Datagrams per `sendmmsg` call.
+const MMSG_BATCH: usize = 64;
 
-impl Ws {
-    async fn upgrade<S>(&self, stream: S) -> io::Result<WsConn<S>>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let refused = |e: String| {
-            io::Error::new(
-                io::ErrorKind::ConnectionRefused,
-                format!("{}: {e}", self.url),
-            )
-        };
-        let client = ClientBuilder::new()
-            .uri(&request_uri(&self.url, &self.target))
-            .map_err(|e| refused(e.to_string()))?;
-        let (ws, _response) = tokio::time::timeout(self.timeout, client.connect_on(stream))
-            .await
-            .map_err(|_| {
-                refused(format!(
-                    "the WebSocket handshake timed out after {:?}",
-                    self.timeout
-                ))
-            })?
-            .map_err(|e| refused(format!("the WebSocket handshake failed: {e}")))?;
-        Ok(WsConn {
-            ws,
-            text: self.text,
-        })
-    }
-}
-
-/// Plain `ws://`.
-impl Connector for Ws {
-    type Conn = WsConn<TcpStream>;
-
-    async fn connect(&self) -> io::Result<WsConn<TcpStream>> {
-        self.upgrade(tcp_connect(&self.addrs).await?).await
-    }
-}
-
-/// `wss://`: the same client over TLS.
-pub struct Wss(pub Ws);
-
-impl Connector for Wss {
-    type Conn = WsConn<TlsStream<TcpStream>>;
-
-    async fn connect(&self) -> io::Result<WsConn<TlsStream<TcpStream>>> {
-        let tls = self.0.tls.as_ref().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "wss:// without a TLS setup")
-        })?;
-        self.0.upgrade(tls.open().await?).await
-    }
-}
-
-/// One WebSocket session of the bench.
-pub struct WsConn<S> {
-    ws: WebSocketStream<S>,
-    text: bool,
-}
-
-impl<S> Conn for WsConn<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    const FRAMING: Framing = Framing::Message;
-
-    /// Queues every message of the batch, then flushes once: a pipelined
-    /// batch goes out in as few writes as the crate's queue allows.
-    async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
-        for chunk in messages(data, count) {
-            // The client masks each payload in place, so it needs a copy it
-            // owns: one per message, inherent to the protocol's masking.
-            let payload = Payload::from(Bytes::copy_from_slice(chunk));
-            let message = if self.text {
-                // UTF-8 by construction, so not validated per message
-                // (only asserted in debug builds, which the tests run):
-                // `--text` payloads are printable ASCII however they are
-                // sliced, and a request is one whole `--request` string.
-                debug_assert!(std::str::from_utf8(chunk).is_ok());
-                Message::text(payload)
-            } else {
-                Message::binary(payload)
-            };
-            self.ws.feed(message).await.map_err(ws_io)?;
-        }
-        self.ws.flush().await.map_err(ws_io)
-    }
-
-    /// The next data message. Pings are answered by the crate and skipped
-    /// here with pongs. A reply of the other type (text for binary or the
-    /// reverse) is reported as an empty message, so the worker counts it as
-    /// a mismatch; a close or the end of the stream is a short read.
-    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let message = match self.ws.next().await {
-                None => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Some(Err(e)) => return Err(ws_io(e)),
-                Some(Ok(m)) => m,
-            };
-            if message.is_close() {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let expected = if self.text {
-                message.is_text()
-            } else {
-                message.is_binary()
-            };
-            if !expected {
-                if message.is_text() || message.is_binary() {
-                    return Ok(0);
-                }
-                continue;
-            }
-            let payload = message.as_payload();
-            let n = payload.len().min(buf.len());
-            buf[..n].copy_from_slice(&payload[..n]);
-            return Ok(n);
-        }
-    }
-
-    /// After a timeout the late replies may still be on their way, and a
-    /// WebSocket stream cannot be drained without waiting: reconnect instead.
-    fn resync(&mut self) -> bool {
-        false
-    }
+/// Sends the first (up to [`MMSG_BATCH`]) datagrams of `msgs` on a
+/// connected socket in one system call; how many went out.
+fn send_batch(socket: &UdpSocket, msgs: &[&[u8]]) -> io::Result<usize> {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
+    let n = msgs.len().min(MMSG_BATCH);
+    let iovs: Vec<[io::IoSlice<'_>; 1]> = msgs[..n].iter().map(|m| [io::IoSlice::new(m)]).collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+        (0..n).map(|_| SendAncillaryBuffer::default()).collect();
+    let mut hdrs: Vec<MMsgHdr<'_>> = iovs
+        .iter()
+        .zip(controls.iter_mut())
+        .map(|(iov, control)| MMsgHdr::new(iov, control))
+        .collect();
+    sendmmsg(socket, &mut hdrs, SendFlags::empty()).map_err(io::Error::from)
 }
 
 /// The `count` equal messages laid out back to back in `data` (empty ones
@@ -381,13 +302,4 @@ where
 fn messages(data: &[u8], count: usize) -> impl Iterator<Item = &[u8]> {
     let size = data.len() / count.max(1);
     (0..count).map(move |i| &data[i * size..(i + 1) * size])
-}
-
-/// A WebSocket error as the I/O error the worker counts.
-fn ws_io(e: WsError) -> io::Error {
-    match e {
-        WsError::Io(e) => e,
-        WsError::AlreadyClosed => io::ErrorKind::UnexpectedEof.into(),
-        other => io::Error::other(other),
-    }
 }

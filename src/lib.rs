@@ -31,5 +31,6 @@ pub mod endpoint;
 pub mod logging;
 pub mod server;
 pub mod service;
+pub mod sys;
 pub mod timer;
 pub mod tls;

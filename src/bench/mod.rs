@@ -38,6 +38,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::BenchArgs;
 use crate::endpoint::{Endpoint, HostPort, WsTarget};
+use crate::sys::raise_fd_limit;
 use report::{Report, Setup, Tally};
 use transport::{Conn, Connector, Tcp, Tls, Udp, Unix, Ws, Wss};
 use worker::{Control, Deadline, Outcome, Pattern};
@@ -423,32 +424,6 @@ async fn open_many<K: Connector>(
         }
     }
     (conns, tally)
-}
-
-/// Holding many connections needs as many file descriptors: raise the soft
-/// limit to the hard one if that is what it takes.
-fn raise_fd_limit(n: usize) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        let want = (n as libc::rlim_t).saturating_add(64);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = lim.rlim_max.min(want);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            if lim.rlim_cur < want {
-                tracing::warn!(
-                    "only {} file descriptors allowed (ulimit -n): some of the {n} connections will fail",
-                    lim.rlim_cur
-                );
-            }
-        }
-    }
 }
 
 fn print(report: &Report, json: bool) {

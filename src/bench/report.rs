@@ -8,6 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::sys::process_cpu_secs;
+
 /// Longest latency the histograms hold (larger values are clamped): one
 /// minute, in nanoseconds.
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
@@ -449,17 +451,6 @@ impl Report {
             _ => "bench",
         }
     }
-}
-
-/// User plus system CPU time of this process so far, in seconds.
-pub fn process_cpu_secs() -> f64 {
-    // SAFETY: getrusage only writes into the struct passed in.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 fn percentile_line(p: &Percentiles) -> String {

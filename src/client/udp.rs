@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::UdpSocket;
 
-use super::{describe, fail, resolve};
+use super::dial::{describe, fail, resolve};
 use crate::cli::ConnectArgs;
 use crate::endpoint::HostPort;
 

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::{ConnectError, connect_tcp, fail};
+use super::dial::{ConnectError, connect_tcp, connect_tls, fail};
 use crate::cli::ConnectArgs;
 use crate::endpoint::{Endpoint, WsTarget};
 
@@ -37,8 +37,9 @@ pub struct Handshake {
 
 /// Connects and completes the WebSocket handshake over TCP.
 ///
-/// This is the library's client entry point; `duplex connect`, `duplex
-/// bench` and the Autobahn client example all use it.
+/// This is the library's client entry point; `duplex connect` and the
+/// Autobahn client example use it (`duplex bench` has a client of its own
+/// on tokio-websockets and shares only [`request_uri`]).
 pub async fn connect(
     url: &Endpoint,
     target: &WsTarget,
@@ -140,7 +141,7 @@ pub async fn run(url: &Endpoint, target: &WsTarget, args: &ConnectArgs) -> anyho
     };
     if let Endpoint::Wss(_) = url {
         let (ca, insecure) = (args.ca.as_deref(), args.insecure);
-        let tls = super::connect_tls(&target.addr, url, args.timeout, ca, insecure).await?;
+        let tls = connect_tls(&target.addr, url, args.timeout, ca, insecure).await?;
         let ws = handshake_over(tls, url, target, &handshake, args.timeout).await?;
         return session(ws, args.binary).await;
     }

@@ -138,7 +138,7 @@ pub struct ListenerOptions {
     #[arg(value_enum, requires = "urls", conflicts_with = "config")]
     #[serde(deserialize_with = "required")]
     pub service: Option<ServiceName>,
-    /// Endpoints to listen on, e.g. tcp://:7007 udp://[::1]:7007 unix:///tmp/x.sock.
+    /// Endpoints to listen on, e.g. tcp://:7007 udp://127.0.0.1:7007 unix:///tmp/x.sock.
     #[arg(value_name = "URL", value_parser = parse_endpoint)]
     pub urls: Vec<Endpoint>,
     /// daytime: how the time is written.

@@ -753,7 +753,7 @@ impl<'a> Load<'a> {
 
 /// The closed loop of one connection: batch after batch until the run ends.
 /// A broken connection is reopened; a worker that cannot reconnect
-/// [`RECONNECT_ATTEMPTS`] times in a row gives up.
+/// `RECONNECT_ATTEMPTS` times in a row gives up.
 pub async fn closed_loop<K: Connector>(
     connector: Arc<K>,
     conn: K::Conn,

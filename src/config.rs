@@ -158,7 +158,7 @@ fn build_service(l: &ListenerOptions, stats: &Arc<Stats>) -> anyhow::Result<Serv
 }
 
 fn tls_files(o: &TlsOptions) -> Option<TlsFiles> {
-    match (&o.cert, &o.key) {
+    match (&o.tls_cert, &o.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),

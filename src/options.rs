@@ -225,25 +225,13 @@ impl ListenerOptions {
 #[serde(deny_unknown_fields)]
 pub struct TlsOptions {
     /// TLS certificate chain (PEM) for tls:// and wss:// listeners.
-    #[arg(
-        id = "tls_cert",
-        long = "tls-cert",
-        value_name = "FILE",
-        requires = "tls_key",
-        help_heading = "TLS"
-    )]
-    #[serde(deserialize_with = "required")]
-    pub cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
+    #[serde(rename = "cert", deserialize_with = "required")]
+    pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM) for tls:// and wss:// listeners.
-    #[arg(
-        id = "tls_key",
-        long = "tls-key",
-        value_name = "FILE",
-        requires = "tls_cert",
-        help_heading = "TLS"
-    )]
-    #[serde(deserialize_with = "required")]
-    pub key: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
+    #[serde(rename = "key", deserialize_with = "required")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The default of every option that has one, by its key in the

@@ -66,26 +66,57 @@ impl Sockets {
     }
 }
 
+/// A TCP connection to the echo at `addr` that has echoed `bytes`.
+async fn echoed(addr: std::net::SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut conn = TcpStream::connect(addr).await.expect("connect tcp");
+    conn.write_all(bytes).await.expect("send");
+    let mut back = vec![0u8; bytes.len()];
+    tokio::time::timeout(WAIT, conn.read_exact(&mut back))
+        .await
+        .expect("echo in time")
+        .expect("echo");
+    assert_eq!(back, bytes);
+    conn
+}
+
+/// A server running in this process, and the way to stop it.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// `server::run(plan, …)` in a task of its own; its shutdown future is
+    /// the receiving end of `stop`.
+    fn start(plan: Plan) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(server::run(plan, async {
+            let _ = stopped.await;
+        }));
+        Running { stop, server }
+    }
+
+    /// Completes the shutdown future; `run` must return Ok in time.
+    async fn stop(self) {
+        self.stop.send(()).expect("the server is waiting");
+        tokio::time::timeout(WAIT, self.server)
+            .await
+            .expect("run returns in time")
+            .expect("the task did not panic")
+            .expect("run succeeded");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_a_plan_until_the_shutdown_future_completes() {
     let sockets = Sockets::bind();
     let tcp = sockets.tcp.local_addr().expect("tcp addr");
     let ws = sockets.ws.local_addr().expect("ws addr");
     let udp = sockets.udp.local_addr().expect("udp addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(sockets.plan(Limits::default()), async {
-        let _ = stopped.await;
-    }));
+    let server = Running::start(sockets.plan(Limits::default()));
 
     // TCP echo: the bytes back, unchanged.
-    let mut conn = TcpStream::connect(tcp).await.expect("connect tcp");
-    conn.write_all(b"hello\x00world\n").await.expect("send");
-    let mut back = [0u8; 12];
-    tokio::time::timeout(WAIT, conn.read_exact(&mut back))
-        .await
-        .expect("echo in time")
-        .expect("echo");
-    assert_eq!(&back, b"hello\x00world\n");
+    let mut conn = echoed(tcp, b"hello\x00world\n").await;
 
     // WebSocket echo on the path of the URL, through the server's HTTP
     // listener on the socket bound here.
@@ -120,12 +151,7 @@ async fn run_serves_a_plan_until_the_shutdown_future_completes() {
 
     // Shutdown: `run` returns Ok, the idle TCP session is closed, the
     // WebSocket gets close 1001, and the listener is gone.
-    stop.send(()).expect("the server is waiting");
-    tokio::time::timeout(WAIT, server)
-        .await
-        .expect("run returns in time")
-        .expect("the task did not panic")
-        .expect("run succeeded");
+    server.stop().await;
     let mut rest = Vec::new();
     let n = tokio::time::timeout(WAIT, conn.read_to_end(&mut rest))
         .await
@@ -153,17 +179,8 @@ async fn run_applies_the_limits_of_its_plan() {
         max_connections: 1,
         ..Limits::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(sockets.plan(limits), async {
-        let _ = stopped.await;
-    }));
-    let mut first = TcpStream::connect(tcp).await.expect("connect");
-    first.write_all(b"x").await.expect("send");
-    let mut one = [0u8; 1];
-    tokio::time::timeout(WAIT, first.read_exact(&mut one))
-        .await
-        .expect("echo in time")
-        .expect("echo");
+    let server = Running::start(sockets.plan(limits));
+    let _first = echoed(tcp, b"x").await;
     // The one session slot is taken: the next client hears why and is closed.
     let mut second = TcpStream::connect(tcp).await.expect("connect");
     let mut answer = String::new();
@@ -172,12 +189,7 @@ async fn run_applies_the_limits_of_its_plan() {
         .expect("refused in time")
         .expect("read");
     assert!(answer.starts_with("ERR server busy"), "{answer:?}");
-    stop.send(()).expect("the server is waiting");
-    tokio::time::timeout(WAIT, server)
-        .await
-        .expect("run returns in time")
-        .expect("the task did not panic")
-        .expect("run succeeded");
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -266,6 +266,26 @@ mod tests {
     }
 
     #[test]
+    fn every_subcommand_lists_the_global_options_under_their_own_heading() {
+        let mut cli = command();
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let help = sub.render_help().to_string();
+            let Some((own, global)) = help.split_once(&format!("{GLOBAL}:")) else {
+                panic!("{name} --help has no {GLOBAL} heading:\n{help}");
+            };
+            for flag in ["--verbose", "--quiet", "--log-format"] {
+                assert!(global.contains(flag), "{name}: {flag} not under {GLOBAL}");
+                assert!(!own.contains(flag), "{name}: {flag} among its own options");
+            }
+        }
+    }
+
+    #[test]
     fn serve_help_shows_the_defaults() {
         let mut serve = command().find_subcommand("serve").expect("serve").clone();
         let help = serve.render_help().to_string();

@@ -41,6 +41,9 @@ pub struct Server {
     pub listening: Vec<(String, String)>,
     stdout: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Collects stderr until the process closes it; joined once the
+    /// process has exited, so that `stderr()` then has all of it.
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 /// Why a server did not start: its exit status and what it wrote on stderr.
@@ -98,7 +101,7 @@ impl Server {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut r = stderr_pipe;
             let mut buf = [0u8; 4096];
             while let Ok(n) = r.read(&mut buf) {
@@ -115,6 +118,7 @@ impl Server {
             listening: Vec::new(),
             stdout: rx,
             stderr,
+            stderr_reader: Some(stderr_reader),
         };
         let deadline = Instant::now() + WAIT;
         let mut other = Vec::new();
@@ -204,7 +208,14 @@ impl Server {
 
     /// Waits up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        wait_child(&mut self.child, timeout)
+        let status = wait_child(&mut self.child, timeout);
+        if status.is_some()
+            && let Some(reader) = self.stderr_reader.take()
+        {
+            // The process is gone, so its stderr ends: read to the end.
+            let _ = reader.join();
+        }
+        status
     }
 
     /// True while the process runs.

@@ -22,6 +22,11 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # openssl s_client is a reference TLS client of tests/tls.rs.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# groff and man render the pages of `duplex man` in tests/man.rs; after
+# the tests, CI lints scripts/ with shellcheck.
+command -v groff >/dev/null 2>&1 || missing+=(groff-base)
+command -v man >/dev/null 2>&1 || missing+=(man-db)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 if ((${#missing[@]})); then
     echo "test.sh: installing ${missing[*]}" >&2
     sudo=()

@@ -1,12 +1,16 @@
 //! Command-line definitions (clap derive). Parsing only: nothing here runs.
+//!
+//! The options of `duplex serve` are defined once, in [`crate::options`],
+//! for the command line and the configuration file alike.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::endpoint::Endpoint;
-use crate::service::DaytimeFormat;
+use crate::options::{LimitOptions, ListenerOptions, TlsOptions};
+pub use crate::options::{parse_duration, parse_endpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,18 +34,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of every subcommand, listed under their own heading.
 #[derive(Debug, Args, Clone)]
 pub struct LogArgs {
     /// More log output on stderr (-v debug, -vv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, help_heading = GLOBAL)]
     pub log_format: LogFormat,
 }
+
+/// The help heading of the options every subcommand takes.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -114,108 +122,39 @@ Exit status: 0 clean, 1 errors (or nothing measured), 2 usage error,
   duplex config > duplex.toml && duplex serve --config duplex.toml")]
     Config,
     /// Print shell completions.
-    #[command(after_help = "Example:
-  duplex completions bash > /etc/bash_completion.d/duplex")]
+    #[command(after_help = "Examples:
+  duplex completions bash > ~/.local/share/bash-completion/completions/duplex
+  duplex completions zsh > ~/.zfunc/_duplex
+  duplex completions fish > ~/.config/fish/completions/duplex.fish")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceName {
-    Echo,
-    Daytime,
-    Random,
-    Counter,
+    /// Write man pages: duplex.1 and one page per subcommand.
+    #[command(after_help = "Example:
+  duplex man ~/.local/share/man/man1 && man duplex-serve")]
+    Man {
+        /// Directory for the pages (created if needed).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The service to run.
-    #[arg(value_enum, requires = "urls", conflicts_with = "config")]
-    pub service: Option<ServiceName>,
-    /// Endpoints to listen on, e.g. tcp://:7007 udp://[::1]:7007 unix:///tmp/x.sock.
-    #[arg(value_name = "URL", value_parser = parse_endpoint)]
-    pub urls: Vec<Endpoint>,
+    /// The service and its endpoints, with the service options.
+    #[command(flatten)]
+    pub listener: ListenerOptions,
     /// Run the listeners of this TOML file (see `duplex config`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
-    pub service_opts: ServiceOpts,
-    #[command(flatten)]
-    pub limits: LimitArgs,
+    pub limits: LimitOptions,
     /// Serve Prometheus metrics over HTTP at this tcp:// address (GET /metrics).
     #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
     pub metrics: Option<Endpoint>,
-    /// TLS certificate chain (PEM) for tls:// and wss:// listeners.
-    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM) for tls:// and wss:// listeners.
-    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
-    pub tls_key: Option<PathBuf>,
-}
-
-/// Options of the individual services.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ServiceOpts {
-    /// daytime: how the time is written.
-    #[arg(long, value_enum, help_heading = "Service options")]
-    pub format: Option<DaytimeFormat>,
-    /// daytime: UTC instead of local time.
-    #[arg(long, help_heading = "Service options")]
-    pub utc: bool,
-    /// daytime: send the time once and close (strict RFC 867).
-    #[arg(long, help_heading = "Service options")]
-    pub once: bool,
-    /// random: smallest number of the server range [default: 1].
-    #[arg(long, allow_hyphen_values = true, help_heading = "Service options")]
-    pub min: Option<i64>,
-    /// random: largest number of the server range [default: 1000].
-    #[arg(long, allow_hyphen_values = true, help_heading = "Service options")]
-    pub max: Option<i64>,
-    /// random: most numbers one request may ask for [default: 100000].
-    #[arg(long, help_heading = "Service options")]
-    pub max_count: Option<u64>,
-    /// random: pick from this comma-separated list instead of a range.
-    #[arg(long, value_delimiter = ',', help_heading = "Service options")]
-    pub choices: Vec<String>,
-    /// random: seed for reproducible numbers (tests); default is OS-seeded ChaCha.
-    #[arg(long, help_heading = "Service options")]
-    pub seed: Option<u64>,
-}
-
-/// Server limits. `None` means "the default" (or the configuration file's value).
-#[derive(Debug, Args, Clone, Default)]
-pub struct LimitArgs {
-    /// Most client sessions open at once, over all listeners [default: 10000].
-    #[arg(long, help_heading = "Limits")]
-    pub max_connections: Option<usize>,
-    /// Close a session after this long without traffic [default: 5m].
-    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
-    pub idle_timeout: Option<Duration>,
-    /// Longest request line in bytes [default: 8192].
-    #[arg(long, help_heading = "Limits")]
-    pub max_line: Option<usize>,
-    /// Largest WebSocket message in bytes [default: 1048576].
-    #[arg(long, help_heading = "Limits")]
-    pub max_message: Option<usize>,
-    /// How long graceful shutdown may take [default: 5s].
-    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
-    pub shutdown_timeout: Option<Duration>,
-    /// WebSocket: ping clients this often and drop those that stop answering [default: off].
-    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
-    pub ping_interval: Option<Duration>,
-    /// WebSocket: a browser origin allowed to connect besides the listener's
-    /// own: `https://app.example.com`, `app.example.com`, `*.example.com` or
-    /// `*` (repeatable) [default: the listener's own and loopback pages].
-    #[arg(
-        long = "allowed-origin",
-        value_name = "ORIGIN",
-        help_heading = "Limits"
-    )]
-    pub allowed_origins: Vec<String>,
+    #[command(flatten)]
+    pub tls: TlsOptions,
 }
 
 #[derive(Debug, Args)]
@@ -476,20 +415,31 @@ fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses an endpoint URL for clap: a bad URL is a usage error (exit 2).
-pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
-    s.parse::<Endpoint>().map_err(|e| e.to_string())
-}
-
-/// Parses `500ms`, `3s`, `5m`, `1h`, or a bare number of seconds (`2.5`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("'{s}' is not a duration (for example 500ms, 3s, 5m)"));
-    }
-    humantime::parse_duration(t)
-        .map_err(|_| format!("'{s}' is not a duration (for example 500ms, 3s, 5m)"))
+/// The command line, with the default of every option of `duplex serve`
+/// added to its help from where the default is defined
+/// ([`crate::options::defaults`]). Parsing, completions and man pages all
+/// use this one definition.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("serve", |mut serve| {
+        for (key, value) in crate::options::defaults() {
+            let shown = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                // Flags that are off, and lists that are empty, say so in
+                // their own words.
+                _ => continue,
+            };
+            serve = serve.mut_arg(key, |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                if help.contains("[default:") {
+                    arg
+                } else {
+                    arg.help(format!("{help} [default: {shown}]"))
+                }
+            });
+        }
+        serve
+    })
 }
 
 #[cfg(test)]
@@ -497,19 +447,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("-1").is_err());
-        assert!(parse_duration("soon").is_err());
+    fn cli_is_consistent() {
+        command().debug_assert();
     }
 
     #[test]
-    fn cli_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+    fn every_subcommand_lists_the_global_options_under_their_own_heading() {
+        let mut cli = command();
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let help = sub.render_help().to_string();
+            let Some((own, global)) = help.split_once(&format!("{GLOBAL}:")) else {
+                panic!("{name} --help has no {GLOBAL} heading:\n{help}");
+            };
+            for flag in ["--verbose", "--quiet", "--log-format"] {
+                assert!(global.contains(flag), "{name}: {flag} not under {GLOBAL}");
+                assert!(!own.contains(flag), "{name}: {flag} among its own options");
+            }
+        }
+    }
+
+    #[test]
+    fn serve_help_shows_the_defaults() {
+        let mut serve = command().find_subcommand("serve").expect("serve").clone();
+        let help = serve.render_help().to_string();
+        for shown in ["[default: 10000]", "[default: 5m]", "[default: 1000]"] {
+            assert!(help.contains(shown), "{shown} missing:\n{help}");
+        }
     }
 }

@@ -1,31 +1,60 @@
 //! What to serve: the command line, a TOML file, or the built-in default,
-//! all turned into one [`Plan`].
+//! checked and merged into [`Settings`] (mistakes here are usage errors),
+//! then built into the [`server::Plan`] the server runs (services made,
+//! TLS files read).
 //!
 //! The built-in default is itself a TOML file (`src/default.toml`, printed by
 //! `duplex config`), so the default and a user's edited copy go through the
-//! same parser and can never drift apart.
+//! same parser and can never drift apart. The values it states are filled in
+//! from where each default is defined ([`crate::options::defaults`]).
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::cli::{LimitArgs, ServeArgs, ServiceName, ServiceOpts};
+use crate::cli::ServeArgs;
 use crate::endpoint::Endpoint;
-use crate::server::Limits;
-use crate::service::{Counter, Daytime, Random, RandomConfig, Service, Stats};
+use crate::options::{LimitOptions, ListenerOptions, ServiceName, TlsOptions};
+use crate::server::{self, Limits, Listen, ServicePlan};
+use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
 
-/// The built-in default configuration.
-pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+/// `src/default.toml`, with `{key}` where the default of `key` goes.
+const DEFAULT_TEMPLATE: &str = include_str!("default.toml");
 
-/// Everything `duplex serve` will run.
+/// The column where the comments after filled-in values start.
+const COMMENT_COLUMN: usize = 27;
+
+/// The built-in default configuration, as `duplex config` prints it.
+pub fn default_config() -> String {
+    let defaults = crate::options::defaults();
+    let mut text = String::with_capacity(DEFAULT_TEMPLATE.len());
+    for line in DEFAULT_TEMPLATE.lines() {
+        let mut line = line.to_string();
+        for (key, value) in &defaults {
+            let placeholder = format!("{{{key}}}");
+            if line.contains(&placeholder) {
+                line = line.replace(&placeholder, &value.to_string());
+                if let Some((code, comment)) = line.split_once(" #") {
+                    let code = code.trim_end();
+                    line = format!("{code:<width$} #{comment}", width = COMMENT_COLUMN - 1);
+                }
+            }
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// Everything `duplex serve` was asked to run, checked, nothing built yet.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Settings {
     pub limits: Limits,
-    pub listeners: Vec<ListenerPlan>,
+    /// Each with its service set and at least one URL.
+    pub listeners: Vec<ListenerOptions>,
     /// Certificate and key for tls:// and wss:// listeners.
     pub tls: Option<TlsFiles>,
     /// Where to serve Prometheus metrics (besides `/metrics` on every
@@ -33,293 +62,134 @@ pub struct Plan {
     pub metrics: Option<Endpoint>,
 }
 
-/// One service on one or more endpoints.
-#[derive(Debug, Clone)]
-pub struct ListenerPlan {
-    pub service: ServiceName,
-    pub options: ServiceOpts,
-    pub urls: Vec<Endpoint>,
-}
-
-impl ListenerPlan {
-    /// Builds the service. `stats` is shared by every service of the process
-    /// (the counter reads it).
-    pub fn build(&self, stats: &Arc<Stats>) -> anyhow::Result<Service> {
-        let o = &self.options;
-        check_options(self.service, o)?;
-        Ok(match self.service {
-            ServiceName::Echo => Service::Echo,
-            ServiceName::Counter => Service::Line(Arc::new(Counter::new(stats.clone()))),
-            ServiceName::Daytime => Service::Line(Arc::new(Daytime::new(
-                o.format.unwrap_or_default(),
-                o.utc,
-                o.once,
-            ))),
-            ServiceName::Random => {
-                let d = RandomConfig::default();
-                let cfg = RandomConfig {
-                    min: o.min.unwrap_or(d.min),
-                    max: o.max.unwrap_or(d.max),
-                    max_count: o.max_count.unwrap_or(d.max_count),
-                    choices: o.choices.clone(),
-                    seed: o.seed,
-                };
-                Service::Line(Arc::new(
-                    Random::new(cfg).map_err(|e| anyhow::anyhow!("random: {e}"))?,
-                ))
-            }
-        })
-    }
-}
-
-/// Options given to a service they do not apply to are mistakes worth
-/// reporting, not silently ignoring.
-fn check_options(service: ServiceName, o: &ServiceOpts) -> anyhow::Result<()> {
-    let daytime = [
-        ("format", o.format.is_some()),
-        ("utc", o.utc),
-        ("once", o.once),
-    ];
-    let random = [
-        ("min", o.min.is_some()),
-        ("max", o.max.is_some()),
-        ("max-count", o.max_count.is_some()),
-        ("choices", !o.choices.is_empty()),
-        ("seed", o.seed.is_some()),
-    ];
-    let misplaced = |opts: &[(&str, bool)], owner: &str| -> anyhow::Result<()> {
-        if let Some((name, _)) = opts.iter().find(|(_, set)| *set) {
-            anyhow::bail!(
-                "--{name} applies to the {owner} service only, not to {}",
-                service_str(service)
-            );
-        }
-        Ok(())
-    };
-    if service != ServiceName::Daytime {
-        misplaced(&daytime, "daytime")?;
-    }
-    if service != ServiceName::Random {
-        misplaced(&random, "random")?;
-    }
-    Ok(())
-}
-
-fn service_str(s: ServiceName) -> &'static str {
-    match s {
-        ServiceName::Echo => "echo",
-        ServiceName::Daytime => "daytime",
-        ServiceName::Random => "random",
-        ServiceName::Counter => "counter",
-    }
-}
-
-/// The plan for `duplex serve` with these arguments.
-pub fn plan_from_args(args: &ServeArgs) -> anyhow::Result<Plan> {
-    let mut plan = match (&args.config, args.service) {
+/// The settings of `duplex serve` with these arguments: a service and its
+/// URLs, a configuration file, or the built-in default, with the limit,
+/// TLS and metrics flags over what the file says.
+pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut settings = match (&args.config, args.listener.service) {
         (Some(path), _) => {
-            if args_have_service_options(&args.service_opts) {
+            if args.listener.has_service_options() {
                 anyhow::bail!("with --config, service options belong in the configuration file");
             }
             load_file(path)?
         }
-        (None, Some(service)) => Plan {
-            limits: Limits::default(),
-            listeners: vec![ListenerPlan {
-                service,
-                options: args.service_opts.clone(),
-                urls: args.urls.clone(),
-            }],
-            tls: None,
-            metrics: None,
-        },
+        (None, Some(service)) => {
+            args.listener.check(service)?;
+            Settings {
+                limits: Limits::default(),
+                listeners: vec![args.listener.clone()],
+                tls: None,
+                metrics: None,
+            }
+        }
         (None, None) => {
-            if args_have_service_options(&args.service_opts) {
+            if args.listener.has_service_options() {
                 anyhow::bail!(
                     "service options need a service: duplex serve SERVICE URL… [options]"
                 );
             }
-            parse(DEFAULT_CONFIG).context("the built-in configuration")?
+            parse(&default_config()).context("the built-in configuration")?
         }
     };
-    apply_limit_args(&mut plan.limits, &args.limits)?;
+    settings.limits = args.limits.apply(settings.limits)?;
     if let Some(m) = &args.metrics {
-        plan.metrics = Some(m.clone());
+        settings.metrics = Some(m.clone());
     }
-    if let Some(m) = &plan.metrics
+    if let Some(m) = &settings.metrics
         && !matches!(m, Endpoint::Tcp(_))
     {
         anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {m})");
     }
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        plan.tls = Some(TlsFiles {
+    if let Some(files) = tls_files(&args.tls) {
+        settings.tls = Some(files);
+    }
+    Ok(settings)
+}
+
+impl Settings {
+    /// Builds what the server runs: reads the TLS files and makes every
+    /// service, all sharing one client count.
+    pub fn build(self) -> anyhow::Result<server::Plan> {
+        let tls = self
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()?;
+        let stats = Stats::new();
+        let services = self
+            .listeners
+            .iter()
+            .map(|l| {
+                Ok(ServicePlan {
+                    service: build_service(l, &stats)?,
+                    listen: l.urls.iter().cloned().map(Listen::Url).collect(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(server::Plan {
+            limits: self.limits,
+            stats,
+            services,
+            tls,
+            metrics: self.metrics,
+        })
+    }
+}
+
+/// Makes the service of a listener. `stats` is shared by every service of
+/// the process (the counter reads it).
+fn build_service(l: &ListenerOptions, stats: &Arc<Stats>) -> anyhow::Result<Service> {
+    let Some(service) = l.service else {
+        anyhow::bail!("a listener needs a service");
+    };
+    l.check(service)?;
+    Ok(match service {
+        ServiceName::Echo => Service::Echo,
+        ServiceName::Counter => Service::Line(Arc::new(Counter::new(stats.clone()))),
+        ServiceName::Daytime => Service::Line(Arc::new(Daytime::new(
+            l.format.unwrap_or_default(),
+            l.utc,
+            l.once,
+        ))),
+        ServiceName::Random => Service::Line(Arc::new(
+            Random::new(l.random()).map_err(|e| anyhow::anyhow!("random: {e}"))?,
+        )),
+    })
+}
+
+fn tls_files(o: &TlsOptions) -> Option<TlsFiles> {
+    match (&o.tls_cert, &o.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
-        });
+        }),
+        _ => None,
     }
-    Ok(plan)
-}
-
-fn args_have_service_options(o: &ServiceOpts) -> bool {
-    o.format.is_some()
-        || o.utc
-        || o.once
-        || o.min.is_some()
-        || o.max.is_some()
-        || o.max_count.is_some()
-        || !o.choices.is_empty()
-        || o.seed.is_some()
-}
-
-fn apply_limit_args(l: &mut Limits, a: &LimitArgs) -> anyhow::Result<()> {
-    if let Some(v) = a.max_connections {
-        l.max_connections = v;
-    }
-    if let Some(v) = a.idle_timeout {
-        l.idle_timeout = v;
-    }
-    if let Some(v) = a.max_line {
-        l.max_line = v;
-    }
-    if let Some(v) = a.max_message {
-        l.max_message = v;
-    }
-    if let Some(v) = a.shutdown_timeout {
-        l.shutdown_timeout = v;
-    }
-    if !a.allowed_origins.is_empty() {
-        l.allowed_origins = a.allowed_origins.clone();
-    }
-    if let Some(v) = a.ping_interval {
-        l.ping_interval = (!v.is_zero()).then_some(v);
-    }
-    validate_limits(l)
-}
-
-fn validate_limits(l: &Limits) -> anyhow::Result<()> {
-    if l.max_connections == 0 {
-        anyhow::bail!("max-connections must be at least 1");
-    }
-    if l.max_line == 0 {
-        anyhow::bail!("max-line must be at least 1");
-    }
-    if l.max_message == 0 {
-        anyhow::bail!("max-message must be at least 1");
-    }
-    if l.idle_timeout.is_zero() {
-        anyhow::bail!("idle-timeout must be longer than 0");
-    }
-    Ok(())
 }
 
 /// Reads and parses a configuration file.
-pub fn load_file(path: &Path) -> anyhow::Result<Plan> {
+pub fn load_file(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
     parse(&text).with_context(|| format!("invalid configuration file {}", path.display()))
 }
 
+/// A configuration file: the same option structs as the command line.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+struct File {
     #[serde(default)]
-    limits: FileLimits,
+    limits: LimitOptions,
     #[serde(default, rename = "listener")]
-    listeners: Vec<toml::Spanned<FileListener>>,
-    tls: Option<FileTls>,
+    listeners: Vec<toml::Spanned<ListenerOptions>>,
+    tls: Option<TlsOptions>,
     metrics: Option<Endpoint>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTls {
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileLimits {
-    max_connections: Option<usize>,
-    idle_timeout: Option<FileDuration>,
-    max_line: Option<usize>,
-    max_message: Option<usize>,
-    shutdown_timeout: Option<FileDuration>,
-    ping_interval: Option<FileDuration>,
-    #[serde(default)]
-    allowed_origins: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileListener {
-    service: ServiceName,
-    urls: Vec<Endpoint>,
-    format: Option<crate::service::DaytimeFormat>,
-    #[serde(default)]
-    utc: bool,
-    #[serde(default)]
-    once: bool,
-    min: Option<i64>,
-    max: Option<i64>,
-    max_count: Option<u64>,
-    #[serde(default)]
-    choices: Vec<String>,
-    seed: Option<u64>,
-}
-
-/// `"500ms"`, `"5m"`, or a number of seconds.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum FileDuration {
-    Text(String),
-    Seconds(u64),
-    Fraction(f64),
-}
-
-impl FileDuration {
-    fn get(&self, name: &str) -> anyhow::Result<Duration> {
-        match self {
-            FileDuration::Text(s) => {
-                crate::cli::parse_duration(s).map_err(|e| anyhow::anyhow!("limits.{name}: {e}"))
-            }
-            FileDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
-            FileDuration::Fraction(f) => Duration::try_from_secs_f64(*f)
-                .map_err(|_| anyhow::anyhow!("limits.{name}: {f} is not a duration")),
-        }
-    }
-}
-
 /// Parses configuration text. Errors carry the line and column.
-pub fn parse(text: &str) -> anyhow::Result<Plan> {
-    let file: FileConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let d = Limits::default();
-    let fl = &file.limits;
-    let limits = Limits {
-        max_connections: fl.max_connections.unwrap_or(d.max_connections),
-        idle_timeout: fl
-            .idle_timeout
-            .as_ref()
-            .map(|x| x.get("idle_timeout"))
-            .transpose()?
-            .unwrap_or(d.idle_timeout),
-        max_line: fl.max_line.unwrap_or(d.max_line),
-        max_message: fl.max_message.unwrap_or(d.max_message),
-        shutdown_timeout: fl
-            .shutdown_timeout
-            .as_ref()
-            .map(|x| x.get("shutdown_timeout"))
-            .transpose()?
-            .unwrap_or(d.shutdown_timeout),
-        ping_interval: fl
-            .ping_interval
-            .as_ref()
-            .map(|x| x.get("ping_interval"))
-            .transpose()?
-            .filter(|d| !d.is_zero()),
-        allowed_origins: fl.allowed_origins.clone(),
-    };
-    validate_limits(&limits)?;
+pub fn parse(text: &str) -> anyhow::Result<Settings> {
+    let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limits = file.limits.apply(Limits::default())?;
     if file.listeners.is_empty() {
         anyhow::bail!(
             "no [[listener]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
@@ -333,34 +203,15 @@ pub fn parse(text: &str) -> anyhow::Result<Plan> {
         if l.urls.is_empty() {
             return Err(at(anyhow::anyhow!("listener has no urls")));
         }
-        let plan = ListenerPlan {
-            service: l.service,
-            options: ServiceOpts {
-                format: l.format,
-                utc: l.utc,
-                once: l.once,
-                min: l.min,
-                max: l.max,
-                max_count: l.max_count,
-                choices: l.choices,
-                seed: l.seed,
-            },
-            urls: l.urls,
-        };
-        check_options(plan.service, &plan.options).map_err(at)?;
         // Build once now so that bad settings (an empty range) are reported
         // with their position rather than at bind time.
-        plan.build(&Stats::new()).map_err(at)?;
-        listeners.push(plan);
+        build_service(&l, &Stats::new()).map_err(at)?;
+        listeners.push(l);
     }
-    let tls = file.tls.map(|t| TlsFiles {
-        cert: t.cert,
-        key: t.key,
-    });
-    Ok(Plan {
+    Ok(Settings {
         limits,
         listeners,
-        tls,
+        tls: file.tls.as_ref().and_then(tls_files),
         metrics: file.metrics,
     })
 }
@@ -378,11 +229,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn default_config_parses_and_covers_every_service() {
-        let plan = parse(DEFAULT_CONFIG).expect("default config");
-        let names: Vec<_> = plan.listeners.iter().map(|l| l.service).collect();
+        let plan = parse(&default_config()).expect("default config");
+        let names: Vec<_> = plan.listeners.iter().filter_map(|l| l.service).collect();
         for s in [
             ServiceName::Echo,
             ServiceName::Daytime,
@@ -399,6 +251,14 @@ mod tests {
             }
         }
         assert_eq!(plan.limits, Limits::default());
+    }
+
+    #[test]
+    fn every_placeholder_of_the_default_is_filled() {
+        let text = default_config();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(!line.contains('{'), "unfilled: {line}");
+        }
     }
 
     fn error(text: &str) -> String {
@@ -427,6 +287,12 @@ mod tests {
         );
         assert!(e.contains("idle_timeout"), "{e}");
         assert!(error("").contains("no [[listener]]"));
+        let e = error("[[listener]]\nurls = [\"tcp://:1\"]\n");
+        assert!(e.contains("service"), "{e}");
+        let e = error(
+            "[tls]\ncert = \"c.pem\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\n",
+        );
+        assert!(e.contains("key"), "{e}");
     }
 
     #[test]

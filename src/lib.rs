@@ -4,18 +4,27 @@
 //! # Layout
 //!
 //! ```text
-//! main.rs        thin: parse the command line, run, map errors to exit codes
+//! main.rs        thin: parse the command line, run, handle signals, map errors to exit codes
 //! cli.rs         clap definitions
+//! options.rs     every option of `duplex serve`, as flags and file keys at once
+//! config.rs      command line, TOML file or built-in default -> Settings -> server::Plan
 //! endpoint.rs    URL parsing and Display: one enum for every transport
-//! config.rs      command line, TOML file or built-in default -> one Plan
 //! service/       echo, daytime, random, counter: transport-independent
-//! server/        listeners per transport over one shared runtime
+//! server/        run(plan, shutdown): listeners per transport over one shared runtime
 //!                (connection limit, idle timeout, graceful shutdown)
 //! client/        `duplex connect`: stdin/stdout pump per transport
 //! tls.rs         rustls settings for servers and clients, `duplex cert`
 //! timer.rs       deadlines and watched waits that cost nothing per message
 //! bench/         `duplex bench`: load generator, histograms, report
+//! man.rs         `duplex man`: man pages from the clap definitions
+//! logging.rs     logs on stderr, text or JSON
+//! sys.rs         the few system calls std lacks, through rustix
 //! ```
+//!
+//! Modules depend in one direction: `main` on the rest; `config` on
+//! `options`, `server` and `service`; `server` on `service`, never on its
+//! callers. docs/behaviour.md describes what duplex does, in the terms the
+//! tests use.
 //!
 //! A service never knows which transport carries it, and a transport never
 //! knows which service it carries: transports frame requests and hand them to
@@ -29,7 +38,10 @@ pub mod client;
 pub mod config;
 pub mod endpoint;
 pub mod logging;
+pub mod man;
+pub mod options;
 pub mod server;
 pub mod service;
+pub mod sys;
 pub mod timer;
 pub mod tls;

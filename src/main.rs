@@ -1,16 +1,21 @@
-//! The `duplex` binary: parse, run, map errors to exit codes.
+//! The `duplex` binary: parse, run, map errors to exit codes. The signals
+//! that stop a server are handled here too, not in the library.
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error
-//! (clap's message), 3 a `bench --fail-if` threshold breached, 130 a second
-//! interrupt during shutdown, or `connect` ended by Ctrl-C.
+//! (clap's message, or a bad configuration), 3 a `bench --fail-if` threshold
+//! breached, 130 a second interrupt during shutdown, or `connect` ended by
+//! Ctrl-C.
 
 use std::io::Write;
+use std::time::Duration;
 
-use clap::{CommandFactory, Parser};
+use clap::FromArgMatches;
 use duplex::cli::{Cli, Command};
+use tokio::signal::unix::{SignalKind, signal};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli =
+        Cli::from_arg_matches(&duplex::cli::command().get_matches()).unwrap_or_else(|e| e.exit());
     duplex::logging::init(&cli.log);
     let code = match run(cli) {
         Ok(code) => code,
@@ -33,22 +38,34 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Config => {
-            print!("{}", duplex::config::DEFAULT_CONFIG);
+            print!("{}", duplex::config::default_config());
             Ok(0)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "duplex", &mut std::io::stdout());
+            let mut command = duplex::cli::command();
+            clap_complete::generate(shell, &mut command, "duplex", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            for page in duplex::man::write_pages(&duplex::cli::command(), &dir)? {
+                println!("wrote {}", page.display());
+            }
             Ok(0)
         }
         Command::Serve(args) => {
-            let plan = match duplex::config::plan_from_args(&args) {
-                Ok(p) => p,
+            let settings = match duplex::config::from_args(&args) {
+                Ok(s) => s,
                 Err(e) => {
                     eprintln!("duplex: {e:#}");
                     return Ok(2);
                 }
             };
-            runtime()?.block_on(duplex::server::run(plan))?;
+            let timeout = settings.limits.shutdown_timeout;
+            let plan = settings.build()?;
+            runtime()?.block_on(async {
+                let shutdown = on_signals(timeout)?;
+                duplex::server::run(plan, shutdown).await
+            })?;
             Ok(0)
         }
         Command::Connect(args) => {
@@ -71,6 +88,37 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(verdict.code())
         }
     }
+}
+
+/// The server's shutdown future: completes at the first SIGINT or SIGTERM;
+/// a second one exits at once with status 130.
+///
+/// Call it before anything is bound, so that a signal arriving right after
+/// the `listening` line is handled gracefully instead of killing the
+/// process.
+fn on_signals(shutdown_timeout: Duration) -> std::io::Result<impl Future<Output = ()>> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let (first, shutdown) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut next = async || {
+            tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            }
+        };
+        let sig = next().await;
+        tracing::info!(
+            "{sig}: shutting down (at most {shutdown_timeout:?}; a second signal exits at once)"
+        );
+        let _ = first.send(());
+        let sig = next().await;
+        eprintln!("duplex: {sig} again: exiting at once");
+        std::process::exit(130);
+    });
+    Ok(async move {
+        let _ = shutdown.await;
+    })
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -7,6 +7,9 @@
 //! A counting global allocator wraps the system one; only allocations made
 //! on a thread that has switched counting on are counted, and the tests take
 //! turns, so the test harness's own threads do not disturb the count.
+// The crate denies unsafe code; a counting GlobalAlloc is unsafe by
+// definition.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,4 +1,5 @@
-//! `duplex bench` (SPEC §5) against real echo servers: duplex's own over
+//! `duplex bench` (docs/behaviour.md, "Benchmarking") against real echo
+//! servers: duplex's own over
 //! tcp, unix, udp, tls, ws and wss, and socat; servers that corrupt one byte
 //! (TCP) or one message (WebSocket); usage errors. With `--request`, against
 //! duplex's random, counter and daytime services, `ERR` replies and a server

@@ -1,5 +1,6 @@
 //! The command line: usage errors, help, version, configuration files and the
-//! built-in default configuration (SPEC §1 and §3).
+//! built-in default configuration (docs/behaviour.md, "Endpoints" and
+//! "Serving").
 
 mod common;
 

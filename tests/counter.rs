@@ -1,5 +1,6 @@
-//! `counter` (SPEC §2): the number of clients since start, over every
-//! transport of the process; refused connections do not count.
+//! `counter` (docs/behaviour.md, "Services"): the number of clients since
+//! start, over every transport of the process; refused connections do not
+//! count.
 
 mod common;
 

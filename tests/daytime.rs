@@ -1,5 +1,5 @@
-//! `daytime` (SPEC §2): greeting on connect, one reply per request, formats,
-//! `--utc`, `--once`, UDP, STOP.
+//! `daytime` (docs/behaviour.md, "Services"): greeting on connect, one reply
+//! per request, formats, `--utc`, `--once`, UDP, STOP.
 
 mod common;
 

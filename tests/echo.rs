@@ -1,5 +1,6 @@
-//! `echo` (SPEC §2): byte-exact and binary-safe on streams, each datagram back
-//! unchanged on UDP, no framing and no special words.
+//! `echo` (docs/behaviour.md, "Services"): byte-exact and binary-safe on
+//! streams, each datagram back unchanged on UDP, no framing and no special
+//! words.
 
 mod common;
 

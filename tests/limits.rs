@@ -1,5 +1,5 @@
-//! Limits (SPEC §3): --max-line, --max-connections, --idle-timeout,
-//! backpressure (bounded memory) and concurrency.
+//! Limits (docs/behaviour.md, "Limits"): --max-line, --max-connections,
+//! --idle-timeout, backpressure (bounded memory) and concurrency.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! `random` (SPEC §2): request forms, errors, choices, seeds, extreme bounds,
-//! trimming, UDP.
+//! `random` (docs/behaviour.md, "Services"): request forms, errors, choices,
+//! seeds, extreme bounds, trimming, UDP.
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! Graceful shutdown on real SIGTERM and SIGINT (SPEC §3): stop accepting,
-//! let in-flight replies finish, remove Unix socket files, exit 0 within
-//! --shutdown-timeout; a second signal exits at once with status 130.
+//! Graceful shutdown on real SIGTERM and SIGINT (docs/behaviour.md,
+//! "Shutdown"): stop accepting, let in-flight replies finish, remove Unix
+//! socket files, exit 0 within --shutdown-timeout; a second signal exits at
+//! once with status 130.
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! Binding (SPEC §1, §3): IPv6, the empty host, Unix socket paths (stale,
-//! live, not a socket, relative), and clear one-line errors at start.
+//! Binding (docs/behaviour.md, "Endpoints", "Unix socket files"): IPv6, the
+//! empty host, Unix socket paths (stale, live, not a socket, relative), and
+//! clear one-line errors at start.
 
 mod common;
 

@@ -6,6 +6,9 @@
 //! The certificates come from `duplex cert`. `openssl` and the project's
 //! `.venv` (with `websockets`) are installed by `scripts/test.sh`; a missing
 //! tool fails the tests.
+// The crate denies unsafe code; one test here asks geteuid(2) whether it
+// runs as root.
+#![allow(unsafe_code)]
 
 mod common;
 mod tlsutil;

@@ -1,6 +1,9 @@
 //! WebSocket over real sockets: every service over `ws://`, close codes,
 //! limits, HTTP routes of WebSocket listeners, graceful shutdown, several
 //! paths on one port, and `duplex connect ws://`.
+// The crate denies unsafe code; one test here signals the client process
+// (libc::kill).
+#![allow(unsafe_code)]
 
 mod common;
 mod wsutil;

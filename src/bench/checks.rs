@@ -2,7 +2,8 @@
 //! transports, the shape of the load against the run, WebSocket header
 //! syntax. Each failure is a usage error that says what is allowed.
 
-use super::settings::{Handshake, Load, Payload, UsageError, usage};
+use super::settings::{Handshake, Load, Payload};
+use super::usage::{UsageError, usage};
 use crate::cli::BenchArgs;
 use crate::endpoint::Endpoint;
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::control::Ctl;
-use super::exchange::{Broken, Turn};
+use super::exchange::Turn;
 use super::link::Deadline;
+use super::reply::Broken;
 use super::transport::Connector;
 use super::worker::{self, Outcome, Slot};
 

@@ -13,19 +13,9 @@ use std::time::Instant;
 
 use super::link::{Deadline, Expired};
 use super::payload::{Pattern, Requests};
-use super::reply::{Got, ReplyReader};
+use super::reply::{Broken, Got, ReplyReader, take_reply};
 use super::tally::Tally;
 use super::transport::{Conn, Framing};
-
-/// Why an exchange failed. Counted in the tally's errors already; this
-/// only says what to do with the connection.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Broken {
-    /// The connection is unusable: drop it and reconnect.
-    Drop,
-    /// A message transport timed out and resynchronised: go on.
-    Continue,
-}
 
 /// One batch's timing.
 pub struct Turn<'a> {
@@ -263,38 +253,4 @@ async fn requests_exchange<C: Conn>(
         return Err(Broken::Drop);
     }
     Ok(())
-}
-
-/// Counts one request-mode reply (or why there is none); a good reply is a
-/// measured message when `measured_from` is set.
-pub fn take_reply(
-    r: io::Result<Got>,
-    measured_from: Option<Instant>,
-    tally: &mut Tally,
-) -> Result<(), Broken> {
-    match r {
-        Ok(Got::Reply { bytes, good: true }) => {
-            if let Some(t0) = measured_from {
-                tally.messages(t0.elapsed(), 1);
-                tally.bytes += bytes as u64;
-            }
-            Ok(())
-        }
-        Ok(Got::Reply { good: false, .. }) => {
-            tally.errors.bad_reply += 1;
-            Ok(())
-        }
-        Ok(Got::TooLong) => {
-            tally.errors.bad_reply += 1;
-            Err(Broken::Drop)
-        }
-        Ok(Got::Closed) => {
-            tally.errors.short_read += 1;
-            Err(Broken::Drop)
-        }
-        Err(e) => {
-            tally.errors.count_io(&e);
-            Err(Broken::Drop)
-        }
-    }
 }

@@ -170,7 +170,7 @@ async fn greet<C: Conn>(
         }
         Ok(r) => {
             let mut scratch = Tally::new();
-            let ok = super::exchange::take_reply(r, None, &mut scratch).is_ok()
+            let ok = super::reply::take_reply(r, None, &mut scratch).is_ok()
                 && scratch.errors.total() == 0;
             tally.errors.add(&scratch.errors);
             if ok && rx.pending() {

@@ -47,7 +47,9 @@ mod closed;
 mod connect;
 mod control;
 mod exchange;
+mod from_args;
 pub mod histogram;
+mod hold;
 mod link;
 pub mod merge;
 mod open;
@@ -63,12 +65,14 @@ pub mod tally;
 mod text;
 pub mod threshold;
 pub mod transport;
+pub mod usage;
 mod worker;
 
 use anyhow::Context;
 
-pub use report::Report;
-pub use settings::{Settings, Task, UsageError};
+pub use report::{Report, Verdict};
+pub use settings::{Settings, Task};
+pub use usage::UsageError;
 
 use crate::cli::LatencySet;
 
@@ -110,50 +114,4 @@ pub fn plot_svg(report: &Report) -> String {
         .collect();
     let title = format!("{}, {} messages", report.headline(), report.total.messages);
     plot::svg(&curves, &title)
-}
-
-/// How a run ended, as `duplex bench`'s exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Clean,
-    /// Errors, or nothing measured.
-    Errors,
-    /// A `--fail-if` threshold was breached.
-    Breached,
-}
-
-impl Verdict {
-    pub fn code(self) -> i32 {
-        match self {
-            Verdict::Clean => 0,
-            Verdict::Errors => 1,
-            Verdict::Breached => 3,
-        }
-    }
-}
-
-/// Holding many connections needs as many file descriptors: raise the soft
-/// limit to the hard one if that is what it takes.
-fn raise_fd_limit(n: usize) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        let want = (n as libc::rlim_t).saturating_add(64);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = lim.rlim_max.min(want);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            if lim.rlim_cur < want {
-                tracing::warn!(
-                    "only {} file descriptors allowed (ulimit -n): some of the {n} connections will fail",
-                    lim.rlim_cur
-                );
-            }
-        }
-    }
 }

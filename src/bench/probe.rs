@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::{round1, round3};
+use crate::sys::process_cpu_secs;
 
 /// One reading of the server (and of the bench itself, for the ratio).
 #[derive(Debug, Clone, Copy)]
@@ -171,17 +172,6 @@ impl ServerReport {
                 .map(|(before, n)| round1((to.rss as f64 - before.rss as f64) / n as f64)),
         }
     }
-}
-
-/// User plus system CPU time of this process so far, in seconds.
-pub fn process_cpu_secs() -> f64 {
-    // SAFETY: getrusage only writes into the struct passed in.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! reader's memory is one read buffer whatever the server sends.
 
 use std::io;
+use std::time::Instant;
 
+use super::tally::Tally;
 use super::transport::{Conn, Framing};
 
 /// Longest reply the request mode accepts, without its line break: a longer
@@ -69,7 +71,7 @@ pub struct ReplyReader {
     start: usize,
     end: usize,
     line: LineScan,
-    /// `--greeting`: a new connection's first reply is read by [`super::link::Link::open`].
+    /// `--greeting`: a new connection's first reply is read by `super::link::Link::open`.
     pub greeting: bool,
 }
 
@@ -145,6 +147,50 @@ impl ReplyReader {
                 return Ok(Got::Closed);
             }
             self.end = n;
+        }
+    }
+}
+
+/// Why an exchange failed. Counted in the tally's errors already; this
+/// only says what to do with the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// The connection is unusable: drop it and reconnect.
+    Drop,
+    /// A message transport timed out and resynchronised: go on.
+    Continue,
+}
+
+/// Counts one request-mode reply (or why there is none); a good reply is a
+/// measured message when `measured_from` is set.
+pub fn take_reply(
+    r: io::Result<Got>,
+    measured_from: Option<Instant>,
+    tally: &mut Tally,
+) -> Result<(), Broken> {
+    match r {
+        Ok(Got::Reply { bytes, good: true }) => {
+            if let Some(t0) = measured_from {
+                tally.messages(t0.elapsed(), 1);
+                tally.bytes += bytes as u64;
+            }
+            Ok(())
+        }
+        Ok(Got::Reply { good: false, .. }) => {
+            tally.errors.bad_reply += 1;
+            Ok(())
+        }
+        Ok(Got::TooLong) => {
+            tally.errors.bad_reply += 1;
+            Err(Broken::Drop)
+        }
+        Ok(Got::Closed) => {
+            tally.errors.short_read += 1;
+            Err(Broken::Drop)
+        }
+        Err(e) => {
+            tally.errors.count_io(&e);
+            Err(Broken::Drop)
         }
     }
 }

@@ -1,18 +1,18 @@
 //! The result of a run (or of merged runs): how it was set up, what it
 //! measured in total and per target, the server's share, and the verdict of
-//! the thresholds. Printed as text ([`super::text`]) or as one JSON object,
+//! the thresholds. Printed as text (`super::text`) or as one JSON object,
 //! which `duplex bench merge` reads back.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::Verdict;
 use super::histogram::{Encoded, Hists, Percentiles, round1, round3};
 use super::probe::ServerReport;
 use super::settings::{Load, Mode, Payload, Sets};
 use super::tally::{Errors, Tally};
-use super::threshold::{Threshold, ThresholdReport};
+use super::threshold::{Figures, Threshold, ThresholdReport};
+use crate::cli::LatencySet;
 
 /// How the run was set up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,7 +211,7 @@ impl Report {
             duration_secs: round3(secs),
             full_after_secs: None,
             targets: Vec::new(),
-            cpu_secs: round3(super::probe::process_cpu_secs()),
+            cpu_secs: round3(crate::sys::process_cpu_secs()),
             server: None,
             thresholds: Vec::new(),
             hists: total.hists.clone(),
@@ -260,6 +260,41 @@ impl Report {
 }
 
 /// A setup for the tests of the report and its text.
+/// How a run ended, as `duplex bench`'s exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Clean,
+    /// Errors, or nothing measured.
+    Errors,
+    /// A `--fail-if` threshold was breached.
+    Breached,
+}
+
+impl Verdict {
+    pub fn code(self) -> i32 {
+        match self {
+            Verdict::Clean => 0,
+            Verdict::Errors => 1,
+            Verdict::Breached => 3,
+        }
+    }
+}
+
+impl Figures for Report {
+    fn errors(&self) -> u64 {
+        self.error_total()
+    }
+    fn rate(&self) -> f64 {
+        self.total.messages_per_sec
+    }
+    fn mbps(&self) -> f64 {
+        self.total.mb_per_sec
+    }
+    fn latency(&self, set: LatencySet) -> Option<Percentiles> {
+        Percentiles::of_samples(self.hists.get(set))
+    }
+}
+
 #[cfg(test)]
 pub fn test_setup() -> Setup {
     Setup {

@@ -13,13 +13,26 @@ use tokio::task::JoinSet;
 
 use super::control::{Control, Ctl, Times};
 use super::probe::{self, Sample, ServerReport};
+use super::progress;
 use super::report::{Report, Results, Setup, TargetReport};
 use super::settings::{Load, Mode, Payload, Sets};
 use super::tally::Tally;
-use super::transport::{Connector, Tcp, Tls, Udp, Unix, Ws, Wss};
-use super::worker::{self, Outcome, Slot};
-use super::{progress, raise_fd_limit};
+use super::transport::ws::{Ws, Wss};
+use super::transport::{Connector, Tcp, Tls, Udp, Unix};
+use super::worker::{Outcome, Slot};
+use super::{closed, connect, hold, open};
 use crate::endpoint::{Endpoint, HostPort, WsTarget};
+use crate::sys::raise_fd_limit;
+
+/// Runs the worker of `slot` to the end of the run.
+async fn run_worker<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
+    match ctl.load.mode {
+        Mode::Closed => closed::run(connector, ctl, slot).await,
+        Mode::Rate => open::OpenLoop::run(connector, ctl, slot).await,
+        Mode::Connect => connect::run(connector, ctl, slot).await,
+        Mode::Hold => hold::run(connector, ctl, slot).await,
+    }
+}
 
 /// One target's connector with its type erased, so that one run can mix
 /// transports; the workers themselves stay generic.
@@ -33,7 +46,7 @@ struct Runner<K>(Arc<K>);
 
 impl<K: Connector> Target for Runner<K> {
     fn spawn(&self, ctl: &Ctl, slot: Slot, set: &mut JoinSet<Outcome>) {
-        set.spawn(worker::run(self.0.clone(), ctl.clone(), slot));
+        set.spawn(run_worker(self.0.clone(), ctl.clone(), slot));
     }
 
     fn why(&self) -> Pin<Box<dyn Future<Output = String> + Send + '_>> {

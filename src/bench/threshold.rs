@@ -19,8 +19,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::Percentiles;
-use super::report::Report;
-use super::settings::UsageError;
+use super::usage::UsageError;
 use crate::cli::LatencySet;
 
 /// A checked `--fail-if` expression.
@@ -224,21 +223,6 @@ pub struct ThresholdReport {
     pub breached: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<String>,
-}
-
-impl Figures for Report {
-    fn errors(&self) -> u64 {
-        self.error_total()
-    }
-    fn rate(&self) -> f64 {
-        self.total.messages_per_sec
-    }
-    fn mbps(&self) -> f64 {
-        self.total.mb_per_sec
-    }
-    fn latency(&self, set: LatencySet) -> Option<Percentiles> {
-        Percentiles::of_samples(self.hists.get(set))
-    }
 }
 
 #[cfg(test)]

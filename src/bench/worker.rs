@@ -2,18 +2,15 @@
 //! start gate, runs the loop of the run's mode and hands back what it
 //! measured. Slots are spread over the targets round-robin.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::control::{Ctl, Times};
-use super::exchange::{Echo, Load, Turn};
-use super::link::{Deadline, Link};
+use super::exchange::{Echo, Load};
+use super::link::Link;
 use super::payload::Requests;
 use super::reply::ReplyReader;
-use super::settings::Mode;
 use super::tally::Tally;
 use super::transport::{Conn, Connector};
-use super::{closed, connect, open};
 
 /// Which connection this worker is: its number over the run (for ramp-up
 /// and the open-loop schedule) and its target.
@@ -52,16 +49,6 @@ impl Outcome {
             first_open,
             keep: conn.map(|c| Box::new(c) as Box<dyn Send>),
         }
-    }
-}
-
-/// Runs the worker of `slot` to the end of the run.
-pub async fn run<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
-    match ctl.load.mode {
-        Mode::Closed => closed::run(connector, ctl, slot).await,
-        Mode::Rate => open::OpenLoop::run(connector, ctl, slot).await,
-        Mode::Connect => connect::run(connector, ctl, slot).await,
-        Mode::Hold => hold(connector, ctl, slot).await,
     }
 }
 
@@ -108,48 +95,4 @@ pub async fn ramp(ctl: &Ctl, times: &Times, slot: Slot) {
             _ = ctl.stop.cancelled() => {}
         }
     }
-}
-
-/// `--hold N`: open the connection, echo one verified message on it (so the
-/// server has really accepted and served it), then keep it idle until `-d`
-/// passes or Ctrl-C.
-async fn hold<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outcome {
-    let mut tally = ctl.tally(slot.target);
-    let mut link = Link::new(None, Instant::now());
-    if link
-        .open(&*connector, ctl.timeout(), None, &mut tally)
-        .await
-        && let Link {
-            conn: Some(c),
-            first,
-            ..
-        } = &mut link
-    {
-        let mut echo = Load::Echo(Echo::new(ctl.load.size, 1, ctl.text()));
-        let mut deadline = Deadline::new(ctl.timeout());
-        let turn = Turn {
-            t0: Instant::now(),
-            measured: true,
-            first,
-        };
-        if echo
-            .exchange(c, 1, &mut deadline, turn, &mut tally)
-            .await
-            .is_err()
-        {
-            link.conn = None;
-        }
-    }
-    let opened = link.conn.is_some();
-    let Some(times) = ctl.arrive(opened).await else {
-        return Outcome::new(slot, tally, None, None, link.conn);
-    };
-    if let Some(end) = times.end {
-        tokio::select! {
-            _ = tokio::time::sleep_until(end.into()) => {}
-            _ = ctl.stop.cancelled() => {}
-        }
-    }
-    let first_open = opened.then_some(times.start);
-    Outcome::new(slot, tally, Some(Instant::now()), first_open, link.conn)
 }

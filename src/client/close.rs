@@ -2,7 +2,7 @@
 //! who closed, the code with its meaning, the reason when there is one,
 //! and never a trailing space.
 
-use super::ConnectError;
+use super::dial::ConnectError;
 
 /// A close frame's content, whatever the WebSocket library.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,16 +1,17 @@
 //! `duplex connect`: stdin to the server, the server to stdout, both at once.
 //!
-//! * Stream transports (TCP, Unix, TLS): see [`stream`].
-//! * UDP: see [`udp`].
+//! * Stream transports (TCP, Unix, TLS): see `stream`.
+//! * UDP: see `udp`.
 //! * WebSocket: see [`ws`].
 //!
-//! What every transport shares is in [`session`]: how a session ended (and
+//! What every transport shares is in `session`: how a session ended (and
 //! so the exit status), Ctrl-C, and the clock behind `-w` (give up after
 //! that long without data either way) and `--quit-after` (quit that long
 //! after stdin EOF). `-z` connects (and completes the TLS and WebSocket
 //! handshakes), closes, and reports only whether that worked.
 
 mod close;
+mod dial;
 mod session;
 mod stdio;
 mod stream;
@@ -22,17 +23,14 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::cli::ConnectArgs;
-use crate::endpoint::{Endpoint, HostPort};
+use crate::endpoint::Endpoint;
+pub use dial::ConnectError;
+use dial::{connect_tcp, connect_tls, describe, fail};
 pub use session::Ending;
 use session::{Clock, Interrupt};
 
 /// How long a `-z` check may take to close what it opened.
 const PROBE_CLOSE: Duration = Duration::from_secs(1);
-
-/// A failure of `duplex connect`, as one clear line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectError(pub String);
 
 /// Runs `duplex connect`. Ctrl-C is handled here from the start, so that it
 /// ends every transport in every phase the same way
@@ -97,85 +95,4 @@ async fn over_stream<S: AsyncRead + AsyncWrite + Unpin>(
         return Ok(Ending::Done);
     }
     stream::pump(stream, &args.url, clock, interrupt).await
-}
-
-fn fail(url: &Endpoint, why: impl std::fmt::Display) -> anyhow::Error {
-    ConnectError(format!("cannot connect to {url}: {why}")).into()
-}
-
-/// An I/O error in the words a user expects.
-fn describe(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => {
-            "connection refused (nothing is listening there)".into()
-        }
-        std::io::ErrorKind::NotFound => "no such socket file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-/// Resolves `hp`, or explains why it cannot be resolved.
-pub(crate) async fn resolve(
-    hp: &HostPort,
-    url: &Endpoint,
-) -> anyhow::Result<Vec<std::net::SocketAddr>> {
-    hp.resolve().await.map_err(|e| {
-        fail(
-            url,
-            format!("cannot resolve host '{}': {e}", hp.host_name()),
-        )
-    })
-}
-
-/// Connects to the first address of `hp` that answers, within `timeout`.
-pub(crate) async fn connect_tcp(
-    hp: &HostPort,
-    url: &Endpoint,
-    timeout: Duration,
-) -> anyhow::Result<tokio::net::TcpStream> {
-    let addrs = resolve(hp, url).await?;
-    let attempt = async {
-        let mut last = None;
-        for addr in &addrs {
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| std::io::Error::other("no address")))
-    };
-    let stream = tokio::time::timeout(timeout, attempt)
-        .await
-        .map_err(|_| fail(url, format!("timed out after {timeout:?}")))?
-        .map_err(|e| fail(url, describe(&e)))?;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
-/// Connects over TCP and completes a TLS handshake, verifying the server
-/// against the system roots plus `ca`, or not at all with `insecure`.
-pub async fn connect_tls(
-    hp: &HostPort,
-    url: &Endpoint,
-    timeout: Duration,
-    ca: Option<&std::path::Path>,
-    insecure: bool,
-) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    if insecure {
-        eprintln!("duplex: --insecure: the server's certificate is NOT verified");
-    }
-    let config = crate::tls::client_config(ca, insecure)?;
-    let name = crate::tls::server_name(&hp.host_name())?;
-    let tcp = connect_tcp(hp, url, timeout).await?;
-    let connector = tokio_rustls::TlsConnector::from(config);
-    tokio::time::timeout(timeout, connector.connect(name, tcp))
-        .await
-        .map_err(|_| {
-            fail(
-                url,
-                format!("the TLS handshake timed out after {timeout:?}"),
-            )
-        })?
-        .map_err(|e| fail(url, format!("TLS handshake failed: {e}")))
 }

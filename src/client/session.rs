@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
-use super::ConnectError;
+use super::dial::ConnectError;
 use crate::cli::ConnectArgs;
 use crate::endpoint::Endpoint;
 

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use tokio::io::{AsyncBufReadExt, BufReader, Stdin};
 
-use super::ConnectError;
+use super::dial::ConnectError;
 
 /// True when `e` says that nobody reads stdout any more (`| head -2`
 /// exited): the session then ends quietly, as other Unix tools do.

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
+use super::dial::{describe, fail, resolve};
 use super::session::{Clock, Ending, Expiry, Interrupt};
 use super::stdio::{Line, Lines, stdin_error, stdout_error, stdout_gone, write_record};
-use super::{describe, fail, resolve};
 use crate::cli::ConnectArgs;
 use crate::endpoint::{Endpoint, HostPort};
 

@@ -4,7 +4,7 @@
 //! At stdin EOF (or `--quit-after` later) and at Ctrl-C the client starts the
 //! close handshake with code 1000 and keeps printing what arrives until the
 //! server answers, for at most one second. Who closed, with the code and
-//! reason, goes to stderr (see [`super::close`]).
+//! reason, goes to stderr (see `super::close`).
 //!
 //! Everything specific to the WebSocket library is in this file.
 
@@ -20,9 +20,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::close::{self, Close};
+use super::dial::{ConnectError, connect_tcp, connect_tls, fail};
 use super::session::{Clock, Ending, Expiry, Interrupt};
 use super::stdio::{Line, Lines, stdin_error, stdout_error, stdout_gone, write_record};
-use super::{ConnectError, connect_tcp, fail};
 use crate::cli::ConnectArgs;
 use crate::endpoint::{Endpoint, WsTarget};
 
@@ -42,8 +42,9 @@ pub struct Handshake {
 
 /// Connects and completes the WebSocket handshake over TCP.
 ///
-/// This is the library's client entry point; `duplex connect`, `duplex
-/// bench` and the Autobahn client example all use it.
+/// This is the library's client entry point; `duplex connect` and the
+/// Autobahn client example use it (`duplex bench` has a client of its own
+/// on tokio-websockets and shares only [`request_uri`]).
 pub async fn connect(
     url: &Endpoint,
     target: &WsTarget,
@@ -155,7 +156,7 @@ pub(crate) async fn run(
     if let Endpoint::Wss(_) = url {
         let (ca, insecure) = (args.ca.as_deref(), args.insecure);
         let connected = async {
-            let tls = super::connect_tls(&target.addr, url, timeout, ca, insecure).await?;
+            let tls = connect_tls(&target.addr, url, timeout, ca, insecure).await?;
             handshake_over(tls, url, target, &handshake, timeout).await
         };
         let Some(ws) = interrupt.or(connected).await else {

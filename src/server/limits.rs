@@ -1,4 +1,6 @@
-//! Server limits.
+//! Server limits, and the one place their defaults are defined: the
+//! command line, the configuration file and `duplex config` take them from
+//! here.
 
 use std::time::Duration;
 
@@ -19,7 +21,7 @@ pub struct Limits {
     /// answered the previous ping (`None`: no pings).
     pub ping_interval: Option<Duration>,
     /// Browser origins allowed to open WebSocket sessions, besides the
-    /// listener's own (see `http::origin_allowed`).
+    /// listener's own (the origin policy is in `server/origin.rs`).
     pub allowed_origins: Vec<String>,
 }
 

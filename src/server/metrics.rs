@@ -160,44 +160,6 @@ impl Counters {
     }
 }
 
-/// One session's traffic: updates the shared counters and keeps the
-/// session's own totals for its closing log line.
-pub struct Tally<'a> {
-    pub counters: &'a Counters,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub requests: u64,
-}
-
-impl<'a> Tally<'a> {
-    pub fn new(counters: &'a Counters) -> Tally<'a> {
-        Tally {
-            counters,
-            bytes_in: 0,
-            bytes_out: 0,
-            requests: 0,
-        }
-    }
-
-    #[inline]
-    pub fn received(&mut self, n: usize) {
-        self.bytes_in += n as u64;
-        self.counters.received(n);
-    }
-
-    #[inline]
-    pub fn sent(&mut self, n: usize) {
-        self.bytes_out += n as u64;
-        self.counters.sent(n);
-    }
-
-    #[inline]
-    pub fn request(&mut self) {
-        self.requests += 1;
-        self.counters.request();
-    }
-}
-
 /// The counters of one service, per transport.
 #[derive(Debug, Default)]
 pub struct ServiceCounters {

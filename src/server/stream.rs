@@ -10,39 +10,20 @@
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::guard::{Event, Guard};
-use super::metrics::{Limit, Tally};
-use super::{Mounted, Runtime};
+use super::interrupts::Interrupts;
+use super::metrics::{Limit, Transport};
+use super::mounted::Mounted;
+use super::peer::Peer;
+use super::session::{End, SessionLog, Traffic};
+use super::shared::Shared;
 use crate::service::{Flow, Session, handle_request};
-
-/// Why a session ended (for logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The client closed its side.
-    ClientClosed,
-    /// `STOP`, or a service that closes by itself (`daytime --once`).
-    ServiceClosed,
-    /// `--idle-timeout` passed without traffic.
-    Idle,
-    /// The server is shutting down.
-    Shutdown,
-}
-
-impl End {
-    pub fn describe(self) -> &'static str {
-        match self {
-            End::ClientClosed => "client closed",
-            End::ServiceClosed => "closed by the service",
-            End::Idle => "idle timeout",
-            End::Shutdown => "server shutdown",
-        }
-    }
-}
 
 /// Echo read buffer (one per worker thread): large enough for bulk transfers
 /// in few system calls.
@@ -52,7 +33,38 @@ const ECHO_BUFFER: usize = 16 * 1024;
 const REPLY_FLUSH: usize = 16 * 1024;
 
 /// How long closing a session the server ends (idle, shutdown) may take.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Serves one accepted connection of a stream transport (TCP, Unix, TLS):
+/// admits it under `--max-connections` (a refused client gets one
+/// `ERR server busy` line and is closed at once), counts it, runs the
+/// service over it and logs how it ended.
+pub async fn serve_connection<S>(
+    mut stream: S,
+    peer: Peer,
+    mounted: Arc<Mounted>,
+    shared: Arc<Shared>,
+    transport: Transport,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(_permit) = shared.admit() else {
+        tracing::warn!(%peer, transport = transport.label(), service = mounted.name(), "refused: --max-connections reached");
+        mounted.counters.get(transport).refused();
+        let msg = shared.busy_message();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(msg.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+        return;
+    };
+    let log = SessionLog::open(&shared, &mounted, transport, peer);
+    let mut traffic = Traffic::new(log.counters);
+    let close_notify = transport == Transport::Tls;
+    let result = serve(stream, &mounted, &shared, &mut traffic, close_notify).await;
+    log.close(&traffic, &result);
+}
 
 /// Runs the mounted service over one stream connection.
 ///
@@ -63,19 +75,19 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn serve<S>(
     mut stream: S,
     mounted: &Mounted,
-    rt: &Runtime,
-    tally: &mut Tally<'_>,
+    shared: &Shared,
+    traffic: &mut Traffic<'_>,
     close_notify: bool,
 ) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let end = match mounted.open_session() {
-        None => echo(&mut stream, rt, tally).await,
+        None => echo(&mut stream, shared, traffic).await,
         // Boxed: the line loop's state is several times the size of echo's,
         // and in place it would make every echo task (and so every idle
         // echo connection) as large.
-        Some(session) => Box::pin(lines(&mut stream, session, rt, tally)).await,
+        Some(session) => Box::pin(lines(&mut stream, session, shared, traffic)).await,
     };
     match end {
         // The server ends the session: close it properly (over TLS this
@@ -93,23 +105,15 @@ where
 }
 
 /// Waits for `fut` unless the session goes idle or the server shuts down
-/// (see [`Guard`]: the watchers cost nothing on wake-ups from the socket).
-macro_rules! guarded {
-    ($fut:expr, $guard:expr) => {
-        match $guard.until($fut).await {
+/// (see [`Interrupts`]: the watchers cost nothing on wake-ups from the
+/// socket).
+macro_rules! interruptible {
+    ($fut:expr, $interrupts:expr) => {
+        match $interrupts.until($fut).await {
             Ok(r) => r,
             Err(e) => return Ok(End::from(e)),
         }
     };
-}
-
-impl From<Event> for End {
-    fn from(e: Event) -> End {
-        match e {
-            Event::Idle | Event::Ping => End::Idle,
-            Event::Shutdown => End::Shutdown,
-        }
-    }
 }
 
 /// RFC 862 over a stream: every byte back, unchanged.
@@ -120,23 +124,27 @@ impl From<Event> for End {
 /// reads what is there and writes it straight back. Only bytes the socket
 /// will not take at once (the client is not reading) are copied into a
 /// buffer of their own, which lives until they are written.
-async fn echo<S>(mut stream: S, rt: &Runtime, tally: &mut Tally<'_>) -> io::Result<End>
+async fn echo<S>(mut stream: S, shared: &Shared, traffic: &mut Traffic<'_>) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut guard = Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled());
+    let mut interrupts =
+        Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled());
     loop {
-        let echoed = guarded!(std::future::poll_fn(|cx| poll_echo(&mut stream, cx)), guard)?;
+        let echoed = interruptible!(
+            std::future::poll_fn(|cx| poll_echo(&mut stream, cx)),
+            interrupts
+        )?;
         let Some((n, unsent)) = echoed else {
             return Ok(End::ClientClosed);
         };
-        guard.touch();
-        tally.received(n);
+        interrupts.touch();
+        traffic.received(n);
         if let Some(unsent) = unsent {
-            // Writing is guarded by the idle timer only: a reply already
+            // Only the idle timer interrupts writing: a reply already
             // read is in flight and shutdown lets it finish (bounded by
             // --shutdown-timeout).
-            let written = guard.until_idle(async {
+            let written = interrupts.until_idle(async {
                 stream.write_all(&unsent).await?;
                 stream.flush().await
             });
@@ -145,9 +153,9 @@ where
                 Err(_) => return Ok(End::Idle),
             }
             // Only a write that had to wait moves the deadline again.
-            guard.touch();
+            interrupts.touch();
         }
-        tally.sent(n);
+        traffic.sent(n);
     }
 }
 
@@ -199,20 +207,21 @@ where
 async fn lines<S>(
     mut stream: S,
     mut session: Box<dyn Session>,
-    rt: &Runtime,
-    tally: &mut Tally<'_>,
+    shared: &Shared,
+    traffic: &mut Traffic<'_>,
 ) -> io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let max_line = rt.limits.max_line;
-    let mut guard = Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled());
+    let max_line = shared.limits.max_line;
+    let mut interrupts =
+        Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled());
     let mut out = Replies::default();
 
     let flow = session.open();
-    out.drain(session.as_mut(), &mut stream, &mut guard, tally)
+    out.drain(session.as_mut(), &mut stream, &mut interrupts, traffic)
         .await?;
-    out.flush(&mut stream, &mut guard, tally).await?;
+    out.flush(&mut stream, &mut interrupts, traffic).await?;
     if flow == Flow::Close {
         stream.shutdown().await?;
         return Ok(End::ServiceClosed);
@@ -237,21 +246,21 @@ where
                 line = l;
             }
             let flow = if line.len() > max_line {
-                tally.counters.limit_hit(Limit::MaxLine);
+                traffic.counters.limit_hit(Limit::MaxLine);
                 out.line(&format!(
                     "ERR line of {} bytes is over the limit of {max_line} bytes (--max-line)",
                     line.len()
                 ));
                 Flow::Continue
             } else {
-                tally.request();
+                traffic.request();
                 handle_request(session.as_mut(), line, true)
             };
             buf.advance(end + 1);
-            out.drain(session.as_mut(), &mut stream, &mut guard, tally)
+            out.drain(session.as_mut(), &mut stream, &mut interrupts, traffic)
                 .await?;
             if flow == Flow::Close {
-                out.flush(&mut stream, &mut guard, tally).await?;
+                out.flush(&mut stream, &mut interrupts, traffic).await?;
                 stream.shutdown().await?;
                 return Ok(End::ServiceClosed);
             }
@@ -262,35 +271,35 @@ where
                 "ERR line is over the limit of {max_line} bytes (--max-line); the rest of it is discarded"
             ));
             tracing::debug!("line over --max-line; discarding the rest of it");
-            tally.counters.limit_hit(Limit::MaxLine);
+            traffic.counters.limit_hit(Limit::MaxLine);
             discarding = true;
         }
         if discarding {
             buf.clear();
             scanned = 0;
         }
-        out.flush(&mut stream, &mut guard, tally).await?;
+        out.flush(&mut stream, &mut interrupts, traffic).await?;
 
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(4096);
         }
         let before = buf.len();
-        let n = guarded!(stream.read_buf(&mut buf), guard)?;
+        let n = interruptible!(stream.read_buf(&mut buf), interrupts)?;
         // Only a complete request is activity: a client that trickles a line
         // a byte at a time and never finishes it (slowloris) is idle.
         if buf[before..].contains(&b'\n') {
-            guard.touch();
+            interrupts.touch();
         }
-        tally.received(n);
+        traffic.received(n);
         if n == 0 {
             // A last request without a line break still counts.
             if !buf.is_empty() && !discarding {
                 let line = std::mem::take(&mut buf);
-                tally.request();
+                traffic.request();
                 handle_request(session.as_mut(), &line, true);
-                out.drain(session.as_mut(), &mut stream, &mut guard, tally)
+                out.drain(session.as_mut(), &mut stream, &mut interrupts, traffic)
                     .await?;
-                out.flush(&mut stream, &mut guard, tally).await?;
+                out.flush(&mut stream, &mut interrupts, traffic).await?;
             }
             return Ok(End::ClientClosed);
         }
@@ -317,8 +326,8 @@ impl Replies {
         &mut self,
         session: &mut dyn Session,
         stream: &mut S,
-        guard: &mut Guard<'_>,
-        tally: &mut Tally<'_>,
+        interrupts: &mut Interrupts<'_>,
+        traffic: &mut Traffic<'_>,
     ) -> io::Result<()> {
         loop {
             self.reply.clear();
@@ -328,7 +337,7 @@ impl Replies {
             self.out.extend_from_slice(&self.reply);
             self.out.push(b'\n');
             if self.out.len() >= REPLY_FLUSH {
-                self.flush(stream, guard, tally).await?;
+                self.flush(stream, interrupts, traffic).await?;
             }
         }
     }
@@ -336,13 +345,13 @@ impl Replies {
     async fn flush<S: AsyncWrite + Unpin>(
         &mut self,
         stream: &mut S,
-        guard: &mut Guard<'_>,
-        tally: &mut Tally<'_>,
+        interrupts: &mut Interrupts<'_>,
+        traffic: &mut Traffic<'_>,
     ) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
-        match guard.until_idle(stream.write_all(&self.out)).await {
+        match interrupts.until_idle(stream.write_all(&self.out)).await {
             Ok(r) => r?,
             Err(_) => {
                 return Err(io::Error::new(
@@ -351,8 +360,8 @@ impl Replies {
                 ));
             }
         }
-        guard.touch();
-        tally.sent(self.out.len());
+        interrupts.touch();
+        traffic.sent(self.out.len());
         self.out.clear();
         // A burst of `random 100000` must not leave a large buffer behind.
         if self.out.capacity() > 4 * REPLY_FLUSH {

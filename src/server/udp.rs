@@ -16,16 +16,17 @@ use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::net::UdpSocket;
 
-use super::guard::Guard;
+use super::interrupts::Interrupts;
 use super::metrics::Transport;
-use super::tcp::{listen_addrs, socket_for};
-use super::{Mounted, Runtime, bind_error};
+use super::mounted::Mounted;
+use super::shared::Shared;
+use super::socket::{bind_error, listen_addrs, socket_for};
 use crate::endpoint::{Endpoint, HostPort};
 use crate::service::{Session, handle_request};
-use std::sync::atomic::Ordering;
 
 /// Peers remembered per generation (two generations are kept).
 pub const PEER_GENERATION: usize = 4096;
@@ -39,6 +40,14 @@ pub struct UdpListener {
 impl UdpListener {
     pub fn local_port(&self) -> u16 {
         self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves a socket bound elsewhere.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpListener> {
+        socket.set_nonblocking(true)?;
+        Ok(UdpListener {
+            socket: UdpSocket::from_std(socket)?,
+        })
     }
 }
 
@@ -80,26 +89,30 @@ impl Peers {
         !known
     }
 
-    pub fn len(&self) -> usize {
+    /// Peers remembered now (for the test of the bound).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.current.len() + self.previous.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
-pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime>, url: String) {
+/// Answers datagrams until shutdown.
+pub async fn serve(
+    listener: UdpListener,
+    mounted: Arc<Mounted>,
+    shared: Arc<Shared>,
+    url: Arc<str>,
+) {
     let socket = listener.socket;
     let mut session: Option<Box<dyn Session>> = mounted.open_session();
     let mut peers = Peers::default();
     let counters = mounted.counters.get(Transport::Udp);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut reply = Vec::with_capacity(64);
-    // Shutdown is watched without a cost per datagram (see `Guard`).
-    let mut guard = Guard::new(None, rt.token.cancelled());
+    // Shutdown is watched without a cost per datagram (see `Interrupts`).
+    let mut interrupts = Interrupts::new(None, shared.token.cancelled());
     loop {
-        let (n, peer) = match guard.until(socket.recv_from(&mut buf)).await {
+        let (n, peer) = match interrupts.until(socket.recv_from(&mut buf)).await {
             Err(_) => break,
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
@@ -110,7 +123,7 @@ pub async fn serve(listener: UdpListener, mounted: Arc<Mounted>, rt: Arc<Runtime
             }
         };
         if peers.see(peer) {
-            rt.stats.client_connected();
+            shared.stats.client_connected();
             counters.accepted.fetch_add(1, Ordering::Relaxed);
         }
         counters.request();

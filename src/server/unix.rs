@@ -4,7 +4,8 @@
 //! listening on (a leftover from a crashed server). A live socket or any other
 //! kind of file is an error and is never deleted. The socket file is removed
 //! when the listener is dropped, but only if it is still the file this process
-//! created (same device and inode): never somebody else's.
+//! created (same device and inode): never somebody else's, and never the
+//! file of a socket bound outside the server.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -12,13 +13,25 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{Accept, Peer};
+use super::accept::Accept;
+use super::peer::Peer;
 use crate::endpoint::Endpoint;
 
 pub struct UnixAcceptor {
     listener: UnixListener,
-    /// Removes the socket file on drop.
-    _file: SocketFile,
+    /// Removes the socket file on drop, if this listener created it.
+    _file: Option<SocketFile>,
+}
+
+impl UnixAcceptor {
+    /// Serves a listening socket bound elsewhere (its file stays).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixAcceptor> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixAcceptor {
+            listener: UnixListener::from_std(listener)?,
+            _file: None,
+        })
+    }
 }
 
 impl Accept for UnixAcceptor {
@@ -82,10 +95,10 @@ pub fn bind(path: &Path, endpoint: &Endpoint) -> anyhow::Result<UnixAcceptor> {
     let m = std::fs::symlink_metadata(path).map_err(|e| fail(e.to_string()))?;
     Ok(UnixAcceptor {
         listener,
-        _file: SocketFile {
+        _file: Some(SocketFile {
             path: path.to_path_buf(),
             dev: m.dev(),
             ino: m.ino(),
-        },
+        }),
     })
 }

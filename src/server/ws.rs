@@ -24,12 +24,13 @@ use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_websockets::proto::ProtocolError;
-use tokio_websockets::{CloseCode, Error as WsError, Limits, Message, Payload, ServerBuilder};
+use tokio_websockets::{CloseCode, Error as WsError, Message, Payload, ServerBuilder};
 
-use super::guard::{Event, Guard};
-use super::metrics::{ErrorKind, Limit, Tally};
-use super::stream::End;
-use super::{Mounted, Runtime};
+use super::interrupts::{Interrupt, Interrupts};
+use super::metrics::{ErrorKind, Limit};
+use super::mounted::Mounted;
+use super::session::{End, Traffic};
+use super::shared::Shared;
 use crate::service::{Flow, Session, handle_request};
 
 /// How long to wait for the peer's answer to our close frame.
@@ -37,23 +38,28 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 type Ws<S> = tokio_websockets::WebSocketStream<S>;
 
-pub async fn serve<S>(io: S, mounted: &Mounted, rt: &Runtime, tally: &mut Tally<'_>) -> End
+/// Runs the mounted service over one upgraded connection until the client,
+/// the service, a limit or shutdown ends it.
+pub async fn serve<S>(io: S, mounted: &Mounted, shared: &Shared, traffic: &mut Traffic<'_>) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut ws = ServerBuilder::new()
-        .limits(Limits::default().max_payload_len(Some(rt.limits.max_message)))
-        .serve(io);
+    // tokio-websockets' own `Limits` (frame and message sizes), not the
+    // server's.
+    let frame_limits =
+        tokio_websockets::Limits::default().max_payload_len(Some(shared.limits.max_message));
+    let mut ws = ServerBuilder::new().limits(frame_limits).serve(io);
     let mut session = mounted.open_session();
-    let mut guard = Guard::new(Some(rt.limits.idle_timeout), rt.token.cancelled())
-        .with_ping(rt.limits.ping_interval);
+    let mut interrupts =
+        Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled())
+            .with_ping(shared.limits.ping_interval);
     // The reply being produced, and the buffer replies are sent from (kept
     // for the whole session so that replying allocates nothing per request).
     let mut out = (Vec::new(), BytesMut::new());
 
     if let Some(s) = session.as_mut() {
         let flow = s.open();
-        if send_replies(&mut ws, s.as_mut(), &mut out, tally)
+        if send_replies(&mut ws, s.as_mut(), &mut out, traffic)
             .await
             .is_err()
         {
@@ -67,17 +73,17 @@ where
 
     let mut awaiting_pong = false;
     loop {
-        let msg = match guard.until(ws.next()).await {
+        let msg = match interrupts.until(ws.next()).await {
             Ok(m) => m,
-            Err(Event::Idle) => {
+            Err(Interrupt::Idle) => {
                 close(&mut ws, CloseCode::NORMAL_CLOSURE, "idle timeout").await;
                 return End::Idle;
             }
-            Err(Event::Shutdown) => {
+            Err(Interrupt::Shutdown) => {
                 close(&mut ws, CloseCode::GOING_AWAY, "server shutting down").await;
                 return End::Shutdown;
             }
-            Err(Event::Ping) => {
+            Err(Interrupt::Ping) => {
                 if awaiting_pong {
                     tracing::debug!("no pong since the last ping; dropping the peer");
                     return End::Idle;
@@ -96,7 +102,7 @@ where
         let m = match msg {
             None => return End::ClientClosed,
             Some(Err(e)) => {
-                fail(&mut ws, e, tally).await;
+                fail(&mut ws, e, traffic).await;
                 return End::ClientClosed;
             }
             Some(Ok(m)) => m,
@@ -110,27 +116,27 @@ where
         if !(m.is_text() || m.is_binary()) {
             continue;
         }
-        guard.touch();
-        tally.request();
+        interrupts.touch();
+        traffic.request();
         let n = m.as_payload().len();
-        tally.received(n);
+        traffic.received(n);
         let result = match session.as_mut() {
             None => {
                 // The message goes back as it came: same type, same payload,
                 // no copy.
                 let sent = ws.send(m).await.map(|_| Flow::Continue);
-                tally.sent(n);
+                traffic.sent(n);
                 sent
             }
             Some(s) => {
                 let flow = handle_request(s.as_mut(), m.as_payload(), true);
-                send_replies(&mut ws, s.as_mut(), &mut out, tally)
+                send_replies(&mut ws, s.as_mut(), &mut out, traffic)
                     .await
                     .map(|_| flow)
             }
         };
         match result {
-            Ok(Flow::Continue) => guard.touch(),
+            Ok(Flow::Continue) => interrupts.touch(),
             Ok(Flow::Close) => {
                 close(&mut ws, CloseCode::NORMAL_CLOSURE, "STOP").await;
                 return End::ServiceClosed;
@@ -145,7 +151,7 @@ async fn send_replies<S>(
     ws: &mut Ws<S>,
     session: &mut dyn Session,
     (reply, out): &mut (Vec<u8>, BytesMut),
-    tally: &mut Tally<'_>,
+    traffic: &mut Traffic<'_>,
 ) -> Result<(), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -168,7 +174,7 @@ where
             Ok(_) => out.extend_from_slice(reply),
             Err(_) => out.extend_from_slice(String::from_utf8_lossy(reply).as_bytes()),
         }
-        tally.sent(out.len());
+        traffic.sent(out.len());
         let payload: Payload = out.split().freeze().into();
         ws.feed(Message::text(payload)).await?;
         any = true;
@@ -181,14 +187,14 @@ where
 
 /// Counts a protocol failure and lets the close frame tokio-websockets
 /// queued for it (1002, 1007 or 1009) reach the peer.
-async fn fail<S>(ws: &mut Ws<S>, e: WsError, tally: &mut Tally<'_>)
+async fn fail<S>(ws: &mut Ws<S>, e: WsError, traffic: &mut Traffic<'_>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match &e {
-        WsError::Protocol(ProtocolError::InvalidUtf8) => tally.counters.error(ErrorKind::Utf8),
-        WsError::PayloadTooLong { .. } => tally.counters.limit_hit(Limit::MaxMessage),
-        WsError::Protocol(_) => tally.counters.error(ErrorKind::Protocol),
+        WsError::Protocol(ProtocolError::InvalidUtf8) => traffic.counters.error(ErrorKind::Utf8),
+        WsError::PayloadTooLong { .. } => traffic.counters.limit_hit(Limit::MaxMessage),
+        WsError::Protocol(_) => traffic.counters.error(ErrorKind::Protocol),
         _ => {
             tracing::debug!(error = %e, "websocket ended");
             return;

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use super::{LineService, OneReply, Session, Stats};
+use super::session::{LineService, OneReply, Session};
+use super::stats::Stats;
 
 pub struct Counter {
     stats: Arc<Stats>,
@@ -51,7 +52,7 @@ impl Session for CounterSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::ask;
+    use crate::service::session::testing::ask;
 
     #[test]
     fn reports_clients_so_far() {

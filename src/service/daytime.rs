@@ -7,7 +7,7 @@ use std::io::Write;
 
 use jiff::{Timestamp, tz::TimeZone};
 
-use super::{Flow, LineService, OneReply, Session};
+use super::session::{Flow, LineService, OneReply, Session};
 
 /// How the time is written.
 #[derive(
@@ -121,7 +121,7 @@ impl Session for DaytimeSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::ask;
+    use crate::service::session::testing::ask;
 
     fn one(format: DaytimeFormat) -> String {
         let d = Daytime::new(format, true, false);
@@ -158,6 +158,6 @@ mod tests {
         let d = Daytime::new(DaytimeFormat::Unix, true, true);
         let mut s = d.session(0);
         assert_eq!(s.open(), Flow::Close);
-        assert_eq!(crate::service::testing::drain(s.as_mut()).len(), 1);
+        assert_eq!(crate::service::session::testing::drain(s.as_mut()).len(), 1);
     }
 }

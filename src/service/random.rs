@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use rand::distr::{Distribution, Uniform};
 use rand_chacha::ChaCha12Rng;
 
-use super::{LineService, Session};
+use super::session::{LineService, Session};
 
 /// Settings of the random service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +233,7 @@ impl Session for RandomSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::ask;
+    use crate::service::session::testing::ask;
 
     fn service(cfg: RandomConfig) -> Random {
         Random::new(cfg).expect("valid config")

@@ -96,7 +96,8 @@ pub fn assert_usage_error(url: &str, args: &[&str], want: &str) {
     assert!(out.stdout.is_empty(), "{args:?}");
 }
 
-/// Checks the SPEC §5 keys and that they agree with each other.
+/// Checks the keys of docs/behaviour.md, "Benchmarking", and that they
+/// agree with each other.
 pub fn assert_consistent(v: &Value) {
     for key in [
         "messages",

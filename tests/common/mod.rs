@@ -4,7 +4,9 @@
 //!
 //! Every helper is bounded in time: a read that does not complete within its
 //! timeout panics with a message saying what was awaited.
-
+// The crate denies unsafe code; these helpers send signals to the server
+// process (libc::kill).
+#![allow(unsafe_code)]
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
@@ -39,6 +41,9 @@ pub struct Server {
     pub listening: Vec<(String, String)>,
     stdout: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Collects stderr until the process closes it; joined once the
+    /// process has exited, so that `stderr()` then has all of it.
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 /// Why a server did not start: its exit status and what it wrote on stderr.
@@ -96,7 +101,7 @@ impl Server {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut r = stderr_pipe;
             let mut buf = [0u8; 4096];
             while let Ok(n) = r.read(&mut buf) {
@@ -113,6 +118,7 @@ impl Server {
             listening: Vec::new(),
             stdout: rx,
             stderr,
+            stderr_reader: Some(stderr_reader),
         };
         let deadline = Instant::now() + WAIT;
         let mut other = Vec::new();
@@ -202,7 +208,14 @@ impl Server {
 
     /// Waits up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        wait_child(&mut self.child, timeout)
+        let status = wait_child(&mut self.child, timeout);
+        if status.is_some()
+            && let Some(reader) = self.stderr_reader.take()
+        {
+            // The process is gone, so its stderr ends: read to the end.
+            let _ = reader.join();
+        }
+        status
     }
 
     /// True while the process runs.

@@ -130,9 +130,8 @@ pub fn full_backlog() -> FullBacklog {
     // full, further SYNs are dropped and connecting hangs.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    // SAFETY: listen(2) on a socket we own, to shrink its backlog.
-    let r = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) };
-    assert_eq!(r, 0);
+    // listen(2) again on the socket we own, to shrink its backlog.
+    rustix::net::listen(&listener, 0).expect("listen");
     let mut held = Vec::new();
     for _ in 0..8 {
         match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
@@ -172,9 +171,8 @@ pub fn late_udp_responder(delay: Duration) -> (String, std::thread::JoinHandle<(
 
 /// Sends SIGINT (what Ctrl-C sends) to `pid`.
 pub fn sigint(pid: u32) {
-    // SAFETY: kill(2) on a child process of this test.
-    let r = unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    assert_eq!(r, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a process id above 0");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("kill(SIGINT)");
 }
 
 /// Waits until process `pid` catches SIGINT (SigCgt in /proc), so that a

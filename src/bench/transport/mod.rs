@@ -1,6 +1,6 @@
 //! Per-transport connect, send and receive for the load generator.
 //!
-//! The load loops in [`super::worker`] are generic over [`Connector`] and
+//! The load loops in `super::worker` are generic over `Connector` and
 //! [`Conn`], so each transport compiles to its own tight loop with no dynamic
 //! dispatch on the hot path. A transport only says how to open a connection,
 //! how to put a batch of messages on the wire and how to take bytes (stream)
@@ -12,7 +12,7 @@
 //! Implement [`Connector`] (open one connection, including any handshake) and
 //! [`Conn`] with `FRAMING = Framing::Message` for a message transport (one
 //! echoed message per `recv`, its payload copied into the buffer, as
-//! [`WsConn`] does) or `Framing::Stream` for a byte stream (as TLS does);
+//! [`ws::WsConn`] does) or `Framing::Stream` for a byte stream (as TLS does);
 //! then add one arm to `bench::run::connector` that maps the endpoint to the connector.
 //! Nothing else changes.
 
@@ -25,8 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_rustls::client::TlsStream;
 
-mod ws;
-pub use ws::{Ws, WsConn, Wss};
+pub mod ws;
 
 /// How a transport delimits the echoed messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +223,7 @@ impl Conn for UdpSocket {
     const FRAMING: Framing = Framing::Message;
 
     /// One datagram: `send`. A batch (`--pipeline`): `sendmmsg`, up to
-    /// [`MMSG_BATCH`] datagrams per system call.
+    /// `MMSG_BATCH` datagrams per system call.
     async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
         if count <= 1 {
             return UdpSocket::send(self, data).await.map(drop);

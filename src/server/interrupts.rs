@@ -18,7 +18,7 @@ use crate::timer::{LazyDeadline, Watch};
 
 /// What interrupted a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum Interrupt {
     /// No traffic for `--idle-timeout`.
     Idle,
     /// The server is shutting down.
@@ -27,8 +27,9 @@ pub enum Event {
     Ping,
 }
 
-/// One session's idle timer, shutdown signal and optional ping timer.
-pub struct Guard<'a> {
+/// One session's idle timer, shutdown signal and optional ping timer: what
+/// may interrupt its waits for I/O.
+pub struct Interrupts<'a> {
     /// The idle deadline and the period every bit of traffic renews.
     idle: Option<(LazyDeadline, Duration)>,
     shutdown: Pin<Box<WaitForCancellationFuture<'a>>>,
@@ -38,10 +39,10 @@ pub struct Guard<'a> {
     partial: bool,
 }
 
-impl<'a> Guard<'a> {
+impl<'a> Interrupts<'a> {
     /// `idle: None` never times out (UDP listeners have no session).
-    pub fn new(idle: Option<Duration>, shutdown: WaitForCancellationFuture<'a>) -> Guard<'a> {
-        Guard {
+    pub fn new(idle: Option<Duration>, shutdown: WaitForCancellationFuture<'a>) -> Interrupts<'a> {
+        Interrupts {
             idle: idle.map(|idle| (LazyDeadline::new(Instant::now() + idle), idle)),
             shutdown: Box::pin(shutdown),
             ping: None,
@@ -50,8 +51,8 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// Also reports [`Event::Ping`] every `every`, starting `every` from now.
-    pub fn with_ping(mut self, every: Option<Duration>) -> Guard<'a> {
+    /// Also reports [`Interrupt::Ping`] every `every`, starting `every` from now.
+    pub fn with_ping(mut self, every: Option<Duration>) -> Interrupts<'a> {
         self.ping = every.map(|every| {
             let mut i = tokio::time::interval_at(Instant::now() + every, every);
             i.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -71,7 +72,10 @@ impl<'a> Guard<'a> {
 
     /// Waits for `fut` unless the session goes idle, the server shuts down
     /// or a ping is due. `fut` is polled first; when it completes it wins.
-    pub fn until<F: Future>(&mut self, fut: F) -> impl Future<Output = Result<F::Output, Event>> {
+    pub fn until<F: Future>(
+        &mut self,
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, Interrupt>> {
         if std::mem::take(&mut self.partial) {
             // A shutdown or ping seen (and not reported) by `until_idle`
             // must be seen now.
@@ -80,12 +84,12 @@ impl<'a> Guard<'a> {
         self.wait(fut, true)
     }
 
-    /// Like [`Guard::until`], but only the idle timer interrupts: for a
+    /// Like [`Interrupts::until`], but only the idle timer interrupts: for a
     /// reply already in flight, which shutdown lets finish.
     pub fn until_idle<F: Future>(
         &mut self,
         fut: F,
-    ) -> impl Future<Output = Result<F::Output, Event>> {
+    ) -> impl Future<Output = Result<F::Output, Interrupt>> {
         self.partial = true;
         self.wait(fut, false)
     }
@@ -97,8 +101,8 @@ impl<'a> Guard<'a> {
         &mut self,
         fut: F,
         all: bool,
-    ) -> impl Future<Output = Result<F::Output, Event>> {
-        let Guard {
+    ) -> impl Future<Output = Result<F::Output, Interrupt>> {
+        let Interrupts {
             idle,
             shutdown,
             ping,
@@ -115,22 +119,22 @@ fn poll_events(
     shutdown: &mut Pin<Box<WaitForCancellationFuture<'_>>>,
     ping: &mut Option<Interval>,
     all: bool,
-) -> Poll<Event> {
+) -> Poll<Interrupt> {
     if let Some((deadline, _)) = idle.as_mut()
         && deadline.poll_expired(cx).is_ready()
     {
-        return Poll::Ready(Event::Idle);
+        return Poll::Ready(Interrupt::Idle);
     }
     if !all {
         return Poll::Pending;
     }
     if shutdown.as_mut().poll(cx).is_ready() {
-        return Poll::Ready(Event::Shutdown);
+        return Poll::Ready(Interrupt::Shutdown);
     }
     if let Some(ping) = ping.as_mut()
         && ping.poll_tick(cx).is_ready()
     {
-        return Poll::Ready(Event::Ping);
+        return Poll::Ready(Interrupt::Ping);
     }
     Poll::Pending
 }
@@ -143,7 +147,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn io_wins_and_idle_fires_after_a_quiet_period() {
         let token = CancellationToken::new();
-        let mut g = Guard::new(Some(Duration::from_secs(10)), token.cancelled());
+        let mut g = Interrupts::new(Some(Duration::from_secs(10)), token.cancelled());
         // Many ready futures: the watchers are not consulted.
         for _ in 0..100 {
             assert_eq!(g.until(async { 7 }).await, Ok(7));
@@ -152,14 +156,14 @@ mod tests {
         g.touch();
         let start = tokio::time::Instant::now();
         let r = g.until(std::future::pending::<()>()).await;
-        assert_eq!(r, Err(Event::Idle));
+        assert_eq!(r, Err(Interrupt::Idle));
         assert_eq!(tokio::time::Instant::now() - start, Duration::from_secs(10));
     }
 
     #[tokio::test]
     async fn shutdown_interrupts_a_wait_but_not_a_reply_in_flight() {
         let token = CancellationToken::new();
-        let mut g = Guard::new(Some(Duration::from_secs(60)), token.cancelled());
+        let mut g = Interrupts::new(Some(Duration::from_secs(60)), token.cancelled());
         let t = token.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -172,17 +176,18 @@ mod tests {
         assert!(g.until_idle(rx).await.is_ok());
         // ...and the next wait still sees the shutdown it swallowed.
         let r = g.until(std::future::pending::<()>()).await;
-        assert_eq!(r, Err(Event::Shutdown));
+        assert_eq!(r, Err(Interrupt::Shutdown));
     }
 
     #[tokio::test(start_paused = true)]
     async fn pings_repeat() {
         let token = CancellationToken::new();
-        let mut g = Guard::new(None, token.cancelled()).with_ping(Some(Duration::from_secs(5)));
+        let mut g =
+            Interrupts::new(None, token.cancelled()).with_ping(Some(Duration::from_secs(5)));
         for _ in 0..3 {
             let start = tokio::time::Instant::now();
             let r = g.until(std::future::pending::<()>()).await;
-            assert_eq!(r, Err(Event::Ping));
+            assert_eq!(r, Err(Interrupt::Ping));
             assert_eq!(tokio::time::Instant::now() - start, Duration::from_secs(5));
         }
     }

@@ -1,0 +1,371 @@
+//! One definition of every option of `duplex serve`: each struct here is a
+//! group of flags (clap) and a table of the configuration file (serde) at
+//! once, so that `--max-line` and `max_line`, their meaning and their type
+//! cannot drift apart.
+//!
+//! A field that is `None` (or empty) was not given there. Values are laid
+//! over each other by one function per struct ([`LimitOptions::apply`]:
+//! the file's over the defaults, the flags' over the file's), and every
+//! default lives where the setting it belongs to is defined:
+//! [`Limits::default`], [`RandomConfig::default`] and
+//! [`DaytimeFormat::default`]. [`defaults`] reads them from there for the
+//! help text and for `duplex config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Deserializer};
+
+use crate::endpoint::Endpoint;
+use crate::server::Limits;
+use crate::service::{DaytimeFormat, RandomConfig};
+
+/// The services `duplex serve` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceName {
+    Echo,
+    Daytime,
+    Random,
+    Counter,
+}
+
+impl ServiceName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Echo => "echo",
+            ServiceName::Daytime => "daytime",
+            ServiceName::Random => "random",
+            ServiceName::Counter => "counter",
+        }
+    }
+}
+
+/// Server limits: the limit flags of `duplex serve` and the `[limits]`
+/// table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOptions {
+    /// Most client sessions open at once, over all listeners.
+    #[arg(long, help_heading = "Limits")]
+    pub max_connections: Option<usize>,
+    /// Close a session after this long without traffic.
+    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
+    /// Longest request line in bytes.
+    #[arg(long, help_heading = "Limits")]
+    pub max_line: Option<usize>,
+    /// Largest WebSocket message in bytes.
+    #[arg(long, help_heading = "Limits")]
+    pub max_message: Option<usize>,
+    /// How long graceful shutdown may take.
+    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
+    #[serde(default, deserialize_with = "duration")]
+    pub shutdown_timeout: Option<Duration>,
+    /// WebSocket: ping clients this often and drop those that stop answering
+    /// (0: never) [default: off].
+    #[arg(long, value_parser = parse_duration, help_heading = "Limits")]
+    #[serde(default, deserialize_with = "duration")]
+    pub ping_interval: Option<Duration>,
+    /// WebSocket: a browser origin allowed to connect besides the listener's
+    /// own: `https://app.example.com`, `app.example.com`, `*.example.com` or
+    /// `*` (repeatable) [default: the listener's own and loopback pages].
+    #[arg(
+        long = "allowed-origin",
+        value_name = "ORIGIN",
+        help_heading = "Limits"
+    )]
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl LimitOptions {
+    /// `base` with every limit given here put in: the file's limits over
+    /// the defaults, then the flags' over the file's. A zero
+    /// `ping_interval` turns pings off; the result is checked.
+    pub fn apply(&self, mut base: Limits) -> anyhow::Result<Limits> {
+        // Destructured so that a new option cannot be forgotten here.
+        let LimitOptions {
+            max_connections,
+            idle_timeout,
+            max_line,
+            max_message,
+            shutdown_timeout,
+            ping_interval,
+            allowed_origins,
+        } = self;
+        let l = &mut base;
+        l.max_connections = max_connections.unwrap_or(l.max_connections);
+        l.idle_timeout = idle_timeout.unwrap_or(l.idle_timeout);
+        l.max_line = max_line.unwrap_or(l.max_line);
+        l.max_message = max_message.unwrap_or(l.max_message);
+        l.shutdown_timeout = shutdown_timeout.unwrap_or(l.shutdown_timeout);
+        if let Some(p) = ping_interval {
+            l.ping_interval = (!p.is_zero()).then_some(*p);
+        }
+        if !allowed_origins.is_empty() {
+            l.allowed_origins = allowed_origins.clone();
+        }
+        check(l)?;
+        Ok(base)
+    }
+}
+
+fn check(l: &Limits) -> anyhow::Result<()> {
+    if l.max_connections == 0 {
+        anyhow::bail!("max-connections must be at least 1");
+    }
+    if l.max_line == 0 {
+        anyhow::bail!("max-line must be at least 1");
+    }
+    if l.max_message == 0 {
+        anyhow::bail!("max-message must be at least 1");
+    }
+    if l.idle_timeout.is_zero() {
+        anyhow::bail!("idle-timeout must be longer than 0");
+    }
+    Ok(())
+}
+
+/// One service and where it listens: `duplex serve SERVICE URL… [service
+/// options]` and a `[[listener]]` table, which say the same thing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerOptions {
+    /// The service to run.
+    #[arg(value_enum, requires = "urls", conflicts_with = "config")]
+    #[serde(deserialize_with = "required")]
+    pub service: Option<ServiceName>,
+    /// Endpoints to listen on, e.g. tcp://:7007 udp://127.0.0.1:7007 unix:///tmp/x.sock.
+    #[arg(value_name = "URL", value_parser = parse_endpoint)]
+    pub urls: Vec<Endpoint>,
+    /// daytime: how the time is written.
+    #[arg(long, value_enum, help_heading = "Service options")]
+    pub format: Option<DaytimeFormat>,
+    /// daytime: UTC instead of local time.
+    #[arg(long, help_heading = "Service options")]
+    #[serde(default)]
+    pub utc: bool,
+    /// daytime: send the time once and close (strict RFC 867).
+    #[arg(long, help_heading = "Service options")]
+    #[serde(default)]
+    pub once: bool,
+    /// random: smallest number of the server range.
+    #[arg(long, allow_hyphen_values = true, help_heading = "Service options")]
+    pub min: Option<i64>,
+    /// random: largest number of the server range.
+    #[arg(long, allow_hyphen_values = true, help_heading = "Service options")]
+    pub max: Option<i64>,
+    /// random: most numbers one request may ask for.
+    #[arg(long, help_heading = "Service options")]
+    pub max_count: Option<u64>,
+    /// random: pick from this comma-separated list instead of a range.
+    #[arg(long, value_delimiter = ',', help_heading = "Service options")]
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// random: seed for reproducible numbers (tests); default is OS-seeded ChaCha.
+    #[arg(long, help_heading = "Service options")]
+    pub seed: Option<u64>,
+}
+
+impl ListenerOptions {
+    /// The service options given, each with the one service it is for.
+    fn service_options(&self) -> impl Iterator<Item = (&'static str, ServiceName)> {
+        use ServiceName::{Daytime, Random};
+        [
+            ("format", Daytime, self.format.is_some()),
+            ("utc", Daytime, self.utc),
+            ("once", Daytime, self.once),
+            ("min", Random, self.min.is_some()),
+            ("max", Random, self.max.is_some()),
+            ("max-count", Random, self.max_count.is_some()),
+            ("choices", Random, !self.choices.is_empty()),
+            ("seed", Random, self.seed.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, owner, given)| given.then_some((name, owner)))
+    }
+
+    /// True when any service option is given.
+    pub fn has_service_options(&self) -> bool {
+        self.service_options().next().is_some()
+    }
+
+    /// Options given to a service they do not apply to are mistakes worth
+    /// reporting, not silently ignoring.
+    pub fn check(&self, service: ServiceName) -> anyhow::Result<()> {
+        match self.service_options().find(|(_, owner)| *owner != service) {
+            Some((name, owner)) => anyhow::bail!(
+                "--{name} applies to the {} service only, not to {}",
+                owner.as_str(),
+                service.as_str()
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The settings of the `random` service, over its defaults.
+    pub fn random(&self) -> RandomConfig {
+        let d = RandomConfig::default();
+        RandomConfig {
+            min: self.min.unwrap_or(d.min),
+            max: self.max.unwrap_or(d.max),
+            max_count: self.max_count.unwrap_or(d.max_count),
+            choices: self.choices.clone(),
+            seed: self.seed,
+        }
+    }
+}
+
+/// The certificate and key of `tls://` and `wss://` listeners:
+/// `--tls-cert`/`--tls-key` and the `[tls]` table (where both are needed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// TLS certificate chain (PEM) for tls:// and wss:// listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
+    #[serde(rename = "cert", deserialize_with = "required")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for tls:// and wss:// listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
+    #[serde(rename = "key", deserialize_with = "required")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The default of every option that has one, by its key in the
+/// configuration file (the flag is the key with dashes), written as TOML:
+/// read from where each default is defined.
+pub fn defaults() -> Vec<(&'static str, toml::Value)> {
+    use toml::Value;
+    let limits = Limits::default();
+    let random = RandomConfig::default();
+    let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    let duration = |d: Duration| Value::String(humantime::format_duration(d).to_string());
+    let format = DaytimeFormat::default()
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string());
+    vec![
+        ("max_connections", int(limits.max_connections as u64)),
+        ("idle_timeout", duration(limits.idle_timeout)),
+        ("max_line", int(limits.max_line as u64)),
+        ("max_message", int(limits.max_message as u64)),
+        ("shutdown_timeout", duration(limits.shutdown_timeout)),
+        (
+            "ping_interval",
+            limits.ping_interval.map_or(Value::Integer(0), duration),
+        ),
+        ("allowed_origins", Value::Array(Vec::new())),
+        ("format", Value::String(format)),
+        ("utc", Value::Boolean(false)),
+        ("once", Value::Boolean(false)),
+        ("min", Value::Integer(random.min)),
+        ("max", Value::Integer(random.max)),
+        ("max_count", int(random.max_count)),
+    ]
+}
+
+/// Parses an endpoint URL for clap: a bad URL is a usage error (exit 2).
+pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    s.parse::<Endpoint>().map_err(|e| e.to_string())
+}
+
+/// Parses `500ms`, `3s`, `5m`, `1h`, or a bare number of seconds (`2.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("'{s}' is not a duration (for example 500ms, 3s, 5m)"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|_| format!("'{s}' is not a duration (for example 500ms, 3s, 5m)"))
+}
+
+/// A duration in a configuration file: `"500ms"`, `"5m"`, or a number of
+/// seconds.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Seconds(u64),
+        Fraction(f64),
+    }
+    let parsed = match Written::deserialize(d)? {
+        Written::Text(s) => parse_duration(&s),
+        Written::Seconds(s) => Ok(Duration::from_secs(s)),
+        Written::Fraction(f) => {
+            Duration::try_from_secs_f64(f).map_err(|_| format!("{f} is not a duration"))
+        }
+    };
+    parsed.map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A key the configuration file must have, held in an `Option` because the
+/// command line may leave it out.
+fn required<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    /// Every default, written into a configuration file, is read back as
+    /// that default: the keys are the file's own, the values the right type.
+    #[test]
+    fn every_default_is_a_key_of_the_file() {
+        let mut limits = toml::Table::new();
+        let mut listener = toml::Table::new();
+        listener.insert("service".into(), "echo".into());
+        listener.insert("urls".into(), toml::Value::Array(Vec::new()));
+        for (key, value) in defaults() {
+            let table = match key {
+                "format" | "utc" | "once" | "min" | "max" | "max_count" => &mut listener,
+                _ => &mut limits,
+            };
+            table.insert(key.to_string(), value);
+        }
+        let limits: LimitOptions = limits.try_into().expect("limits");
+        assert_eq!(
+            limits.apply(Limits::default()).expect("valid"),
+            Limits::default()
+        );
+        let listener: ListenerOptions = listener.try_into().expect("listener");
+        assert_eq!(listener.random(), RandomConfig::default());
+        assert_eq!(listener.format, Some(DaytimeFormat::default()));
+    }
+
+    #[test]
+    fn flags_over_file_over_defaults() {
+        let file = LimitOptions {
+            max_line: Some(10),
+            ping_interval: Some(Duration::from_secs(3)),
+            ..LimitOptions::default()
+        };
+        let flags = LimitOptions {
+            max_line: Some(20),
+            ping_interval: Some(Duration::ZERO),
+            ..LimitOptions::default()
+        };
+        let from_file = file.apply(Limits::default()).expect("file");
+        assert_eq!(from_file.max_line, 10);
+        assert_eq!(from_file.ping_interval, Some(Duration::from_secs(3)));
+        let merged = flags.apply(from_file).expect("flags");
+        assert_eq!(merged.max_line, 20);
+        assert_eq!(merged.ping_interval, None);
+        assert_eq!(merged.idle_timeout, Limits::default().idle_timeout);
+    }
+}

@@ -1,0 +1,246 @@
+//! Binding a plan: every endpoint becomes a [`Listener`] that carries what
+//! it serves.
+//!
+//! WebSocket URLs that share a scheme, host and port share one HTTP
+//! listener, which routes by path. Every listener is bound before any is
+//! announced, so a failure leaves nothing half-started (sockets bound so far
+//! close, and Unix socket files go with them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+
+use super::listener::{Listener, Serves, StreamSocket};
+use super::mounted::Mounted;
+use super::plan::{Listen, Plan, Prebound};
+use super::routes::Routes;
+use super::shared::Shared;
+use super::tcp::{self, TcpAcceptor};
+use super::udp::{self, UdpListener};
+use super::unix::{self, UnixAcceptor};
+use crate::endpoint::{Endpoint, Host};
+
+/// Binds every listener of `plan` and registers its services' counters.
+/// The `--metrics` listener comes first, as it is announced first.
+pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listener>> {
+    let tls = plan.tls.as_ref();
+    let max_connections = shared.limits.max_connections;
+    let mut listeners = Vec::new();
+    let mut groups: Vec<WsGroup> = Vec::new();
+    for service in plan.services {
+        let mounted = Mounted::new(service.service);
+        shared
+            .metrics
+            .register(mounted.name(), mounted.counters.clone());
+        for listen in service.listen {
+            match listen {
+                Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
+                    WsGroup::add(&mut groups, url, &mounted)?
+                }
+                Listen::Url(url) => listeners.push(bind(&url, &mounted, tls).await?),
+                Listen::Bound(socket, url) => {
+                    listeners.push(adopt(socket, url, &mounted, tls, max_connections)?)
+                }
+            }
+        }
+    }
+    for group in groups {
+        listeners.push(group.bind(tls, max_connections).await?);
+    }
+    if let Some(url) = &plan.metrics {
+        listeners.insert(0, bind_metrics(url, max_connections).await?);
+    }
+    Ok(listeners)
+}
+
+/// Binds a stream or datagram endpoint for one service.
+async fn bind(
+    url: &Endpoint,
+    mounted: &Arc<Mounted>,
+    tls: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<Listener> {
+    let serves = Serves::Service(mounted.clone());
+    Ok(match url {
+        Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
+            let a = tcp::bind(hp, url).await?;
+            let real = url.with_port(a.local_port());
+            let tls = match url {
+                Endpoint::Tls(_) => Some(acceptor(url, tls)?),
+                _ => None,
+            };
+            stream(StreamSocket::Tcp(a), tls, serves, real)
+        }
+        Endpoint::Udp(hp) => {
+            let socket = udp::bind(hp, url).await?;
+            let real = url.with_port(socket.local_port());
+            datagram(socket, mounted, real)
+        }
+        Endpoint::Unix(path) => {
+            let socket = StreamSocket::Unix(unix::bind(path, url)?);
+            stream(socket, None, serves, url.clone())
+        }
+        Endpoint::Ws(_) | Endpoint::Wss(_) => {
+            anyhow::bail!("{url}: WebSocket listeners are bound by host and port")
+        }
+    })
+}
+
+/// Serves a socket bound outside the server the way `url` says. A
+/// WebSocket URL gets an HTTP listener of its own.
+fn adopt(
+    socket: Prebound,
+    url: Endpoint,
+    mounted: &Arc<Mounted>,
+    tls: Option<&Arc<ServerConfig>>,
+    max_connections: usize,
+) -> anyhow::Result<Listener> {
+    let serves = Serves::Service(mounted.clone());
+    Ok(match (socket, &url) {
+        (Prebound::Tcp(l), Endpoint::Tcp(_) | Endpoint::Tls(_)) => {
+            let a = TcpAcceptor::from_std(l)?;
+            let real = url.with_port(a.local_port());
+            let tls = match url {
+                Endpoint::Tls(_) => Some(acceptor(&url, tls)?),
+                _ => None,
+            };
+            stream(StreamSocket::Tcp(a), tls, serves, real)
+        }
+        (Prebound::Tcp(l), Endpoint::Ws(t) | Endpoint::Wss(t)) => {
+            let tls = match url {
+                Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
+                _ => None,
+            };
+            let a = TcpAcceptor::from_std(l)?;
+            let paths = BTreeMap::from([(t.path.clone(), mounted.clone())]);
+            let routes = Arc::new(Routes::new(paths, max_connections));
+            let real = url.with_port(a.local_port());
+            stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real)
+        }
+        (Prebound::Udp(s), Endpoint::Udp(_)) => {
+            let socket = UdpListener::from_std(s)?;
+            let real = url.with_port(socket.local_port());
+            datagram(socket, mounted, real)
+        }
+        (Prebound::Unix(l), Endpoint::Unix(_)) => {
+            let socket = StreamSocket::Unix(UnixAcceptor::from_std(l)?);
+            stream(socket, None, serves, url)
+        }
+        (socket, _) => anyhow::bail!("{url}: cannot be served on {socket:?}"),
+    })
+}
+
+/// The `--metrics` listener: HTTP without WebSocket services.
+async fn bind_metrics(url: &Endpoint, max_connections: usize) -> anyhow::Result<Listener> {
+    let Endpoint::Tcp(hp) = url else {
+        anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {url})");
+    };
+    let a = tcp::bind(hp, url).await?;
+    let real = url.with_port(a.local_port());
+    let routes = Arc::new(Routes::new(BTreeMap::new(), max_connections));
+    Ok(stream(
+        StreamSocket::Tcp(a),
+        None,
+        Serves::Metrics(routes),
+        real,
+    ))
+}
+
+fn stream(
+    socket: StreamSocket,
+    tls: Option<TlsAcceptor>,
+    serves: Serves,
+    url: Endpoint,
+) -> Listener {
+    Listener::Stream {
+        socket,
+        tls,
+        serves,
+        url,
+    }
+}
+
+fn datagram(socket: UdpListener, mounted: &Arc<Mounted>, url: Endpoint) -> Listener {
+    Listener::Datagram {
+        socket,
+        mounted: mounted.clone(),
+        url,
+    }
+}
+
+/// The TLS side of a `tls://` or `wss://` listener.
+fn acceptor(url: &Endpoint, tls: Option<&Arc<ServerConfig>>) -> anyhow::Result<TlsAcceptor> {
+    let config = tls.ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot listen on {url}: TLS needs --tls-cert and --tls-key (for development, make a pair with `duplex cert --out DIR --host localhost`)"
+        )
+    })?;
+    Ok(TlsAcceptor::from(config.clone()))
+}
+
+/// The WebSocket services of one scheme, host and port.
+struct WsGroup {
+    url: Endpoint,
+    paths: BTreeMap<String, Arc<Mounted>>,
+}
+
+impl WsGroup {
+    /// Mounts `mounted` at the path of `url`, in the group of its scheme,
+    /// host and port.
+    fn add(groups: &mut Vec<WsGroup>, url: Endpoint, mounted: &Arc<Mounted>) -> anyhow::Result<()> {
+        let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
+            return Ok(());
+        };
+        let path = t.path.clone();
+        let same =
+            |g: &WsGroup| g.url.scheme() == url.scheme() && g.url.host_port() == Some(&t.addr);
+        let index = match groups.iter().position(same) {
+            Some(i) => i,
+            None => {
+                groups.push(WsGroup {
+                    url: url.clone(),
+                    paths: BTreeMap::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        if groups[index].paths.insert(path, mounted.clone()).is_some() {
+            anyhow::bail!("{url}: two services on the same WebSocket path");
+        }
+        Ok(())
+    }
+
+    /// Binds the group's one HTTP listener.
+    async fn bind(
+        self,
+        tls: Option<&Arc<ServerConfig>>,
+        max_connections: usize,
+    ) -> anyhow::Result<Listener> {
+        let WsGroup { url, paths } = self;
+        let Some(hp) = url.host_port() else {
+            anyhow::bail!("{url}: a WebSocket URL needs a host and port");
+        };
+        let tls = match url {
+            Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
+            _ => None,
+        };
+        let a = tcp::bind(hp, &url).await?;
+        let port = a.local_port();
+        let real = url.with_port(port);
+        if let Some(hp) = real.host_port() {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            match hp.host {
+                Host::Any => tracing::info!("web console at {scheme}://localhost:{port}/"),
+                _ => tracing::info!("web console at {scheme}://{hp}/"),
+            }
+        }
+        let routes = Arc::new(Routes::new(paths, max_connections));
+        Ok(stream(
+            StreamSocket::Tcp(a),
+            tls,
+            Serves::WebSockets(routes),
+            real,
+        ))
+    }
+}

@@ -1,0 +1,179 @@
+//! A bound listener and what it serves: what [`super::run`] announces and
+//! starts, one task per listener.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio_rustls::TlsAcceptor;
+
+use super::accept::{Accept, accept_loop};
+use super::metrics::Transport;
+use super::mounted::Mounted;
+use super::routes::Routes;
+use super::shared::Shared;
+use super::tcp::TcpAcceptor;
+use super::udp::UdpListener;
+use super::unix::UnixAcceptor;
+use super::{http, stream, tls_accept, udp};
+use crate::endpoint::Endpoint;
+
+/// A listening socket, bound, with what it serves.
+pub enum Listener {
+    /// Datagrams, each answered by one service.
+    Datagram {
+        socket: UdpListener,
+        mounted: Arc<Mounted>,
+        /// The URL asked for, with the real port.
+        url: Endpoint,
+    },
+    /// Connections, each served in a task of its own.
+    Stream {
+        socket: StreamSocket,
+        /// The TLS handshake every connection starts with (`tls://`,
+        /// `wss://`).
+        tls: Option<TlsAcceptor>,
+        serves: Serves,
+        /// The URL asked for, with the real port.
+        url: Endpoint,
+    },
+}
+
+/// A socket that accepts connections.
+pub enum StreamSocket {
+    Tcp(TcpAcceptor),
+    Unix(UnixAcceptor),
+}
+
+/// What the connections of a stream listener get.
+pub enum Serves {
+    /// One service, straight on the byte stream.
+    Service(Arc<Mounted>),
+    /// HTTP: WebSocket services by path, the web console, `/healthz` and
+    /// `/metrics`.
+    WebSockets(Arc<Routes>),
+    /// HTTP for `--metrics` (the same routes without WebSocket services).
+    Metrics(Arc<Routes>),
+}
+
+impl Listener {
+    /// Writes one `listening NAME URL` line for each URL this listener
+    /// serves, and from now on shows its services in `/metrics`.
+    pub fn announce(&self, out: &mut impl Write) -> io::Result<()> {
+        let names = self.names();
+        for (mounted, name, url) in &names {
+            writeln!(out, "listening {name} {url}")?;
+            tracing::debug!(service = name, url = %url, "listening");
+            if let Some(m) = mounted {
+                let counters = m.counters.get(Transport::of(url));
+                counters.in_use.store(true, Ordering::Relaxed);
+            }
+        }
+        out.flush()
+    }
+
+    /// Every (service, name, URL) this listener answers for.
+    fn names(&self) -> Vec<(Option<&Arc<Mounted>>, &'static str, Endpoint)> {
+        match self {
+            Listener::Datagram { mounted, url, .. }
+            | Listener::Stream {
+                serves: Serves::Service(mounted),
+                url,
+                ..
+            } => vec![(Some(mounted), mounted.name(), url.clone())],
+            Listener::Stream {
+                serves: Serves::WebSockets(routes),
+                url,
+                ..
+            } => routes
+                .paths
+                .iter()
+                .map(|(path, m)| {
+                    let mut e = url.clone();
+                    if let Endpoint::Ws(t) | Endpoint::Wss(t) = &mut e {
+                        t.path = path.clone();
+                        t.query = None;
+                    }
+                    (Some(m), m.name(), e)
+                })
+                .collect(),
+            Listener::Stream {
+                serves: Serves::Metrics(_),
+                url,
+                ..
+            } => vec![(None, "metrics", url.clone())],
+        }
+    }
+
+    /// Starts serving in the background, in a task that ends at shutdown
+    /// (a Unix listener removes its socket file as it ends).
+    pub fn spawn(self, shared: &Arc<Shared>) {
+        match self {
+            Listener::Datagram {
+                socket,
+                mounted,
+                url,
+            } => {
+                let name = url.to_string().into();
+                shared
+                    .tracker
+                    .spawn(udp::serve(socket, mounted, shared.clone(), name));
+            }
+            Listener::Stream {
+                socket,
+                tls,
+                serves,
+                url,
+            } => match socket {
+                StreamSocket::Tcp(a) => spawn_accept(a, tls, serves, shared, &url),
+                StreamSocket::Unix(a) => spawn_accept(a, tls, serves, shared, &url),
+            },
+        }
+    }
+}
+
+/// Runs the accept loop of a stream listener: each connection gets its TLS
+/// handshake if any, then the service or HTTP.
+fn spawn_accept<A: Accept>(
+    acceptor: A,
+    tls: Option<TlsAcceptor>,
+    serves: Serves,
+    shared: &Arc<Shared>,
+    url: &Endpoint,
+) {
+    let transport = Transport::of(url);
+    let name: Arc<str> = url.to_string().into();
+    let sh = shared.clone();
+    let tracker = &shared.tracker;
+    match (serves, tls) {
+        (Serves::Service(m), None) => {
+            let serve =
+                move |s, peer| stream::serve_connection(s, peer, m.clone(), sh.clone(), transport);
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+        }
+        (Serves::Service(m), Some(tls)) => {
+            let serve = move |s, peer| {
+                let (m, sh2) = (m.clone(), sh.clone());
+                tls_accept::after_handshake(s, peer, tls.clone(), sh.clone(), move |s, peer| {
+                    stream::serve_connection(s, peer, m, sh2, transport)
+                })
+            };
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+        }
+        (Serves::WebSockets(routes) | Serves::Metrics(routes), None) => {
+            let serve = move |s, peer| {
+                http::serve_connection(s, peer, routes.clone(), sh.clone(), transport)
+            };
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+        }
+        (Serves::WebSockets(routes) | Serves::Metrics(routes), Some(tls)) => {
+            let serve = move |s, peer| {
+                let (routes, sh2) = (routes.clone(), sh.clone());
+                tls_accept::after_handshake(s, peer, tls.clone(), sh.clone(), move |s, peer| {
+                    http::serve_connection(s, peer, routes, sh2, transport)
+                })
+            };
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+        }
+    };
+}

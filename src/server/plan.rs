@@ -1,0 +1,59 @@
+//! What a server runs, handed to [`super::run`] fully built: the server
+//! never reads flags or files, so it runs the same whether a command line,
+//! a configuration file or a test put the plan together.
+
+use std::sync::Arc;
+
+use tokio_rustls::rustls::ServerConfig;
+
+use super::limits::Limits;
+use crate::endpoint::Endpoint;
+use crate::service::{Service, Stats};
+
+/// Everything one server process runs.
+pub struct Plan {
+    pub limits: Limits,
+    /// The client count the server keeps: the same one every `counter`
+    /// service of `services` was built to read.
+    pub stats: Arc<Stats>,
+    /// Every service, with where it listens.
+    pub services: Vec<ServicePlan>,
+    /// Certificate and key for `tls://` and `wss://` listeners, loaded.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Where to serve Prometheus metrics (besides `/metrics` on every
+    /// WebSocket listener): a `tcp://` endpoint.
+    pub metrics: Option<Endpoint>,
+}
+
+/// One built service and the listeners it runs on.
+pub struct ServicePlan {
+    pub service: Service,
+    pub listen: Vec<Listen>,
+}
+
+/// A listener of a plan: an endpoint to bind when the server starts, or a
+/// socket bound already.
+pub enum Listen {
+    /// Bind this endpoint (port 0: a free port, announced with the real one).
+    Url(Endpoint),
+    /// Serve a socket the caller bound already, the way `url` says (its
+    /// scheme, and its path for `ws://`); the address is the socket's own.
+    /// A test binds port 0 and knows the port before the server starts.
+    Bound(Prebound, Endpoint),
+}
+
+impl From<Endpoint> for Listen {
+    fn from(url: Endpoint) -> Listen {
+        Listen::Url(url)
+    }
+}
+
+/// A listening socket bound outside the server. A Unix socket's file is
+/// left in place when the server stops: whoever bound it owns it.
+#[derive(Debug)]
+pub enum Prebound {
+    /// For `tcp://`, `tls://`, `ws://` and `wss://`.
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+    Unix(std::os::unix::net::UnixListener),
+}

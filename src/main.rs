@@ -14,8 +14,10 @@ use duplex::cli::{Cli, Command};
 use tokio::signal::unix::{SignalKind, signal};
 
 fn main() {
-    let cli =
-        Cli::from_arg_matches(&duplex::cli::command().get_matches()).unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(
+        &duplex::cli::command().get_matches_from(duplex::cli::nc_style_args(std::env::args_os())),
+    )
+    .unwrap_or_else(|e| e.exit());
     duplex::logging::init(&cli.log);
     let code = match run(cli) {
         Ok(code) => code,

@@ -76,6 +76,15 @@ fn quit_after_0_quits_at_stdin_eof() {
     assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
 }
 
+#[test]
+fn nc_style_dash_q_with_a_duration_is_quit_after() {
+    let (_srv, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1", "sleep 10");
+    let url = format!("tcp://127.0.0.1:{port}");
+    let out = run_with_input(connect(&["-q", "0", &url]), b"bye\n", WAIT);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+}
+
 /// Runs `duplex connect ARGS -w 500ms` with stdin open and nothing sent;
 /// asserts it gives up with exit 1 and one line, after 500 ms.
 fn assert_gives_up_when_idle(args: &[String]) {

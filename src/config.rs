@@ -92,6 +92,12 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
         }
     };
     settings.limits = args.limits.apply(settings.limits)?;
+    // Given as flags next to a file (or the default), these apply to every
+    // listener.
+    for l in &mut settings.listeners {
+        l.reuse_port |= args.listener.reuse_port;
+        l.proxy_protocol |= args.listener.proxy_protocol;
+    }
     if let Some(m) = &args.metrics {
         settings.metrics = Some(m.clone());
     }
@@ -123,6 +129,7 @@ impl Settings {
                 Ok(ServicePlan {
                     service: build_service(l, &stats)?,
                     listen: l.urls.iter().cloned().map(Listen::Url).collect(),
+                    options: l.listen_options(),
                 })
             })
             .collect::<anyhow::Result<_>>()?;

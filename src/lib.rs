@@ -9,6 +9,7 @@
 //! options.rs     every option of `duplex serve`, as flags and file keys at once
 //! config.rs      command line, TOML file or built-in default -> Settings -> server::Plan
 //! endpoint.rs    URL parsing and Display: one enum for every transport
+//! proxy_header.rs  PROXY protocol v1/v2 headers: parsing a buffer (sans I/O)
 //! service/       echo, daytime, random, counter: transport-independent
 //! server/        run(plan, shutdown): listeners per transport over one shared runtime
 //!                (connection limit, idle timeout, graceful shutdown)
@@ -40,6 +41,7 @@ pub mod endpoint;
 pub mod logging;
 pub mod man;
 pub mod options;
+pub mod proxy_header;
 pub mod server;
 pub mod service;
 pub mod sys;

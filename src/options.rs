@@ -17,8 +17,11 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
+use ipnet::IpNet;
+
 use crate::endpoint::Endpoint;
-use crate::server::Limits;
+use crate::proxy_header;
+use crate::server::{Limits, ListenOptions};
 use crate::service::{DaytimeFormat, RandomConfig};
 
 /// The services `duplex serve` runs.
@@ -79,6 +82,26 @@ pub struct LimitOptions {
     )]
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// --proxy-protocol: close a connection whose PROXY header has not come
+    /// whole within this time.
+    #[arg(long, value_parser = parse_duration, help_heading = "Many instances")]
+    #[serde(default, deserialize_with = "duration")]
+    pub proxy_timeout: Option<Duration>,
+    /// --proxy-protocol: longest PROXY header accepted, in bytes (v2 headers
+    /// carry TLVs).
+    #[arg(long, value_name = "BYTES", help_heading = "Many instances")]
+    pub proxy_max_header: Option<usize>,
+    /// --proxy-protocol: believe PROXY headers from this address or CIDR
+    /// block only (repeatable) [default: 127.0.0.0/8 and ::1; peers of a
+    /// unix listener are trusted].
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        value_parser = parse_cidr,
+        help_heading = "Many instances"
+    )]
+    #[serde(default, deserialize_with = "cidrs")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl LimitOptions {
@@ -95,6 +118,9 @@ impl LimitOptions {
             shutdown_timeout,
             ping_interval,
             allowed_origins,
+            proxy_timeout,
+            proxy_max_header,
+            trusted_proxies,
         } = self;
         let l = &mut base;
         l.max_connections = max_connections.unwrap_or(l.max_connections);
@@ -107,6 +133,11 @@ impl LimitOptions {
         }
         if !allowed_origins.is_empty() {
             l.allowed_origins = allowed_origins.clone();
+        }
+        l.proxy_timeout = proxy_timeout.unwrap_or(l.proxy_timeout);
+        l.proxy_max_header = proxy_max_header.unwrap_or(l.proxy_max_header);
+        if !trusted_proxies.is_empty() {
+            l.trusted_proxies = trusted_proxies.clone();
         }
         check(l)?;
         Ok(base)
@@ -125,6 +156,15 @@ fn check(l: &Limits) -> anyhow::Result<()> {
     }
     if l.idle_timeout.is_zero() {
         anyhow::bail!("idle-timeout must be longer than 0");
+    }
+    if l.proxy_timeout.is_zero() {
+        anyhow::bail!("proxy-timeout must be longer than 0");
+    }
+    if l.proxy_max_header < proxy_header::V1_MAX {
+        anyhow::bail!(
+            "proxy-max-header must be at least {} (the longest v1 header)",
+            proxy_header::V1_MAX
+        );
     }
     Ok(())
 }
@@ -168,6 +208,16 @@ pub struct ListenerOptions {
     /// random: seed for reproducible numbers (tests); default is OS-seeded ChaCha.
     #[arg(long, help_heading = "Service options")]
     pub seed: Option<u64>,
+    /// Share the port with other processes (SO_REUSEPORT) on tcp, udp, tls,
+    /// ws and wss listeners, for several instances and rolling restarts.
+    #[arg(long, help_heading = "Many instances")]
+    #[serde(default)]
+    pub reuse_port: bool,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) from a
+    /// --trusted-proxy, naming the real client (tcp, unix, tls, ws, wss).
+    #[arg(long, help_heading = "Many instances")]
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 impl ListenerOptions {
@@ -203,6 +253,14 @@ impl ListenerOptions {
                 service.as_str()
             ),
             None => Ok(()),
+        }
+    }
+
+    /// How this listener binds and accepts.
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            reuse_port: self.reuse_port,
+            proxy_protocol: self.proxy_protocol,
         }
     }
 
@@ -257,18 +315,50 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
             limits.ping_interval.map_or(Value::Integer(0), duration),
         ),
         ("allowed_origins", Value::Array(Vec::new())),
+        ("proxy_timeout", duration(limits.proxy_timeout)),
+        ("proxy_max_header", int(limits.proxy_max_header as u64)),
+        (
+            "trusted_proxies",
+            Value::Array(
+                limits
+                    .trusted_proxies
+                    .iter()
+                    .map(|n| Value::String(n.to_string()))
+                    .collect(),
+            ),
+        ),
         ("format", Value::String(format)),
         ("utc", Value::Boolean(false)),
         ("once", Value::Boolean(false)),
         ("min", Value::Integer(random.min)),
         ("max", Value::Integer(random.max)),
         ("max_count", int(random.max_count)),
+        ("reuse_port", Value::Boolean(false)),
+        ("proxy_protocol", Value::Boolean(false)),
     ]
 }
 
 /// Parses an endpoint URL for clap: a bad URL is a usage error (exit 2).
 pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     s.parse::<Endpoint>().map_err(|e| e.to_string())
+}
+
+/// Parses a `--trusted-proxy`: a CIDR block (`10.0.0.0/8`, `fd00::/8`) or
+/// one address (`10.0.0.7`).
+pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let t = s.trim();
+    t.parse::<IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is not an address or CIDR block (for example 10.0.0.0/8)"))
+}
+
+/// `--trusted-proxy` values in a configuration file.
+fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_cidr(s))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
 }
 
 /// Parses `500ms`, `3s`, `5m`, `1h`, or a bare number of seconds (`2.5`).
@@ -333,7 +423,8 @@ mod tests {
         listener.insert("urls".into(), toml::Value::Array(Vec::new()));
         for (key, value) in defaults() {
             let table = match key {
-                "format" | "utc" | "once" | "min" | "max" | "max_count" => &mut listener,
+                "format" | "utc" | "once" | "min" | "max" | "max_count" | "reuse_port"
+                | "proxy_protocol" => &mut listener,
                 _ => &mut limits,
             };
             table.insert(key.to_string(), value);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duplex::endpoint::Endpoint;
-use duplex::server::{self, Limits, Listen, Plan, Prebound, ServicePlan};
+use duplex::server::{self, Limits, Listen, ListenOptions, Plan, Prebound, ServicePlan};
 use duplex::service::{Counter, Service, Stats};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,6 +51,7 @@ impl Sockets {
                         Listen::Bound(Prebound::Tcp(self.tcp), url("tcp://127.0.0.1:0")),
                         Listen::Bound(Prebound::Tcp(self.ws), url("ws://127.0.0.1:0/echo")),
                     ],
+                    options: ListenOptions::default(),
                 },
                 ServicePlan {
                     service: counter,
@@ -58,6 +59,7 @@ impl Sockets {
                         Prebound::Udp(self.udp),
                         url("udp://127.0.0.1:0"),
                     )],
+                    options: ListenOptions::default(),
                 },
             ],
             tls: None,
@@ -201,6 +203,7 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
         services: vec![ServicePlan {
             service: Service::Echo,
             listen: vec![Listen::Bound(Prebound::Udp(udp), url("tcp://127.0.0.1:0"))],
+            options: ListenOptions::default(),
         }],
         tls: None,
         metrics: None,

@@ -14,7 +14,7 @@ use tokio_rustls::rustls::ServerConfig;
 
 use super::listener::{Listener, Serves, StreamSocket};
 use super::mounted::Mounted;
-use super::plan::{Listen, Plan, Prebound};
+use super::plan::{Listen, ListenOptions, Plan, Prebound};
 use super::routes::Routes;
 use super::shared::Shared;
 use super::tcp::{self, TcpAcceptor};
@@ -34,14 +34,16 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
         shared
             .metrics
             .register(mounted.name(), mounted.counters.clone());
+        let options = service.options;
         for listen in service.listen {
             match listen {
                 Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
-                    WsGroup::add(&mut groups, url, &mounted)?
+                    WsGroup::add(&mut groups, url, &mounted, options)?
                 }
-                Listen::Url(url) => listeners.push(bind(&url, &mounted, tls).await?),
+                Listen::Url(url) => listeners.push(bind(&url, &mounted, tls, options).await?),
                 Listen::Bound(socket, url) => {
-                    listeners.push(adopt(socket, url, &mounted, tls, max_connections)?)
+                    let bound = adopt(socket, url, &mounted, tls, max_connections)?;
+                    listeners.push(bound.proxied(options.proxy_protocol));
                 }
             }
         }
@@ -60,11 +62,13 @@ async fn bind(
     url: &Endpoint,
     mounted: &Arc<Mounted>,
     tls: Option<&Arc<ServerConfig>>,
+    options: ListenOptions,
 ) -> anyhow::Result<Listener> {
     let serves = Serves::Service(mounted.clone());
-    Ok(match url {
+    let reuse_port = options.reuse_port;
+    let listener = match url {
         Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
-            let a = tcp::bind(hp, url).await?;
+            let a = tcp::bind(hp, url, reuse_port).await?;
             let real = url.with_port(a.local_port());
             let tls = match url {
                 Endpoint::Tls(_) => Some(acceptor(url, tls)?),
@@ -73,18 +77,29 @@ async fn bind(
             stream(StreamSocket::Tcp(a), tls, serves, real)
         }
         Endpoint::Udp(hp) => {
-            let socket = udp::bind(hp, url).await?;
+            if options.proxy_protocol {
+                anyhow::bail!(
+                    "{url}: --proxy-protocol is for stream listeners (tcp, unix, tls, ws, wss)"
+                );
+            }
+            let socket = udp::bind(hp, url, reuse_port).await?;
             let real = url.with_port(socket.local_port());
             datagram(socket, mounted, real)
         }
         Endpoint::Unix(path) => {
+            if reuse_port {
+                anyhow::bail!(
+                    "{url}: --reuse-port is for tcp, udp, tls, ws and wss listeners (a Unix socket path has one listener)"
+                );
+            }
             let socket = StreamSocket::Unix(unix::bind(path, url)?);
             stream(socket, None, serves, url.clone())
         }
         Endpoint::Ws(_) | Endpoint::Wss(_) => {
             anyhow::bail!("{url}: WebSocket listeners are bound by host and port")
         }
-    })
+    };
+    Ok(listener.proxied(options.proxy_protocol))
 }
 
 /// Serves a socket bound outside the server the way `url` says. A
@@ -136,7 +151,7 @@ async fn bind_metrics(url: &Endpoint, max_connections: usize) -> anyhow::Result<
     let Endpoint::Tcp(hp) = url else {
         anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {url})");
     };
-    let a = tcp::bind(hp, url).await?;
+    let a = tcp::bind(hp, url, false).await?;
     let real = url.with_port(a.local_port());
     let routes = Arc::new(Routes::new(BTreeMap::new(), max_connections));
     Ok(stream(
@@ -158,6 +173,7 @@ fn stream(
         tls,
         serves,
         url,
+        proxy_protocol: false,
     }
 }
 
@@ -183,12 +199,19 @@ fn acceptor(url: &Endpoint, tls: Option<&Arc<ServerConfig>>) -> anyhow::Result<T
 struct WsGroup {
     url: Endpoint,
     paths: BTreeMap<String, Arc<Mounted>>,
+    /// The same for every service of the group: they share one socket.
+    options: ListenOptions,
 }
 
 impl WsGroup {
     /// Mounts `mounted` at the path of `url`, in the group of its scheme,
     /// host and port.
-    fn add(groups: &mut Vec<WsGroup>, url: Endpoint, mounted: &Arc<Mounted>) -> anyhow::Result<()> {
+    fn add(
+        groups: &mut Vec<WsGroup>,
+        url: Endpoint,
+        mounted: &Arc<Mounted>,
+        options: ListenOptions,
+    ) -> anyhow::Result<()> {
         let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
             return Ok(());
         };
@@ -201,10 +224,16 @@ impl WsGroup {
                 groups.push(WsGroup {
                     url: url.clone(),
                     paths: BTreeMap::new(),
+                    options,
                 });
                 groups.len() - 1
             }
         };
+        if groups[index].options != options {
+            anyhow::bail!(
+                "{url}: the WebSocket services of one port share its socket, so they need the same reuse_port and proxy_protocol"
+            );
+        }
         if groups[index].paths.insert(path, mounted.clone()).is_some() {
             anyhow::bail!("{url}: two services on the same WebSocket path");
         }
@@ -217,7 +246,11 @@ impl WsGroup {
         tls: Option<&Arc<ServerConfig>>,
         max_connections: usize,
     ) -> anyhow::Result<Listener> {
-        let WsGroup { url, paths } = self;
+        let WsGroup {
+            url,
+            paths,
+            options,
+        } = self;
         let Some(hp) = url.host_port() else {
             anyhow::bail!("{url}: a WebSocket URL needs a host and port");
         };
@@ -225,7 +258,7 @@ impl WsGroup {
             Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
             _ => None,
         };
-        let a = tcp::bind(hp, &url).await?;
+        let a = tcp::bind(hp, &url, options.reuse_port).await?;
         let port = a.local_port();
         let real = url.with_port(port);
         if let Some(hp) = real.host_port() {
@@ -236,11 +269,7 @@ impl WsGroup {
             }
         }
         let routes = Arc::new(Routes::new(paths, max_connections));
-        Ok(stream(
-            StreamSocket::Tcp(a),
-            tls,
-            Serves::WebSockets(routes),
-            real,
-        ))
+        let listener = stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real);
+        Ok(listener.proxied(options.proxy_protocol))
     }
 }

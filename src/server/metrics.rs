@@ -105,6 +105,41 @@ impl Limit {
     }
 }
 
+/// Why a `--proxy-protocol` listener refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyRejection {
+    /// From a source that is not a `--trusted-proxy`.
+    Untrusted,
+    /// Something other than a PROXY header, or a malformed one.
+    Invalid,
+    /// A v2 header over `--proxy-max-header`.
+    TooLarge,
+    /// No whole header within `--proxy-timeout`.
+    Timeout,
+    /// The connection ended before its header was whole.
+    Truncated,
+}
+
+impl ProxyRejection {
+    const ALL: [ProxyRejection; 5] = [
+        ProxyRejection::Untrusted,
+        ProxyRejection::Invalid,
+        ProxyRejection::TooLarge,
+        ProxyRejection::Timeout,
+        ProxyRejection::Truncated,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ProxyRejection::Untrusted => "untrusted",
+            ProxyRejection::Invalid => "invalid",
+            ProxyRejection::TooLarge => "too_large",
+            ProxyRejection::Timeout => "timeout",
+            ProxyRejection::Truncated => "truncated",
+        }
+    }
+}
+
 /// The counters of one service on one transport.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -186,6 +221,10 @@ pub struct Registry {
     services: Mutex<Vec<(&'static str, Arc<ServiceCounters>)>>,
     /// TLS handshakes that failed or timed out (before any service is known).
     pub tls_handshake_failures: AtomicU64,
+    /// PROXY protocol headers accepted (`--proxy-protocol` listeners).
+    pub proxy_headers: AtomicU64,
+    /// Connections a `--proxy-protocol` listener refused, by reason.
+    proxy_refused: [AtomicU64; 5],
 }
 
 impl Registry {
@@ -194,6 +233,10 @@ impl Registry {
         if let Ok(mut s) = self.services.lock() {
             s.push((name, counters));
         }
+    }
+
+    pub fn proxy_refused(&self, why: ProxyRejection) {
+        self.proxy_refused[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -298,6 +341,29 @@ impl Registry {
             "{name} {}",
             self.tls_handshake_failures.load(Ordering::Relaxed)
         );
+        let name = "duplex_proxy_headers_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "PROXY protocol headers accepted.",
+        );
+        let _ = writeln!(out, "{name} {}", self.proxy_headers.load(Ordering::Relaxed));
+        let name = "duplex_proxy_refused_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Connections a --proxy-protocol listener refused, by reason.",
+        );
+        for why in ProxyRejection::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\"}} {}",
+                why.label(),
+                self.proxy_refused[why as usize].load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

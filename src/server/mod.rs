@@ -12,8 +12,10 @@
 //! bind.rs        a plan's endpoints -> bound listeners (WebSocket paths grouped by port)
 //! listener.rs    a bound listener and what it serves; announcing and starting it
 //! socket.rs      listening sockets: addresses, dual-stack, why binding failed
+//! reuse_port.rs  --reuse-port: SO_REUSEPORT, and what a closing listener does with its queue
 //! tcp.rs unix.rs udp.rs   one transport each: bind and accept (UDP: answer datagrams)
-//! accept.rs      the accept loop shared by every stream transport (backoff on errors)
+//! accept.rs      the accept loop shared by every stream transport (backoff on errors,
+//!                PROXY headers, the queue served at shutdown)
 //! tls_accept.rs  the TLS handshake of accepted connections
 //! shared.rs      Shared: limits, connection slots, shutdown token, task tracker
 //! mounted.rs     a service as the server runs it (counters, session numbers)
@@ -28,7 +30,8 @@
 //! response.rs    plain-text HTTP answers
 //! limits.rs      Limits and their defaults
 //! metrics.rs     counters per service and transport, Prometheus text
-//! peer.rs        who is on the other end, for logs
+//! peer.rs        who is on the other end, for logs (the client a PROXY header names)
+//! proxied.rs     --proxy-protocol: the header of an accepted connection, peeked and consumed
 //! ```
 //!
 //! A transport frames requests and hands them to the service; the service
@@ -46,7 +49,9 @@ mod mounted;
 mod origin;
 mod peer;
 mod plan;
+mod proxied;
 mod response;
+mod reuse_port;
 mod routes;
 mod session;
 mod shared;
@@ -62,7 +67,7 @@ use std::future::Future;
 
 pub use limits::Limits;
 pub use mounted::Mounted;
-pub use plan::{Listen, Plan, Prebound, ServicePlan};
+pub use plan::{Listen, ListenOptions, Plan, Prebound, ServicePlan};
 
 /// Runs `plan` until `shutdown` completes, then shuts down gracefully.
 ///

@@ -29,6 +29,20 @@ pub struct Plan {
 pub struct ServicePlan {
     pub service: Service,
     pub listen: Vec<Listen>,
+    /// How those listeners bind and accept.
+    pub options: ListenOptions,
+}
+
+/// How a service's listeners bind and accept, for running several
+/// instances side by side (docs/behaviour.md, "Many instances").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenOptions {
+    /// `SO_REUSEPORT` on tcp, udp, tls, ws and wss listeners: several
+    /// processes share the port.
+    pub reuse_port: bool,
+    /// Every connection of a stream listener starts with a PROXY protocol
+    /// header from a trusted load balancer.
+    pub proxy_protocol: bool,
 }
 
 /// A listener of a plan: an endpoint to bind when the server starts, or a

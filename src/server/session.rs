@@ -130,6 +130,7 @@ impl<'a> SessionLog<'a> {
         };
         tracing::info!(
             peer = %self.peer,
+            proxy = self.peer.proxy().map(tracing::field::display),
             transport = self.transport.label(),
             service = self.service,
             duration_ms = self.start.elapsed().as_millis() as u64,

@@ -240,12 +240,14 @@ pub fn connect_from(source: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStrea
 }
 
 /// One request line over a stream, its one reply line.
-pub fn ask_line(s: &mut TcpStream, request: &str) -> std::io::Result<String> {
+pub fn ask_line<S: Read + Write>(s: &mut S, request: &str) -> std::io::Result<String> {
     s.write_all(format!("{request}\n").as_bytes())?;
     read_line(s)
 }
 
-fn read_line(s: &mut TcpStream) -> std::io::Result<String> {
+/// One line (without its `\n`), read a byte at a time so that nothing
+/// after it is taken from the stream.
+pub fn read_line<S: Read>(s: &mut S) -> std::io::Result<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     loop {
@@ -263,7 +265,7 @@ fn read_line(s: &mut TcpStream) -> std::io::Result<String> {
 }
 
 /// The WebSocket opening handshake for `path` over `s` (RFC 6455 §4.1).
-pub fn ws_handshake(s: &mut TcpStream, path: &str) -> std::io::Result<()> {
+pub fn ws_handshake<S: Read + Write>(s: &mut S, path: &str) -> std::io::Result<()> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: duplex\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -289,7 +291,7 @@ pub fn ws_handshake(s: &mut TcpStream, path: &str) -> std::io::Result<()> {
 
 /// One text message (masked, as a client sends it), and the text of the
 /// one message that answers it.
-pub fn ws_ask(s: &mut TcpStream, text: &str) -> std::io::Result<String> {
+pub fn ws_ask<S: Read + Write>(s: &mut S, text: &str) -> std::io::Result<String> {
     let payload = text.as_bytes();
     assert!(payload.len() < 126, "short messages only");
     let mask = [0x12, 0x34, 0x56, 0x78];
@@ -318,4 +320,28 @@ pub fn ws_ask(s: &mut TcpStream, text: &str) -> std::io::Result<String> {
         )));
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `GET path` over plain HTTP/1.0: the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: duplex\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("response");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// The value of one sample of a Prometheus text exposition, 0 when absent.
+pub fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
 }

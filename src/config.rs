@@ -14,10 +14,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::activation::Activation;
 use crate::cli::ServeArgs;
 use crate::endpoint::Endpoint;
 use crate::options::{LimitOptions, ListenerOptions, ServiceName, TlsOptions};
-use crate::server::{self, Limits, Listen, ServicePlan};
+use crate::server::{self, Limits, ServicePlan};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
 
@@ -113,8 +114,10 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
 }
 
 impl Settings {
-    /// Builds what the server runs: reads the TLS files and makes every
-    /// service, all sharing one client count.
+    /// Builds what the server runs: reads the TLS files, takes the sockets
+    /// `fd:` URLs name, and makes every service, all sharing one client
+    /// count. Call it before any thread starts (see
+    /// [`Activation::from_env`]).
     pub fn build(self) -> anyhow::Result<server::Plan> {
         let tls = self
             .tls
@@ -122,23 +125,27 @@ impl Settings {
             .map(crate::tls::server_config)
             .transpose()?;
         let stats = Stats::new();
-        let services = self
-            .listeners
-            .iter()
-            .map(|l| {
-                Ok(ServicePlan {
-                    service: build_service(l, &stats)?,
-                    listen: l.urls.iter().cloned().map(Listen::Url).collect(),
-                    options: l.listen_options(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let mut activation = Activation::from_env();
+        let mut services = Vec::new();
+        for l in &self.listeners {
+            let mut listen = Vec::new();
+            for url in &l.urls {
+                listen.extend(activation.listen(url.clone())?);
+            }
+            services.push(ServicePlan {
+                service: build_service(l, &stats)?,
+                listen,
+                options: l.listen_options(),
+            });
+        }
+        activation.finish();
         Ok(server::Plan {
             limits: self.limits,
             stats,
             services,
             tls,
             metrics: self.metrics,
+            notify: crate::systemd::notify_socket_set(),
         })
     }
 }

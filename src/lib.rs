@@ -8,6 +8,8 @@
 //! cli.rs         clap definitions
 //! options.rs     every option of `duplex serve`, as flags and file keys at once
 //! config.rs      command line, TOML file or built-in default -> Settings -> server::Plan
+//! activation.rs  fd: URLs -> the sockets the service manager passed (socket activation)
+//! systemd.rs     LISTEN_FDS and NOTIFY_SOCKET: the service manager's protocols
 //! endpoint.rs    URL parsing and Display: one enum for every transport
 //! proxy_header.rs  PROXY protocol v1/v2 headers: parsing a buffer (sans I/O)
 //! service/       echo, daytime, random, counter: transport-independent
@@ -33,6 +35,7 @@
 //! the pipe rather than of requests, and each transport reflects bytes in its
 //! own cheapest way.
 
+pub mod activation;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -45,5 +48,6 @@ pub mod proxy_header;
 pub mod server;
 pub mod service;
 pub mod sys;
+pub mod systemd;
 pub mod timer;
 pub mod tls;

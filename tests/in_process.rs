@@ -64,6 +64,7 @@ impl Sockets {
             ],
             tls: None,
             metrics: None,
+            notify: false,
         }
     }
 }
@@ -207,6 +208,7 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
         }],
         tls: None,
         metrics: None,
+        notify: false,
     };
     let e = server::run(plan, std::future::pending::<()>())
         .await

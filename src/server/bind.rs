@@ -41,8 +41,11 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
                     WsGroup::add(&mut groups, url, &mounted, options)?
                 }
                 Listen::Url(url) => listeners.push(bind(&url, &mounted, tls, options).await?),
+                Listen::Bound(Prebound::Tcp(l), url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
+                    WsGroup::add_bound(&mut groups, l, url, &mounted, options)?
+                }
                 Listen::Bound(socket, url) => {
-                    let bound = adopt(socket, url, &mounted, tls, max_connections)?;
+                    let bound = adopt(socket, url, &mounted, tls)?;
                     listeners.push(bound.proxied(options.proxy_protocol));
                 }
             }
@@ -102,14 +105,13 @@ async fn bind(
     Ok(listener.proxied(options.proxy_protocol))
 }
 
-/// Serves a socket bound outside the server the way `url` says. A
-/// WebSocket URL gets an HTTP listener of its own.
+/// Serves a socket bound outside the server the way `url` says
+/// (WebSocket URLs are grouped by socket, see [`WsGroup::add_bound`]).
 fn adopt(
     socket: Prebound,
     url: Endpoint,
     mounted: &Arc<Mounted>,
     tls: Option<&Arc<ServerConfig>>,
-    max_connections: usize,
 ) -> anyhow::Result<Listener> {
     let serves = Serves::Service(mounted.clone());
     Ok(match (socket, &url) {
@@ -121,17 +123,6 @@ fn adopt(
                 _ => None,
             };
             stream(StreamSocket::Tcp(a), tls, serves, real)
-        }
-        (Prebound::Tcp(l), Endpoint::Ws(t) | Endpoint::Wss(t)) => {
-            let tls = match url {
-                Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
-                _ => None,
-            };
-            let a = TcpAcceptor::from_std(l)?;
-            let paths = BTreeMap::from([(t.path.clone(), mounted.clone())]);
-            let routes = Arc::new(Routes::new(paths, max_connections));
-            let real = url.with_port(a.local_port());
-            stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real)
         }
         (Prebound::Udp(s), Endpoint::Udp(_)) => {
             let socket = UdpListener::from_std(s)?;
@@ -195,12 +186,15 @@ fn acceptor(url: &Endpoint, tls: Option<&Arc<ServerConfig>>) -> anyhow::Result<T
     Ok(TlsAcceptor::from(config.clone()))
 }
 
-/// The WebSocket services of one scheme, host and port.
+/// The WebSocket services of one scheme, host and port, or of one socket
+/// bound outside the server.
 struct WsGroup {
     url: Endpoint,
     paths: BTreeMap<String, Arc<Mounted>>,
     /// The same for every service of the group: they share one socket.
     options: ListenOptions,
+    /// The socket bound outside the server (and its address), if any.
+    bound: Option<(std::net::TcpListener, std::net::SocketAddr)>,
 }
 
 impl WsGroup {
@@ -215,16 +209,54 @@ impl WsGroup {
         let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
             return Ok(());
         };
+        let same = |g: &WsGroup| {
+            g.bound.is_none()
+                && g.url.scheme() == url.scheme()
+                && g.url.host_port() == Some(&t.addr)
+        };
+        let index = groups.iter().position(same);
+        WsGroup::mount(groups, index, None, url, mounted, options)
+    }
+
+    /// Mounts `mounted` at the path of `url` on a socket bound outside the
+    /// server, in the group of that socket (another handle on the same
+    /// socket joins its group).
+    fn add_bound(
+        groups: &mut Vec<WsGroup>,
+        socket: std::net::TcpListener,
+        url: Endpoint,
+        mounted: &Arc<Mounted>,
+        options: ListenOptions,
+    ) -> anyhow::Result<()> {
+        let addr = socket.local_addr()?;
+        let same = |g: &WsGroup| {
+            g.url.scheme() == url.scheme() && g.bound.as_ref().is_some_and(|(_, a)| *a == addr)
+        };
+        let index = groups.iter().position(same);
+        WsGroup::mount(groups, index, Some((socket, addr)), url, mounted, options)
+    }
+
+    /// Mounts `mounted` in group `index`, or in a new group.
+    fn mount(
+        groups: &mut Vec<WsGroup>,
+        index: Option<usize>,
+        bound: Option<(std::net::TcpListener, std::net::SocketAddr)>,
+        url: Endpoint,
+        mounted: &Arc<Mounted>,
+        options: ListenOptions,
+    ) -> anyhow::Result<()> {
+        let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
+            return Ok(());
+        };
         let path = t.path.clone();
-        let same =
-            |g: &WsGroup| g.url.scheme() == url.scheme() && g.url.host_port() == Some(&t.addr);
-        let index = match groups.iter().position(same) {
+        let index = match index {
             Some(i) => i,
             None => {
                 groups.push(WsGroup {
                     url: url.clone(),
                     paths: BTreeMap::new(),
                     options,
+                    bound,
                 });
                 groups.len() - 1
             }
@@ -250,6 +282,7 @@ impl WsGroup {
             url,
             paths,
             options,
+            bound,
         } = self;
         let Some(hp) = url.host_port() else {
             anyhow::bail!("{url}: a WebSocket URL needs a host and port");
@@ -258,7 +291,10 @@ impl WsGroup {
             Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
             _ => None,
         };
-        let a = tcp::bind(hp, &url, options.reuse_port).await?;
+        let a = match bound {
+            Some((socket, _)) => TcpAcceptor::from_std(socket)?,
+            None => tcp::bind(hp, &url, options.reuse_port).await?,
+        };
         let port = a.local_port();
         let real = url.with_port(port);
         if let Some(hp) = real.host_port() {

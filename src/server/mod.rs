@@ -75,8 +75,11 @@ pub use plan::{Listen, ListenOptions, Plan, Prebound, ServicePlan};
 /// nothing half-started, and each bound URL prints exactly one
 /// `listening SERVICE URL` line on stdout, with its real port. After
 /// `shutdown`, listeners stop accepting and sessions get at most
-/// `--shutdown-timeout` to finish.
+/// `--shutdown-timeout` to finish. With `plan.notify`, the service manager
+/// hears `READY=1` once every listener is announced and `STOPPING=1` when
+/// shutdown begins.
 pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
+    let notify = plan.notify;
     let shared = shared::Shared::new(plan.limits.clone(), plan.stats.clone());
     let listeners = bind::bind_all(plan, &shared).await?;
     {
@@ -87,7 +90,13 @@ pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
             listener.spawn(&shared);
         }
     }
+    if notify {
+        crate::systemd::notify_ready();
+    }
     shutdown.await;
+    if notify {
+        crate::systemd::notify_stopping();
+    }
     shared.shut_down().await;
     Ok(())
 }

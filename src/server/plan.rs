@@ -23,6 +23,9 @@ pub struct Plan {
     /// Where to serve Prometheus metrics (besides `/metrics` on every
     /// WebSocket listener): a `tcp://` endpoint.
     pub metrics: Option<Endpoint>,
+    /// Tell the service manager (`NOTIFY_SOCKET`) when every listener is
+    /// bound (`READY=1`) and when shutdown begins (`STOPPING=1`).
+    pub notify: bool,
 }
 
 /// One built service and the listeners it runs on.

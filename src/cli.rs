@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::endpoint::Endpoint;
-use crate::options::{LimitOptions, ListenerOptions, TlsOptions};
+use crate::options::{CounterOptions, LimitOptions, ListenerOptions, TlsOptions};
 pub use crate::options::{parse_duration, parse_endpoint};
 
 #[derive(Debug, Parser)]
@@ -163,6 +163,8 @@ pub struct ServeArgs {
     pub metrics: Option<Endpoint>,
     #[command(flatten)]
     pub tls: TlsOptions,
+    #[command(flatten)]
+    pub counter: CounterOptions,
 }
 
 #[derive(Debug, Args)]

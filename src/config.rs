@@ -17,8 +17,8 @@ use serde::Deserialize;
 use crate::activation::Activation;
 use crate::cli::ServeArgs;
 use crate::endpoint::Endpoint;
-use crate::options::{LimitOptions, ListenerOptions, ServiceName, TlsOptions};
-use crate::server::{self, Limits, ServicePlan};
+use crate::options::{CounterOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions};
+use crate::server::{self, Limits, ServicePlan, StoreSettings};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
 
@@ -61,6 +61,8 @@ pub struct Settings {
     /// Where to serve Prometheus metrics (besides `/metrics` on every
     /// WebSocket listener).
     pub metrics: Option<Endpoint>,
+    /// Where `counter` keeps its count (`None`: in this process).
+    pub counter_store: Option<StoreSettings>,
 }
 
 /// The settings of `duplex serve` with these arguments: a service and its
@@ -81,6 +83,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
                 listeners: vec![args.listener.clone()],
                 tls: None,
                 metrics: None,
+                counter_store: None,
             }
         }
         (None, None) => {
@@ -110,6 +113,15 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
     if let Some(files) = tls_files(&args.tls) {
         settings.tls = Some(files);
     }
+    let file_counter = settings.counter_store.take().map(|s| CounterOptions {
+        counter_store: Some(s.url),
+        counter_key: Some(s.key),
+        counter_timeout: Some(s.timeout),
+    });
+    settings.counter_store = args
+        .counter
+        .over(&file_counter.unwrap_or_default())
+        .settings()?;
     Ok(settings)
 }
 
@@ -124,7 +136,10 @@ impl Settings {
             .as_ref()
             .map(crate::tls::server_config)
             .transpose()?;
-        let stats = Stats::new();
+        let stats = match self.counter_store {
+            Some(_) => Stats::shared(),
+            None => Stats::new(),
+        };
         let mut activation = Activation::from_env();
         let mut services = Vec::new();
         for l in &self.listeners {
@@ -145,6 +160,7 @@ impl Settings {
             services,
             tls,
             metrics: self.metrics,
+            counter_store: self.counter_store,
             notify: crate::systemd::notify_socket_set(),
         })
     }
@@ -198,6 +214,7 @@ struct File {
     listeners: Vec<toml::Spanned<ListenerOptions>>,
     tls: Option<TlsOptions>,
     metrics: Option<Endpoint>,
+    counter: Option<CounterOptions>,
 }
 
 /// Parses configuration text. Errors carry the line and column.
@@ -227,6 +244,7 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
         listeners,
         tls: file.tls.as_ref().and_then(tls_files),
         metrics: file.metrics,
+        counter_store: file.counter.unwrap_or_default().settings()?,
     })
 }
 

@@ -21,7 +21,7 @@ use ipnet::IpNet;
 
 use crate::endpoint::Endpoint;
 use crate::proxy_header;
-use crate::server::{Limits, ListenOptions};
+use crate::server::{Limits, ListenOptions, StoreSettings};
 use crate::service::{DaytimeFormat, RandomConfig};
 
 /// The services `duplex serve` runs.
@@ -292,9 +292,94 @@ pub struct TlsOptions {
     pub tls_key: Option<PathBuf>,
 }
 
+/// Where `counter` keeps its count: `--counter-store`, `--counter-key`,
+/// `--counter-timeout` and the `[counter]` table (`store`, `key`,
+/// `timeout`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterOptions {
+    /// Count the clients of every instance that shares this Redis,
+    /// redis://HOST:PORT[/DB] (one INCR per new client) [default: each
+    /// process counts its own].
+    #[arg(long, value_name = "URL", value_parser = parse_store_url, help_heading = "Many instances")]
+    #[serde(rename = "store", default, deserialize_with = "store_url")]
+    pub counter_store: Option<String>,
+    /// --counter-store: the key that holds the count.
+    #[arg(long, value_name = "KEY", help_heading = "Many instances")]
+    #[serde(rename = "key")]
+    pub counter_key: Option<String>,
+    /// --counter-store: how long one command may take before the store
+    /// counts as unavailable.
+    #[arg(long, value_parser = parse_duration, help_heading = "Many instances")]
+    #[serde(rename = "timeout", default, deserialize_with = "duration")]
+    pub counter_timeout: Option<Duration>,
+}
+
+impl CounterOptions {
+    /// These options over `base` (the flags over the file's).
+    pub fn over(&self, base: &CounterOptions) -> CounterOptions {
+        CounterOptions {
+            counter_store: self.counter_store.clone().or(base.counter_store.clone()),
+            counter_key: self.counter_key.clone().or(base.counter_key.clone()),
+            counter_timeout: self.counter_timeout.or(base.counter_timeout),
+        }
+    }
+
+    /// The store, if one is given; its key and timeout otherwise are
+    /// mistakes worth reporting.
+    pub fn settings(&self) -> anyhow::Result<Option<StoreSettings>> {
+        let Some(url) = &self.counter_store else {
+            if self.counter_key.is_some() || self.counter_timeout.is_some() {
+                anyhow::bail!(
+                    "--counter-key and --counter-timeout apply with --counter-store only"
+                );
+            }
+            return Ok(None);
+        };
+        let timeout = self
+            .counter_timeout
+            .unwrap_or(StoreSettings::DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            anyhow::bail!("counter-timeout must be longer than 0");
+        }
+        let key = self
+            .counter_key
+            .clone()
+            .unwrap_or_else(|| StoreSettings::DEFAULT_KEY.to_string());
+        if key.is_empty() {
+            anyhow::bail!("counter-key cannot be empty");
+        }
+        Ok(Some(StoreSettings {
+            url: url.clone(),
+            key,
+            timeout,
+        }))
+    }
+}
+
+/// Parses a `--counter-store` URL: `redis://HOST:PORT[/DB]`.
+pub fn parse_store_url(s: &str) -> Result<String, String> {
+    let example = "(for example redis://127.0.0.1:6379/0)";
+    if !s.starts_with("redis://") {
+        return Err(format!("'{s}' is not a redis:// URL {example}"));
+    }
+    redis::Client::open(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("'{s}': {e} {example}"))
+}
+
+/// A `--counter-store` URL in a configuration file.
+fn store_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_store_url(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// The default of every option that has one, by its key in the
-/// configuration file (the flag is the key with dashes), written as TOML:
-/// read from where each default is defined.
+/// configuration file (the flag is the key with dashes; `counter_key` is
+/// `key` in the `[counter]` table, as `--counter-key`), written as TOML: read
+/// from where each default is defined.
 pub fn defaults() -> Vec<(&'static str, toml::Value)> {
     use toml::Value;
     let limits = Limits::default();
@@ -335,6 +420,11 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
         ("max_count", int(random.max_count)),
         ("reuse_port", Value::Boolean(false)),
         ("proxy_protocol", Value::Boolean(false)),
+        (
+            "counter_key",
+            Value::String(StoreSettings::DEFAULT_KEY.to_string()),
+        ),
+        ("counter_timeout", duration(StoreSettings::DEFAULT_TIMEOUT)),
     ]
 }
 
@@ -419,9 +509,15 @@ mod tests {
     fn every_default_is_a_key_of_the_file() {
         let mut limits = toml::Table::new();
         let mut listener = toml::Table::new();
+        let mut counter = toml::Table::new();
+        counter.insert("store".into(), "redis://127.0.0.1:6379".into());
         listener.insert("service".into(), "echo".into());
         listener.insert("urls".into(), toml::Value::Array(Vec::new()));
         for (key, value) in defaults() {
+            if let Some(key) = key.strip_prefix("counter_") {
+                counter.insert(key.to_string(), value);
+                continue;
+            }
             let table = match key {
                 "format" | "utc" | "once" | "min" | "max" | "max_count" | "reuse_port"
                 | "proxy_protocol" => &mut listener,
@@ -436,6 +532,10 @@ mod tests {
         );
         let listener: ListenerOptions = listener.try_into().expect("listener");
         assert_eq!(listener.random(), RandomConfig::default());
+        let counter: CounterOptions = counter.try_into().expect("counter");
+        let store = counter.settings().expect("valid").expect("a store");
+        assert_eq!(store.key, StoreSettings::DEFAULT_KEY);
+        assert_eq!(store.timeout, StoreSettings::DEFAULT_TIMEOUT);
         assert_eq!(listener.format, Some(DaytimeFormat::default()));
     }
 

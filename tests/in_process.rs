@@ -64,6 +64,8 @@ impl Sockets {
             ],
             tls: None,
             metrics: None,
+            counter_store: None,
+            counter_store: None,
             notify: false,
         }
     }
@@ -208,6 +210,7 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
         }],
         tls: None,
         metrics: None,
+        counter_store: None,
         notify: false,
     };
     let e = server::run(plan, std::future::pending::<()>())

@@ -140,6 +140,17 @@ impl ProxyRejection {
     }
 }
 
+/// The store of the shared client count (`--counter-store`).
+#[derive(Debug, Default)]
+pub struct StoreGauges {
+    /// Set when there is a store: only then are these rendered.
+    pub configured: AtomicBool,
+    /// Whether it answered last time.
+    pub up: AtomicBool,
+    /// Commands that failed or timed out.
+    pub errors: AtomicU64,
+}
+
 /// The counters of one service on one transport.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -225,6 +236,8 @@ pub struct Registry {
     pub proxy_headers: AtomicU64,
     /// Connections a `--proxy-protocol` listener refused, by reason.
     proxy_refused: [AtomicU64; 5],
+    /// The store of the shared client count, if any.
+    pub store: Arc<StoreGauges>,
 }
 
 impl Registry {
@@ -363,6 +376,25 @@ impl Registry {
                 why.label(),
                 self.proxy_refused[why as usize].load(Ordering::Relaxed)
             );
+        }
+        if self.store.configured.load(Ordering::Relaxed) {
+            let name = "duplex_counter_store_up";
+            header(
+                &mut out,
+                name,
+                "gauge",
+                "1 while the --counter-store answers, 0 while it does not.",
+            );
+            let up = self.store.up.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name} {}", u8::from(up));
+            let name = "duplex_counter_store_errors_total";
+            header(
+                &mut out,
+                name,
+                "counter",
+                "--counter-store commands that failed or timed out.",
+            );
+            let _ = writeln!(out, "{name} {}", self.store.errors.load(Ordering::Relaxed));
         }
         out
     }

@@ -17,7 +17,8 @@
 //! accept.rs      the accept loop shared by every stream transport (backoff on errors,
 //!                PROXY headers, the queue served at shutdown)
 //! tls_accept.rs  the TLS handshake of accepted connections
-//! shared.rs      Shared: limits, connection slots, shutdown token, task tracker
+//! shared.rs      Shared: limits, connection slots, shutdown token, task tracker, client count
+//! store.rs       --counter-store: the client count in Redis, shared by instances
 //! mounted.rs     a service as the server runs it (counters, session numbers)
 //! session.rs     a session's accounting: End, Traffic, its closing log line
 //! interrupts.rs  idle timeout, shutdown and pings watched at no cost per message
@@ -56,6 +57,7 @@ mod routes;
 mod session;
 mod shared;
 mod socket;
+mod store;
 mod stream;
 mod tcp;
 mod tls_accept;
@@ -68,6 +70,7 @@ use std::future::Future;
 pub use limits::Limits;
 pub use mounted::Mounted;
 pub use plan::{Listen, ListenOptions, Plan, Prebound, ServicePlan};
+pub use store::StoreSettings;
 
 /// Runs `plan` until `shutdown` completes, then shuts down gracefully.
 ///
@@ -80,7 +83,11 @@ pub use plan::{Listen, ListenOptions, Plan, Prebound, ServicePlan};
 /// shutdown begins.
 pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
     let notify = plan.notify;
-    let shared = shared::Shared::new(plan.limits.clone(), plan.stats.clone());
+    let shared = shared::Shared::new(
+        plan.limits.clone(),
+        plan.stats.clone(),
+        plan.counter_store.clone(),
+    )?;
     let listeners = bind::bind_all(plan, &shared).await?;
     {
         // Held only while nothing is awaited: announcing and spawning.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio_rustls::rustls::ServerConfig;
 
 use super::limits::Limits;
+use super::store::StoreSettings;
 use crate::endpoint::Endpoint;
 use crate::service::{Service, Stats};
 
@@ -23,6 +24,9 @@ pub struct Plan {
     /// Where to serve Prometheus metrics (besides `/metrics` on every
     /// WebSocket listener): a `tcp://` endpoint.
     pub metrics: Option<Endpoint>,
+    /// Keep the client count in a store several instances share
+    /// (`--counter-store`); `stats` is then [`Stats::shared`].
+    pub counter_store: Option<StoreSettings>,
     /// Tell the service manager (`NOTIFY_SOCKET`) when every listener is
     /// bound (`READY=1`) and when shutdown begins (`STOPPING=1`).
     pub notify: bool,

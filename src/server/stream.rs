@@ -59,7 +59,7 @@ pub async fn serve_connection<S>(
         .await;
         return;
     };
-    let log = SessionLog::open(&shared, &mounted, transport, peer);
+    let log = SessionLog::open(&shared, &mounted, transport, peer).await;
     let mut traffic = Traffic::new(log.counters);
     let close_notify = transport == Transport::Tls;
     let result = serve(stream, &mounted, &shared, &mut traffic, close_notify).await;

@@ -155,7 +155,8 @@ pub async fn serve(
             }
         };
         if peers.see(peer) {
-            shared.stats.client_connected();
+            // With a --counter-store, one round trip per new peer.
+            shared.count_client().await;
             counters.accepted.fetch_add(1, Ordering::Relaxed);
         }
         counters.request();

@@ -65,7 +65,6 @@ impl Sockets {
             tls: None,
             metrics: None,
             counter_store: None,
-            counter_store: None,
             notify: false,
         }
     }

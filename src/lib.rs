@@ -40,6 +40,7 @@ pub mod endpoint;
 pub mod logging;
 pub mod man;
 pub mod options;
+pub mod relay;
 pub mod server;
 pub mod service;
 pub mod sys;

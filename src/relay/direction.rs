@@ -273,7 +273,13 @@ impl Direction {
         .max(1);
         with_scratch(chunk, |scratch| {
             let mut buf = ReadBuf::new(&mut scratch[..chunk]);
-            ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf)).map_err(Fault::Source)?;
+            match ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf)) {
+                Ok(()) => {}
+                // A TLS peer that closes without close_notify has closed
+                // all the same (browsers and curl do); so do relays.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+                Err(e) => return Poll::Ready(Err(Fault::Source(e))),
+            }
             let data = buf.filled();
             if data.is_empty() {
                 self.state = State::Closing;

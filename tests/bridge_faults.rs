@@ -33,12 +33,19 @@ fn assert_closed_at_once(b: &Server) {
     let start = Instant::now();
     let mut c = Conn::to(bridge_url(b));
     c.expect_eof(WAIT);
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 fn failures(b: &Server, kind: &str) -> Option<u64> {
     let text = metrics(b.url(0));
-    sample(&text, &format!("duplex_bridge_upstream_failures_total{{kind=\"{kind}\"}}"))
+    sample(
+        &text,
+        &format!("duplex_bridge_upstream_failures_total{{kind=\"{kind}\"}}"),
+    )
 }
 
 /// Closes `s` with a reset (SO_LINGER 0) rather than a FIN.
@@ -64,7 +71,11 @@ fn upstream_refusing_closes_the_client_with_one_log_line() {
 fn upstream_timing_out_closes_the_client_after_connect_timeout() {
     let hang = full_backlog();
     let url = format!("tcp://{}", hang.addr);
-    let b = bridge("tcp://127.0.0.1:0", &url, &with_metrics(&["--connect-timeout", "500ms"]));
+    let b = bridge(
+        "tcp://127.0.0.1:0",
+        &url,
+        &with_metrics(&["--connect-timeout", "500ms"]),
+    );
     assert_closed_at_once(&b);
     let lines = log_lines(&b, &["session closed", "upstream unreachable"], 1);
     assert!(lines[0].contains("timed out after 500ms"), "{lines:?}");
@@ -179,7 +190,11 @@ fn many_faulty_sessions_leave_no_session_or_task_behind() {
     let start = Instant::now();
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(WAIT).and_then(|s| s.code()), Some(0));
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(b.stderr().contains("shutdown complete"), "{}", b.stderr());
 }
 
@@ -206,7 +221,10 @@ fn a_non_reading_upstream_holds_the_client_back_and_memory_stays_flat() {
             Err(_) => break,
         }
     }
-    assert!(sent < 64 << 20, "the client sent {sent} bytes without being held back");
+    assert!(
+        sent < 64 << 20,
+        "the client sent {sent} bytes without being held back"
+    );
     // Keep pushing for a while: nothing more gets through, nothing grows.
     let mut peak = b.rss_kib();
     for _ in 0..10 {

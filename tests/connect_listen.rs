@@ -69,7 +69,10 @@ fn keep_listening_serves_one_client_after_another() {
         assert_eq!(client.read_to_end(WAIT), b"");
         assert!(client.wait(WAIT).is_some());
     }
-    assert!(d.wait(std::time::Duration::from_millis(300)).is_none(), "-k keeps listening");
+    assert!(
+        d.wait(std::time::Duration::from_millis(300)).is_none(),
+        "-k keeps listening"
+    );
 }
 
 #[test]
@@ -92,7 +95,12 @@ fn listen_on_unix_with_socat_as_the_client() {
     let mut client = Interactive::spawn(with(socat, &["-", &format!("UNIX-CONNECT:{path}")]));
     converse(&mut d, &mut client);
     client.close_stdin();
-    assert_eq!(d.wait(WAIT).and_then(|s| s.code()), Some(0), "{}", d.stderr());
+    assert_eq!(
+        d.wait(WAIT).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.stderr()
+    );
     // The socket file is removed with the listener.
     assert!(!std::path::Path::new(&path).exists());
 }
@@ -101,7 +109,10 @@ fn listen_on_unix_with_socat_as_the_client() {
 fn listen_on_tls_with_socat_openssl_as_the_client() {
     let dir = tempdir();
     let cert = make_cert(dir.path());
-    let (c, k) = (cert.cert.display().to_string(), cert.key.display().to_string());
+    let (c, k) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+    );
     let (mut d, url) = listen(&["tls://127.0.0.1:0", "--tls-cert", &c, "--tls-key", &k]);
     let target = format!(
         "OPENSSL:127.0.0.1:{},cafile={c},commonname=localhost",
@@ -110,7 +121,12 @@ fn listen_on_tls_with_socat_openssl_as_the_client() {
     let mut client = Interactive::spawn(with(tool("socat", "socat"), &["-", &target]));
     converse(&mut d, &mut client);
     client.close_stdin();
-    assert_eq!(d.wait(WAIT).and_then(|s| s.code()), Some(0), "{}", d.stderr());
+    assert_eq!(
+        d.wait(WAIT).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.stderr()
+    );
 }
 
 #[test]
@@ -137,7 +153,14 @@ fn listen_mistakes_get_one_clear_line() {
     assert_one_line(&out.stderr, &["address already in use"]);
     for args in [
         &["connect", "-k", "tcp://127.0.0.1:1"][..],
-        &["connect", "--tls-cert", "c.pem", "--tls-key", "k.pem", "tls://127.0.0.1:1"],
+        &[
+            "connect",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "tls://127.0.0.1:1",
+        ],
         &["connect", "-l", "-z", "tcp://127.0.0.1:0"],
     ] {
         let out = run_duplex(args, WAIT);

@@ -374,6 +374,44 @@ mod tests {
         assert!(e.contains("key"), "{e}");
     }
 
+    /// The commented `[[bridge]]` of the default configuration, uncommented,
+    /// is a valid bridge beside the listeners.
+    #[test]
+    fn the_default_bridge_example_parses_when_uncommented() {
+        let text = default_config();
+        let example = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[bridge]]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(example.contains("[[bridge]]"), "{text}");
+        let base: String = text
+            .lines()
+            .take_while(|l| !l.starts_with("# [[bridge]]"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let settings = parse(&format!("{base}\n{example}\n")).expect("bridge example");
+        assert_eq!(settings.bridges.len(), 1);
+        assert_eq!(settings.listeners.len(), 4);
+        let b = &settings.bridges[0];
+        assert_eq!(b.connect_timeout, Some(BridgePlan::CONNECT_TIMEOUT));
+        assert_eq!(b.wait, Some(BridgePlan::WAIT));
+    }
+
+    #[test]
+    fn bridge_mistakes_have_line_and_column() {
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\n");
+        assert!(e.contains("to"), "{e}");
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"tcp://h:2\"\nlines = true\n");
+        assert!(e.contains("line 1") && e.contains("--lines applies"), "{e}");
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"tcp://h:2\"\nsend_proxy = \"v3\"\n");
+        assert!(e.contains("line 4") && e.contains("v3"), "{e}");
+        let only_bridges = parse("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"unix:///x.sock\"\n")
+            .expect("bridges alone are a configuration");
+        assert!(only_bridges.listeners.is_empty());
+    }
+
     #[test]
     fn durations_accept_text_and_numbers() {
         let p = parse("[limits]\nidle_timeout = 3\nshutdown_timeout = \"250ms\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\n")

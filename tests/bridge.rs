@@ -400,3 +400,25 @@ fn shutdown_ends_open_sessions_and_exits_0() {
     );
     assert!(b.stderr().contains("shutdown complete"), "{}", b.stderr());
 }
+
+#[test]
+fn bridges_of_a_configuration_file_run_beside_its_listeners() {
+    let dir = tempdir();
+    let port = closed_port();
+    let file = dir.path().join("duplex.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[limits]\nidle_timeout = \"30s\"\n\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:{port}\"]\n\n\
+             [[bridge]]\nfrom = \"udp://127.0.0.1:0\"\nto = \"tcp://127.0.0.1:{port}\"\nlines = true\nbuffer_size = 4096\n"
+        ),
+    )
+    .expect("write the configuration");
+    let s = Server::start(&["serve", "--config", &file.display().to_string()], 2);
+    let names: Vec<&str> = s.listening.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["echo", "bridge"]);
+    // A datagram to the bridge reaches the echo listener of the same
+    // process and comes back, a line each way.
+    let client = Udp::to(s.addr(1));
+    assert_eq!(client.ask("round trip\n"), "round trip\n");
+}

@@ -17,7 +17,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use tokio::io::ReadBuf;
 
-use super::Settings;
 use super::side::{ByteStream, Message, Side};
 
 thread_local! {
@@ -127,7 +126,7 @@ impl Direction {
         cx: &mut Context<'_>,
         source: &mut Side,
         sink: &mut Side,
-        settings: &Settings,
+        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         if self.state == State::Done {
             return Poll::Pending;
@@ -151,7 +150,7 @@ impl Direction {
             self.state = State::Done;
             return Poll::Ready(Ok(()));
         }
-        match self.poll_fill(cx, source, sink, settings) {
+        match self.poll_fill(cx, source, sink, lines) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
@@ -217,10 +216,10 @@ impl Direction {
         cx: &mut Context<'_>,
         source: &mut Side,
         sink: &mut Side,
-        settings: &Settings,
+        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         match source {
-            Side::Bytes(stream) => self.poll_fill_bytes(cx, stream.as_mut(), sink, settings),
+            Side::Bytes(stream) => self.poll_fill_bytes(cx, stream.as_mut(), sink, lines),
             Side::Messages(peer) => {
                 let message = match ready!(peer.poll_recv(cx)) {
                     Ok(Some(m)) => m,
@@ -244,7 +243,7 @@ impl Direction {
                         Held::Message(m)
                     }
                     (Message::Text(data) | Message::Binary(data), Side::Bytes(_)) => {
-                        let newline = settings.lines && !data.ends_with(b"\n");
+                        let newline = lines && !data.ends_with(b"\n");
                         Held::Bytes {
                             data,
                             at: 0,
@@ -264,10 +263,10 @@ impl Direction {
         cx: &mut Context<'_>,
         stream: &mut dyn ByteStream,
         sink: &mut Side,
-        settings: &Settings,
+        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         let chunk = match sink {
-            Side::Messages(_) if settings.lines => self.chunk.saturating_sub(self.partial.len()),
+            Side::Messages(_) if lines => self.chunk.saturating_sub(self.partial.len()),
             _ => self.chunk,
         }
         .max(1);
@@ -314,7 +313,7 @@ impl Direction {
                         self.unflushed = false;
                     }
                 }
-                Side::Messages(_) if settings.lines => {
+                Side::Messages(_) if lines => {
                     self.partial.extend_from_slice(data);
                     self.next_line(false);
                 }

@@ -106,12 +106,18 @@ impl Relay {
     /// after any progress (the caller counts it and calls again),
     /// `Pending` while both directions wait, an error when a side failed.
     pub fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        let up = self
-            .up
-            .poll_step(cx, &mut self.client, &mut self.upstream, &self.settings);
-        let down = self
-            .down
-            .poll_step(cx, &mut self.upstream, &mut self.client, &self.settings);
+        let up = self.up.poll_step(
+            cx,
+            &mut self.client,
+            &mut self.upstream,
+            self.settings.lines,
+        );
+        let down = self.down.poll_step(
+            cx,
+            &mut self.upstream,
+            &mut self.client,
+            self.settings.lines,
+        );
         let mut moved = false;
         for (poll, source, sink) in [
             (up, Which::Client, Which::Upstream),

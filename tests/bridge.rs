@@ -10,7 +10,6 @@ mod tlsutil;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
-use std::time::Duration;
 
 use bridgeutil::*;
 use common::*;

@@ -173,6 +173,17 @@ impl Relay {
         (self.up.read, self.down.written)
     }
 
+    /// The session is being ended early: message peers that can say why
+    /// (WebSocket) close with `code` and `reason` (see
+    /// [`MessagePeer::closing`]).
+    pub fn closing(&mut self, code: u16, reason: &str) {
+        for side in [&mut self.client, &mut self.upstream] {
+            if let Side::Messages(m) = side {
+                m.closing(code, reason);
+            }
+        }
+    }
+
     /// Ends the relay early (shutdown, idle timeout, a failed side): what
     /// is held is delivered and the sinks are closed, except toward
     /// `failed`, which is past caring. Bound it with a timeout.

@@ -75,6 +75,12 @@ pub trait MessagePeer: Send + Unpin {
     /// Whether the peer can end a session by itself. UDP cannot: it has
     /// no close, so only silence ends a session of it.
     fn ends(&self) -> bool;
+    /// The session is being ended early, for this reason: a peer with a
+    /// close of its own (WebSocket) closes with this code and reason when
+    /// [`MessagePeer::poll_close`] comes. UDP has nothing to say.
+    fn closing(&mut self, code: u16, reason: &str) {
+        let _ = (code, reason);
+    }
 }
 
 /// One side of a relay.

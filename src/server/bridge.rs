@@ -93,58 +93,96 @@ pub async fn serve_connection<S: Accepted>(
 
 /// One admitted session: dials TO, relays, and writes the closing log line.
 pub async fn run_session(
-    mut client: Side,
+    client: Side,
     origin: Origin,
     peer: Peer,
     transport: Transport,
     bridge: &Bridge,
     shared: &Shared,
 ) {
-    let counters = bridge.counters.get(transport);
-    counters.opened();
-    let start = Instant::now();
-    let mut traffic = Traffic::new(counters);
-    let dialled = tokio::select! {
-        r = bridge.upstream.dial(&origin) => r,
-        _ = shared.token.cancelled() => Err(DialError {
-            kind: super::metrics::UpstreamFailure::Other,
-            message: "the server is shutting down".into(),
-        }),
-    };
-    let outcome = match dialled {
-        Ok(upstream) => {
-            let mut relay = Relay::new(client, upstream, bridge.relay.clone());
-            drive(&mut relay, bridge, shared, &mut traffic).await
+    let session = Session::open(bridge, shared, peer, transport);
+    let dialled = session.dial(&origin).await;
+    session.finish(client, dialled).await;
+}
+
+/// A session admitted on a bridge, counted from the start and logged at
+/// the end. Dialling and relaying are apart so that a client can be
+/// answered according to the dial: a WebSocket handshake gets 502 when TO
+/// cannot be reached, and is upgraded only when it can.
+pub struct Session<'a> {
+    bridge: &'a Bridge,
+    shared: &'a Shared,
+    peer: Peer,
+    transport: Transport,
+    start: Instant,
+}
+
+impl<'a> Session<'a> {
+    /// Counts a newly admitted session.
+    pub fn open(bridge: &'a Bridge, shared: &'a Shared, peer: Peer, transport: Transport) -> Self {
+        bridge.counters.get(transport).opened();
+        Session {
+            bridge,
+            shared,
+            peer,
+            transport,
+            start: Instant::now(),
         }
-        Err(e) => {
-            shared.metrics.upstream_failures.count(e.kind);
-            // Closed without a word; over TLS with a close_notify.
-            let _ = tokio::time::timeout(CLOSE_WAIT, poll_fn(|cx| close(cx, &mut client))).await;
-            Outcome::Unreachable(e)
-        }
-    };
-    counters.closed();
-    match &outcome {
-        Outcome::Interrupted(Interrupt::Idle | Interrupt::Ping) => {
-            counters.limit_hit(Limit::IdleTimeout)
-        }
-        Outcome::Failed(_) => counters.error(ErrorKind::Io),
-        _ => {}
     }
-    let fields = (
-        peer,
-        transport.label(),
-        bridge.upstream.url.to_string(),
-        start.elapsed().as_millis() as u64,
-    );
-    if matches!(outcome, Outcome::Unreachable(_)) {
-        tracing::warn!(peer = %fields.0, transport = fields.1, service = "bridge", upstream = %fields.2,
-            duration_ms = fields.3, bytes_in = traffic.bytes_in, bytes_out = traffic.bytes_out,
-            reason = %outcome, "session closed");
-    } else {
-        tracing::info!(peer = %fields.0, transport = fields.1, service = "bridge", upstream = %fields.2,
-            duration_ms = fields.3, bytes_in = traffic.bytes_in, bytes_out = traffic.bytes_out,
-            reason = %outcome, "session closed");
+
+    /// Dials TO for a client that came from `origin` (a failure is counted
+    /// by kind).
+    pub async fn dial(&self, origin: &Origin) -> Result<Side, DialError> {
+        let dialled = tokio::select! {
+            r = self.bridge.upstream.dial(origin) => r,
+            _ = self.shared.token.cancelled() => Err(DialError {
+                kind: super::metrics::UpstreamFailure::Other,
+                message: "the server is shutting down".into(),
+            }),
+        };
+        if let Err(e) = &dialled {
+            self.shared.metrics.upstream_failures.count(e.kind);
+        }
+        dialled
+    }
+
+    /// Relays `client` to what was dialled (or closes it, when dialling
+    /// failed), then writes the session's one log line.
+    pub async fn finish(self, mut client: Side, dialled: Result<Side, DialError>) {
+        let (bridge, shared) = (self.bridge, self.shared);
+        let counters = bridge.counters.get(self.transport);
+        let mut traffic = Traffic::new(counters);
+        let outcome = match dialled {
+            Ok(upstream) => {
+                let mut relay = Relay::new(client, upstream, bridge.relay.clone());
+                drive(&mut relay, bridge, shared, &mut traffic).await
+            }
+            Err(e) => {
+                // Closed without a word; over TLS with a close_notify.
+                let closing = poll_fn(|cx| close(cx, &mut client));
+                let _ = tokio::time::timeout(CLOSE_WAIT, closing).await;
+                Outcome::Unreachable(e)
+            }
+        };
+        counters.closed();
+        match &outcome {
+            Outcome::Interrupted(Interrupt::Idle | Interrupt::Ping) => {
+                counters.limit_hit(Limit::IdleTimeout)
+            }
+            Outcome::Failed(_) => counters.error(ErrorKind::Io),
+            _ => {}
+        }
+        let (peer, transport) = (self.peer, self.transport.label());
+        let upstream = &bridge.upstream.url;
+        let duration_ms = self.start.elapsed().as_millis() as u64;
+        let (bytes_in, bytes_out) = (traffic.bytes_in, traffic.bytes_out);
+        if matches!(outcome, Outcome::Unreachable(_)) {
+            tracing::warn!(%peer, transport, service = "bridge", %upstream, duration_ms,
+                bytes_in, bytes_out, reason = %outcome, "session closed");
+        } else {
+            tracing::info!(%peer, transport, service = "bridge", %upstream, duration_ms,
+                bytes_in, bytes_out, reason = %outcome, "session closed");
+        }
     }
 }
 
@@ -230,6 +268,21 @@ async fn drive(
             Outcome::Failed(f) => Some(f.side),
             _ => None,
         };
+        // What a message peer that can say it (WebSocket) is told.
+        let (code, reason) = match &outcome {
+            Outcome::Interrupted(Interrupt::Shutdown) => (1001, "server shutdown"),
+            Outcome::Interrupted(_) => (1000, "idle timeout"),
+            Outcome::Failed(Failure {
+                side: Which::Client,
+                ..
+            }) => (1011, "client error"),
+            Outcome::Failed(Failure {
+                side: Which::Upstream,
+                ..
+            }) => (1011, "upstream error"),
+            _ => (1000, ""),
+        };
+        relay.closing(code, reason);
         let wind_down = poll_fn(|cx| relay.poll_wind_down(cx, failed));
         let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, wind_down)).await;
         let (from_client, to_client) = relay.traffic();

@@ -53,7 +53,11 @@ pub async fn serve(listener: UdpListener, bridge: Arc<Bridge>, shared: Arc<Share
                 }
             }
         }
-        if clients.len() >= shared.limits.max_connections {
+        // Ended sessions are forgotten in sweeps, once there are as many
+        // entries as sessions may be open (each open one holds a slot):
+        // at most twice that many entries, at a cost of one entry per
+        // new session.
+        if clients.len() >= 2 * shared.limits.max_connections {
             clients.retain(|_, inbox| !inbox.is_gone());
         }
         let Some(permit) = shared.admit() else {

@@ -15,10 +15,12 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::activation::Activation;
-use crate::cli::ServeArgs;
+use crate::cli::{BridgeArgs, ServeArgs};
 use crate::endpoint::Endpoint;
-use crate::options::{CounterOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions};
-use crate::server::{self, Limits, ServicePlan, StoreSettings};
+use crate::options::{
+    BridgeOptions, CounterOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions,
+};
+use crate::server::{self, BridgePlan, Limits, Listen, ServicePlan, StoreSettings};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
 
@@ -56,6 +58,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Each with its service set and at least one URL.
     pub listeners: Vec<ListenerOptions>,
+    /// Each checked ([`BridgeOptions::check`]).
+    pub bridges: Vec<BridgeOptions>,
     /// Certificate and key for tls:// and wss:// listeners.
     pub tls: Option<TlsFiles>,
     /// Where to serve Prometheus metrics (besides `/metrics` on every
@@ -81,6 +85,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
             Settings {
                 limits: Limits::default(),
                 listeners: vec![args.listener.clone()],
+                bridges: Vec::new(),
                 tls: None,
                 metrics: None,
                 counter_store: None,
@@ -95,24 +100,13 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
             parse(&default_config()).context("the built-in configuration")?
         }
     };
-    settings.limits = args.limits.apply(settings.limits)?;
     // Given as flags next to a file (or the default), these apply to every
     // listener.
     for l in &mut settings.listeners {
         l.reuse_port |= args.listener.reuse_port;
         l.proxy_protocol |= args.listener.proxy_protocol;
     }
-    if let Some(m) = &args.metrics {
-        settings.metrics = Some(m.clone());
-    }
-    if let Some(m) = &settings.metrics
-        && !matches!(m, Endpoint::Tcp(_))
-    {
-        anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {m})");
-    }
-    if let Some(files) = tls_files(&args.tls) {
-        settings.tls = Some(files);
-    }
+    settings.apply_flags(&args.limits, args.metrics.as_ref(), &args.tls)?;
     let file_counter = settings.counter_store.take().map(|s| CounterOptions {
         counter_store: Some(s.url),
         counter_key: Some(s.key),
@@ -125,7 +119,49 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
+/// The settings of `duplex bridge FROM TO`: one bridge, with the limit,
+/// TLS and metrics flags.
+pub fn from_bridge_args(args: &BridgeArgs) -> anyhow::Result<Settings> {
+    args.bridge.check()?;
+    if args.limits.max_line.is_some() {
+        anyhow::bail!("--max-line applies to the line services, not to bridges");
+    }
+    let mut settings = Settings {
+        limits: Limits::default(),
+        listeners: Vec::new(),
+        bridges: vec![args.bridge.clone()],
+        tls: None,
+        metrics: None,
+        counter_store: None,
+    };
+    settings.apply_flags(&args.limits, args.metrics.as_ref(), &args.tls)?;
+    Ok(settings)
+}
+
 impl Settings {
+    /// The limit, `--metrics` and TLS flags over what the file (or the
+    /// defaults) said.
+    fn apply_flags(
+        &mut self,
+        limits: &LimitOptions,
+        metrics: Option<&Endpoint>,
+        tls: &TlsOptions,
+    ) -> anyhow::Result<()> {
+        self.limits = limits.apply(self.limits.clone())?;
+        if let Some(m) = metrics {
+            self.metrics = Some(m.clone());
+        }
+        if let Some(m) = &self.metrics
+            && !matches!(m, Endpoint::Tcp(_))
+        {
+            anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {m})");
+        }
+        if let Some(files) = tls_files(tls) {
+            self.tls = Some(files);
+        }
+        Ok(())
+    }
+
     /// Builds what the server runs: reads the TLS files, takes the sockets
     /// `fd:` URLs name, and makes every service, all sharing one client
     /// count. Call it before any thread starts (see
@@ -153,17 +189,55 @@ impl Settings {
                 options: l.listen_options(),
             });
         }
+        let mut bridges = Vec::new();
+        for b in &self.bridges {
+            let (from, _) = b.check()?;
+            for from in activation.listen(from.clone())? {
+                bridges.push(build_bridge(b, from)?);
+            }
+        }
         activation.finish();
         Ok(server::Plan {
             limits: self.limits,
             stats,
             services,
+            bridges,
             tls,
             metrics: self.metrics,
             counter_store: self.counter_store,
             notify: crate::systemd::notify_socket_set(),
         })
     }
+}
+
+/// Makes the plan of a bridge: its defaults filled in and the TLS client
+/// settings of a `tls://` TO built once (the system roots plus `--ca`, or
+/// none with `--insecure`, which is said on stderr).
+fn build_bridge(b: &BridgeOptions, from: Listen) -> anyhow::Result<BridgePlan> {
+    let (_, to) = b.check()?;
+    let tls = match to {
+        Endpoint::Tls(_) => {
+            if b.insecure {
+                eprintln!("duplex: --insecure: the certificate of {to} is NOT verified");
+            }
+            Some(crate::tls::client_config(b.ca.as_deref(), b.insecure)?)
+        }
+        _ => None,
+    };
+    let defaults = crate::relay::Settings::default();
+    Ok(BridgePlan {
+        from,
+        options: b.listen_options(),
+        to: to.clone(),
+        connect_timeout: b.connect_timeout.unwrap_or(BridgePlan::CONNECT_TIMEOUT),
+        send_proxy: b.send_proxy,
+        relay: crate::relay::Settings {
+            buffer: b.buffer_size.unwrap_or(defaults.buffer),
+            lines: b.lines,
+        },
+        wait: b.wait.unwrap_or(BridgePlan::WAIT),
+        tls,
+    })
 }
 
 /// Makes the service of a listener. `stats` is shared by every service of
@@ -212,6 +286,8 @@ struct File {
     limits: LimitOptions,
     #[serde(default, rename = "listener")]
     listeners: Vec<toml::Spanned<ListenerOptions>>,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<toml::Spanned<BridgeOptions>>,
     tls: Option<TlsOptions>,
     metrics: Option<Endpoint>,
     counter: Option<CounterOptions>,
@@ -221,9 +297,9 @@ struct File {
 pub fn parse(text: &str) -> anyhow::Result<Settings> {
     let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limits = file.limits.apply(Limits::default())?;
-    if file.listeners.is_empty() {
+    if file.listeners.is_empty() && file.bridges.is_empty() {
         anyhow::bail!(
-            "no [[listener]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
+            "no [[listener]] and no [[bridge]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
         );
     }
     let mut listeners = Vec::new();
@@ -239,9 +315,18 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
         build_service(&l, &Stats::new()).map_err(at)?;
         listeners.push(l);
     }
+    let mut bridges = Vec::new();
+    for spanned in file.bridges {
+        let (line, col) = line_col(text, spanned.span().start);
+        let b = spanned.into_inner();
+        b.check()
+            .map_err(|e| anyhow::anyhow!("line {line}, column {col}: {e}"))?;
+        bridges.push(b);
+    }
     Ok(Settings {
         limits,
         listeners,
+        bridges,
         tls: file.tls.as_ref().and_then(tls_files),
         metrics: file.metrics,
         counter_store: file.counter.unwrap_or_default().settings()?,
@@ -325,6 +410,44 @@ mod tests {
             "[tls]\ncert = \"c.pem\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\n",
         );
         assert!(e.contains("key"), "{e}");
+    }
+
+    /// The commented `[[bridge]]` of the default configuration, uncommented,
+    /// is a valid bridge beside the listeners.
+    #[test]
+    fn the_default_bridge_example_parses_when_uncommented() {
+        let text = default_config();
+        let example = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[bridge]]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(example.contains("[[bridge]]"), "{text}");
+        let base: String = text
+            .lines()
+            .take_while(|l| !l.starts_with("# [[bridge]]"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let settings = parse(&format!("{base}\n{example}\n")).expect("bridge example");
+        assert_eq!(settings.bridges.len(), 1);
+        assert_eq!(settings.listeners.len(), 4);
+        let b = &settings.bridges[0];
+        assert_eq!(b.connect_timeout, Some(BridgePlan::CONNECT_TIMEOUT));
+        assert_eq!(b.wait, Some(BridgePlan::WAIT));
+    }
+
+    #[test]
+    fn bridge_mistakes_have_line_and_column() {
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\n");
+        assert!(e.contains("to"), "{e}");
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"tcp://h:2\"\nlines = true\n");
+        assert!(e.contains("line 1") && e.contains("--lines applies"), "{e}");
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"tcp://h:2\"\nsend_proxy = \"v3\"\n");
+        assert!(e.contains("line 4") && e.contains("v3"), "{e}");
+        let only_bridges = parse("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"unix:///x.sock\"\n")
+            .expect("bridges alone are a configuration");
+        assert!(only_bridges.listeners.is_empty());
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! service/       echo, daytime, random, counter: transport-independent
 //! server/        run(plan, shutdown): listeners per transport over one shared runtime
 //!                (connection limit, idle timeout, graceful shutdown)
-//! client/        `duplex connect`: stdin/stdout pump per transport
+//! client/        `duplex connect`: stdin/stdout pump per transport; `--listen`
+//! relay/         relaying between two peers, byte streams or message peers
+//!                (`duplex bridge`, run by `server`)
 //! tls.rs         rustls settings for servers and clients, `duplex cert`
 //! timer.rs       deadlines and watched waits that cost nothing per message
 //! bench/         `duplex bench`: load generator, histograms, report
@@ -25,8 +27,9 @@
 //! ```
 //!
 //! Modules depend in one direction: `main` on the rest; `config` on
-//! `options`, `server` and `service`; `server` on `service`, never on its
-//! callers. docs/behaviour.md describes what duplex does, in the terms the
+//! `options`, `server` and `service`; `server` on `service`, `relay` and
+//! the dialling functions of `client::dial`, never on its callers;
+//! `client`'s `--listen` binds through `server::bound`. docs/behaviour.md describes what duplex does, in the terms the
 //! tests use.
 //!
 //! A service never knows which transport carries it, and a transport never
@@ -45,6 +48,7 @@ pub mod logging;
 pub mod man;
 pub mod options;
 pub mod proxy_header;
+pub mod relay;
 pub mod server;
 pub mod service;
 pub mod sys;

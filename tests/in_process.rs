@@ -44,6 +44,7 @@ impl Sockets {
         Plan {
             limits,
             stats,
+            bridges: Vec::new(),
             services: vec![
                 ServicePlan {
                     service: Service::Echo,
@@ -202,6 +203,7 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
     let plan = Plan {
         limits: Limits::default(),
         stats: Stats::new(),
+        bridges: Vec::new(),
         services: vec![ServicePlan {
             service: Service::Echo,
             listen: vec![Listen::Bound(Prebound::Udp(udp), url("tcp://127.0.0.1:0"))],

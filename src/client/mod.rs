@@ -7,11 +7,13 @@
 //! What every transport shares is in `session`: how a session ended (and
 //! so the exit status), Ctrl-C, and the clock behind `-w` (give up after
 //! that long without data either way) and `--quit-after` (quit that long
-//! after stdin EOF). `-z` connects (and completes the TLS and WebSocket
+//! after stdin EOF). `--listen` (in `listen`) serves clients with the
+//! same pumps. `-z` connects (and completes the TLS and WebSocket
 //! handshakes), closes, and reports only whether that worked.
 
 mod close;
-mod dial;
+pub(crate) mod dial;
+mod listen;
 mod session;
 mod stdio;
 mod stream;
@@ -37,6 +39,9 @@ const PROBE_CLOSE: Duration = Duration::from_secs(1);
 /// ([`Ending::Interrupted`]).
 pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
     let mut interrupt = Interrupt::new()?;
+    if args.listen {
+        return listen::run(&args, &mut interrupt).await;
+    }
     let mut clock = Clock::new(&args);
     let url = &args.url;
     let timeout = args.connect_timeout();
@@ -94,5 +99,5 @@ async fn over_stream<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = tokio::time::timeout(PROBE_CLOSE, stream.shutdown()).await;
         return Ok(Ending::Done);
     }
-    stream::pump(stream, &args.url, clock, interrupt).await
+    stream::pump(stream, &args.url, clock, interrupt, &mut tokio::io::stdin()).await
 }

@@ -12,14 +12,17 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
+use super::bridge::Bridge;
 use super::listener::{Listener, Serves, StreamSocket};
+use super::metrics::ServiceCounters;
 use super::mounted::Mounted;
-use super::plan::{Listen, ListenOptions, Plan, Prebound};
+use super::plan::{BridgePlan, Listen, ListenOptions, Plan, Prebound};
 use super::routes::Routes;
 use super::shared::Shared;
 use super::tcp::{self, TcpAcceptor};
 use super::udp::{self, UdpListener};
 use super::unix::{self, UnixAcceptor};
+use super::upstream::Upstream;
 use crate::endpoint::{Endpoint, Host};
 
 /// Binds every listener of `plan` and registers its services' counters.
@@ -40,15 +43,32 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
                 Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
                     WsGroup::add(&mut groups, url, &mounted, options)?
                 }
-                Listen::Url(url) => listeners.push(bind(&url, &mounted, tls, options).await?),
                 Listen::Bound(Prebound::Tcp(l), url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
                     WsGroup::add_bound(&mut groups, l, url, &mounted, options)?
                 }
+                Listen::Url(url) => {
+                    let target = Target::Service(mounted.clone());
+                    listeners.push(bind(&url, &target, tls, options).await?)
+                }
                 Listen::Bound(socket, url) => {
-                    let bound = adopt(socket, url, &mounted, tls)?;
+                    let target = Target::Service(mounted.clone());
+                    let bound = adopt(socket, url, &target, tls)?;
                     listeners.push(bound.proxied(options.proxy_protocol));
                 }
             }
+        }
+    }
+    if !plan.bridges.is_empty() {
+        // One set of counters for every bridge: `service="bridge"`.
+        let counters = Arc::new(ServiceCounters::default());
+        shared.metrics.register("bridge", counters.clone());
+        shared
+            .metrics
+            .upstream_failures
+            .in_use
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for plan in plan.bridges {
+            listeners.push(bind_bridge(plan, &counters, tls).await?);
         }
     }
     for group in groups {
@@ -60,14 +80,62 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
     Ok(listeners)
 }
 
-/// Binds a stream or datagram endpoint for one service.
+/// What a stream or datagram listener is bound for.
+enum Target {
+    Service(Arc<Mounted>),
+    Bridge(Arc<Bridge>),
+}
+
+impl Target {
+    fn serves(&self) -> Serves {
+        match self {
+            Target::Service(m) => Serves::Service(m.clone()),
+            Target::Bridge(b) => Serves::Bridge(b.clone()),
+        }
+    }
+
+    fn datagram(&self, socket: UdpListener, url: Endpoint) -> Listener {
+        match self {
+            Target::Service(m) => datagram(socket, m, url),
+            Target::Bridge(b) => Listener::UdpBridge {
+                socket,
+                bridge: b.clone(),
+                url,
+            },
+        }
+    }
+}
+
+/// Binds a bridge's FROM.
+async fn bind_bridge(
+    plan: BridgePlan,
+    counters: &Arc<ServiceCounters>,
+    tls: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<Listener> {
+    let upstream = Upstream::new(plan.to, plan.connect_timeout, plan.tls, plan.send_proxy)?;
+    let target = Target::Bridge(Arc::new(Bridge {
+        upstream,
+        relay: plan.relay,
+        wait: plan.wait,
+        counters: counters.clone(),
+    }));
+    let options = plan.options;
+    match plan.from {
+        Listen::Url(url) => bind(&url, &target, tls, options).await,
+        Listen::Bound(socket, url) => {
+            Ok(adopt(socket, url, &target, tls)?.proxied(options.proxy_protocol))
+        }
+    }
+}
+
+/// Binds a stream or datagram endpoint for one service or bridge.
 async fn bind(
     url: &Endpoint,
-    mounted: &Arc<Mounted>,
+    target: &Target,
     tls: Option<&Arc<ServerConfig>>,
     options: ListenOptions,
 ) -> anyhow::Result<Listener> {
-    let serves = Serves::Service(mounted.clone());
+    let serves = target.serves();
     let reuse_port = options.reuse_port;
     let listener = match url {
         Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
@@ -87,7 +155,7 @@ async fn bind(
             }
             let socket = udp::bind(hp, url, reuse_port).await?;
             let real = url.with_port(socket.local_port());
-            datagram(socket, mounted, real)
+            target.datagram(socket, real)
         }
         Endpoint::Unix(path) => {
             if reuse_port {
@@ -110,10 +178,10 @@ async fn bind(
 fn adopt(
     socket: Prebound,
     url: Endpoint,
-    mounted: &Arc<Mounted>,
+    target: &Target,
     tls: Option<&Arc<ServerConfig>>,
 ) -> anyhow::Result<Listener> {
-    let serves = Serves::Service(mounted.clone());
+    let serves = target.serves();
     Ok(match (socket, &url) {
         (Prebound::Tcp(l), Endpoint::Tcp(_) | Endpoint::Tls(_)) => {
             let a = TcpAcceptor::from_std(l)?;
@@ -127,7 +195,7 @@ fn adopt(
         (Prebound::Udp(s), Endpoint::Udp(_)) => {
             let socket = UdpListener::from_std(s)?;
             let real = url.with_port(socket.local_port());
-            datagram(socket, mounted, real)
+            target.datagram(socket, real)
         }
         (Prebound::Unix(l), Endpoint::Unix(_)) => {
             let socket = StreamSocket::Unix(UnixAcceptor::from_std(l)?);

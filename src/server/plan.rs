@@ -4,11 +4,15 @@
 
 use std::sync::Arc;
 
-use tokio_rustls::rustls::ServerConfig;
+use std::time::Duration;
+
+use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 
 use super::limits::Limits;
 use super::store::StoreSettings;
 use crate::endpoint::Endpoint;
+use crate::relay;
+use crate::relay::proxy::SendProxy;
 use crate::service::{Service, Stats};
 
 /// Everything one server process runs.
@@ -19,6 +23,8 @@ pub struct Plan {
     pub stats: Arc<Stats>,
     /// Every service, with where it listens.
     pub services: Vec<ServicePlan>,
+    /// Every bridge, beside the services.
+    pub bridges: Vec<BridgePlan>,
     /// Certificate and key for `tls://` and `wss://` listeners, loaded.
     pub tls: Option<Arc<ServerConfig>>,
     /// Where to serve Prometheus metrics (besides `/metrics` on every
@@ -50,6 +56,32 @@ pub struct ListenOptions {
     /// Every connection of a stream listener starts with a PROXY protocol
     /// header from a trusted load balancer.
     pub proxy_protocol: bool,
+}
+
+/// A bridge: every session accepted on `from` relayed to its own
+/// connection to `to`.
+pub struct BridgePlan {
+    pub from: Listen,
+    /// How `from` binds and accepts.
+    pub options: ListenOptions,
+    pub to: Endpoint,
+    /// How long reaching `to` may take (TLS handshake included).
+    pub connect_timeout: Duration,
+    /// Start every upstream stream with a PROXY protocol header.
+    pub send_proxy: Option<SendProxy>,
+    pub relay: relay::Settings,
+    /// After one side of a session with a UDP side ended, end it once
+    /// nothing has come for this long.
+    pub wait: Duration,
+    /// The TLS client settings for a `tls://` `to`, built.
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+impl BridgePlan {
+    /// The default `connect_timeout`, as `duplex connect`'s.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default `wait`, as `duplex connect`'s.
+    pub const WAIT: Duration = Duration::from_secs(1);
 }
 
 /// A listener of a plan: an endpoint to bind when the server starts, or a

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{BIN, WAIT, wait_child};
 
+pub mod balancer;
+
 /// A fresh network namespace with its own loopback, held open by a
 /// sleeping process: processes started through [`Netns::command`] share it,
 /// and its sysctls are its own (so a test may set

@@ -269,3 +269,116 @@ fn without_sockets_an_fd_url_says_how_to_pass_them() {
         help.stdout_str()
     );
 }
+
+// ---------------------------------------------------------------------------
+// deploy/duplex.socket and deploy/duplex.service
+
+/// The text of `deploy/NAME`.
+fn unit(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Every value of `key` in a unit file, in order.
+fn values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim().to_string())
+        .collect()
+}
+
+/// The service with its ExecStart's program made this build's duplex.
+fn service_with_this_duplex() -> String {
+    let service = unit("duplex.service");
+    let exec = values(&service, "ExecStart");
+    assert_eq!(exec.len(), 1, "one ExecStart: {exec:?}");
+    let program = exec[0].split_whitespace().next().expect("a program");
+    service.replace(&format!("ExecStart={program}"), &format!("ExecStart={BIN}"))
+}
+
+/// systemd's own parser finds nothing to say about the two units (it runs
+/// without a running systemd: it loads the files, checks every directive,
+/// that the program is executable and that the socket unit has its
+/// service). Only the program's path is changed, to this build's.
+#[test]
+fn the_deploy_units_pass_systemd_analyze_verify() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("duplex.socket"), unit("duplex.socket")).expect("write");
+    std::fs::write(
+        dir.path().join("duplex.service"),
+        service_with_this_duplex(),
+    )
+    .expect("write");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "duplex.socket", "duplex.service"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run systemd-analyze (Debian package systemd)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Unknown or bad values are warnings, not failures: none is allowed.
+    assert!(err.trim().is_empty(), "systemd-analyze verify warns: {err}");
+}
+
+/// The service's ExecStart, run as systemd would run it for the socket
+/// unit: its ListenStream sockets (on free ports) passed in order with the
+/// unit's FileDescriptorName, NOTIFY_SOCKET set. It takes fd 3 as TCP and
+/// fd 4 as WebSocket, says READY=1 (Type=notify), counts over both, and
+/// stops with STOPPING=1 and status 0 within TimeoutStopSec. The
+/// sandboxing directives are systemd's to apply and are not exercised here.
+#[test]
+fn the_deploy_service_serves_the_sockets_of_the_socket_unit() {
+    let socket = unit("duplex.socket");
+    let service = unit("duplex.service");
+    assert_eq!(values(&service, "Type"), ["notify"]);
+    let streams = values(&socket, "ListenStream");
+    assert_eq!(
+        streams.len(),
+        2,
+        "a TCP and a WebSocket socket: {streams:?}"
+    );
+    let listen: Vec<String> = streams
+        .iter()
+        .map(|s| {
+            let (host, _) = s.rsplit_once(':').expect("HOST:PORT");
+            format!("{host}:{}", free_port())
+        })
+        .collect();
+    let name = values(&socket, "FileDescriptorName");
+    let names = vec![name[0].as_str(); listen.len()].join(":");
+    let exec = values(&service, "ExecStart");
+    let args: Vec<&str> = exec[0].split_whitespace().skip(1).collect();
+    let dir = tempdir();
+    let (notes, notify) = Notifications::bind(dir.path());
+    let listen_refs: Vec<&str> = listen.iter().map(String::as_str).collect();
+    let fdname = format!("--fdname={names}");
+    let child = spawn_activator(activate(&listen_refs, &[&fdname], &notify, &args));
+    let mut first = first_client(listen[0].parse().expect("addr"));
+    let mut s = Server::adopt(child, 2);
+    assert_eq!(
+        s.listening,
+        vec![
+            ("counter".to_string(), format!("tcp://{}", listen[0])),
+            ("counter".to_string(), format!("ws://{}/counter", listen[1])),
+        ]
+    );
+    assert_eq!(notes.next(), "READY=1\n");
+    assert_eq!(ask_line(&mut first, "").expect("reply"), "1");
+    let mut c = connect_from([127, 0, 0, 1], listen[1].parse().expect("addr")).expect("ws");
+    ws_handshake(&mut c, "/counter").expect("handshake");
+    assert_eq!(ws_ask(&mut c, "").expect("reply"), "2");
+    drop((first, c));
+    let stop = values(&service, "TimeoutStopSec");
+    let stop: u64 = stop[0]
+        .trim_end_matches('s')
+        .parse()
+        .expect("TimeoutStopSec=Ns");
+    s.signal(libc::SIGTERM);
+    assert_eq!(notes.next(), "STOPPING=1\n");
+    let status = s
+        .wait_exit(Duration::from_secs(stop))
+        .expect("stops in time");
+    assert_eq!(status.code(), Some(0), "{}", s.stderr());
+}

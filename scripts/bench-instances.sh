@@ -14,6 +14,10 @@
 #             costs the server.
 #   reuse     two --reuse-port instances against one: connections/s and
 #             64 B echo messages/s.
+#   instructions
+#             the server under callgrind, through HAProxy with and without
+#             PROXY v2: instructions per connection, and the share of the
+#             header's parsing and of reading it.
 #
 #   scripts/bench-instances.sh                   # all, 3 rounds
 #   ROUNDS=5 DURATION=5 scripts/bench-instances.sh counter haproxy
@@ -34,7 +38,7 @@ WARMUP=${WARMUP:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(counter haproxy reuse)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(counter haproxy reuse instructions)
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
@@ -270,10 +274,56 @@ part_reuse() {
     done
 }
 
+# callgrind_run N VARIANT: the server's instructions (callgrind Ir) for N
+# new connections through HAProxy; VARIANT proxy-v2 sends and reads a
+# PROXY v2 header, plain does not. Prints "total parse accept": the whole
+# program, duplex::proxy_header::parse and duplex::server::proxied::accept
+# (inclusive).
+callgrind_run() {
+    local count=$1 v=$2 port pp=() send="" file=$WORK/callgrind.$1.$2
+    port=$(free_port)
+    if [ "$v" = proxy-v2 ]; then
+        pp=(--proxy-protocol)
+        send="send-proxy-v2"
+    fi
+    valgrind --tool=callgrind --callgrind-out-file="$file" "$DUPLEX" -q serve echo \
+        "tcp://127.0.0.1:$port" "${pp[@]}" >/dev/null 2>"$file.err" &
+    PIDS+=("$!")
+    for _ in $(seq 200); do
+        grep -q ":$(printf '%04X' "$port") 00000000:0000 0A" /proc/net/tcp && break
+        sleep 0.05
+    done
+    haproxy_start "$port" "$send"
+    "$DUPLEX" bench "$HURL" --connect-rate -c 4 -n "$count" --timeout 30s >/dev/null
+    stop_all
+    callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | awk '
+        /PROGRAM TOTALS/ { gsub(",", "", $1); t = $1 }
+        /duplex::proxy_header::parse \[/ { gsub(",", "", $1); p = $1 }
+        /duplex::server::proxied::accept::\{\{closure\}\} \[/ { gsub(",", "", $1); a = $1 }
+        END { printf "%d %d %d\n", t, p + 0, a + 0 }'
+}
+
+# Instructions per connection from runs of 1,000 and 3,000 connections (the
+# difference leaves start-up and shutdown out), for both variants.
+part_instructions() {
+    need valgrind "apt-get install -y valgrind"
+    need callgrind_annotate "apt-get install -y valgrind"
+    local v lo hi
+    echo
+    echo "server instructions per new connection through HAProxy (callgrind Ir, user space only)"
+    printf '  %-12s %12s %18s %22s\n' variant "Ir/conn" "parse: Ir/conn (%)" "header read: Ir/conn (%)"
+    for v in plain proxy-v2; do
+        read -ra lo <<<"$(callgrind_run 1000 "$v")"
+        read -ra hi <<<"$(callgrind_run 3000 "$v")"
+        awk -v t=$((hi[0] - lo[0])) -v p=$((hi[1] - lo[1])) -v a=$((hi[2] - lo[2])) -v v="$v" \
+            'BEGIN { printf "  %-12s %12.0f %11.0f (%4.1f%%) %14.0f (%4.1f%%)\n", v, t / 2000, p / 2000, 100 * p / t, a / 2000, 100 * a / t }'
+    done
+}
+
 echo "machine: $(nproc) CPUs, Linux $(uname -r); $ROUNDS rounds of ${WARMUP}s + ${DURATION}s; server on CPU $SERVER_CPU, bench on CPU $LOAD_CPU"
 for part in "${PARTS[@]}"; do
     case $part in
-        counter | haproxy | reuse) "part_$part" ;;
-        *) echo "$NAME: no part $part (counter, haproxy, reuse)" >&2; exit 2 ;;
+        counter | haproxy | reuse | instructions) "part_$part" ;;
+        *) echo "$NAME: no part $part (counter, haproxy, reuse, instructions)" >&2; exit 2 ;;
     esac
 done

@@ -60,6 +60,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 serve() {
     local cpu=$1 log=$WORK/serve.$RANDOM pid
     shift
+    : >"$log"
     if [ "$cpu" = any ]; then
         "$DUPLEX" -q serve "$@" >"$log" 2>"$log.err" &
     else

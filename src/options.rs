@@ -366,6 +366,11 @@ impl BridgeOptions {
                 );
             }
         }
+        if self.proxy_protocol && udp(from) {
+            anyhow::bail!(
+                "--proxy-protocol reads a header at the start of a stream; {from} is not one"
+            );
+        }
         if !udp(from) && !udp(to) {
             if self.lines {
                 anyhow::bail!(

@@ -330,12 +330,8 @@ fn a_client_named_by_a_proxy_header_is_passed_on_by_send_proxy() {
     let mut up = accept(&l);
     let header = format!("PROXY TCP4 192.0.2.7 127.0.0.1 4444 {}\r\n", from.port());
     let mut got = vec![0u8; header.len() + b"payload".len()];
-    up.set_read_timeout(Some(BRIEF)).expect("timeout");
-    let n = up.read(&mut got).expect("the header and the payload");
-    assert_eq!(
-        String::from_utf8_lossy(&got[..n]),
-        format!("{header}payload")
-    );
+    up.read_exact(&mut got).expect("the header and the payload");
+    assert_eq!(String::from_utf8_lossy(&got), format!("{header}payload"));
     drop((client, up));
     log_lines(&b, &["peer=192.0.2.7:4444 proxy=127.0.0.1:"], 1);
     // Without the header, nothing reaches TO.
@@ -356,6 +352,24 @@ fn bridges_with_reuse_port_share_a_port() {
     let _b = bridge(&from, &url, &["--reuse-port"]);
     let out = run_duplex(&["bridge", &from, &url], WAIT);
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
+}
+
+#[test]
+fn proxy_protocol_on_a_udp_from_is_a_usage_error() {
+    let args = [
+        "bridge",
+        "udp://127.0.0.1:0",
+        "tcp://127.0.0.1:1",
+        "--proxy-protocol",
+    ];
+    let out = run_duplex(&args, WAIT);
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--proxy-protocol reads a header at the start of a stream"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -52,8 +52,7 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
                 }
                 Listen::Bound(socket, url) => {
                     let target = Target::Service(mounted.clone());
-                    let bound = adopt(socket, url, &target, tls)?;
-                    listeners.push(bound.proxied(options.proxy_protocol));
+                    listeners.push(adopt(socket, url, &target, tls, options)?);
                 }
             }
         }
@@ -122,9 +121,7 @@ async fn bind_bridge(
     let options = plan.options;
     match plan.from {
         Listen::Url(url) => bind(&url, &target, tls, options).await,
-        Listen::Bound(socket, url) => {
-            Ok(adopt(socket, url, &target, tls)?.proxied(options.proxy_protocol))
-        }
+        Listen::Bound(socket, url) => adopt(socket, url, &target, tls, options),
     }
 }
 
@@ -148,11 +145,7 @@ async fn bind(
             stream(StreamSocket::Tcp(a), tls, serves, real)
         }
         Endpoint::Udp(hp) => {
-            if options.proxy_protocol {
-                anyhow::bail!(
-                    "{url}: --proxy-protocol is for stream listeners (tcp, unix, tls, ws, wss)"
-                );
-            }
+            no_proxy_on_udp(url, options)?;
             let socket = udp::bind(hp, url, reuse_port).await?;
             let real = url.with_port(socket.local_port());
             target.datagram(socket, real)
@@ -180,9 +173,11 @@ fn adopt(
     url: Endpoint,
     target: &Target,
     tls: Option<&Arc<ServerConfig>>,
+    options: ListenOptions,
 ) -> anyhow::Result<Listener> {
+    no_proxy_on_udp(&url, options)?;
     let serves = target.serves();
-    Ok(match (socket, &url) {
+    let listener = match (socket, &url) {
         (Prebound::Tcp(l), Endpoint::Tcp(_) | Endpoint::Tls(_)) => {
             let a = TcpAcceptor::from_std(l)?;
             let real = url.with_port(a.local_port());
@@ -202,7 +197,16 @@ fn adopt(
             stream(socket, None, serves, url)
         }
         (socket, _) => anyhow::bail!("{url}: cannot be served on {socket:?}"),
-    })
+    };
+    Ok(listener.proxied(options.proxy_protocol))
+}
+
+/// A PROXY header starts a stream: a datagram listener cannot take one.
+fn no_proxy_on_udp(url: &Endpoint, options: ListenOptions) -> anyhow::Result<()> {
+    if options.proxy_protocol && matches!(url, Endpoint::Udp(_)) {
+        anyhow::bail!("{url}: --proxy-protocol is for stream listeners (tcp, unix, tls, ws, wss)");
+    }
+    Ok(())
 }
 
 /// The `--metrics` listener: HTTP without WebSocket services.

@@ -242,6 +242,19 @@ fn run(balancer: Start, sizes: Run) {
     last = f.stored();
     let mut failed = 0;
     in_turn(&mut f, sizes.around_kill, &mut last, &mut failed);
+    if name == "haproxy" {
+        // Its health checks (GET /healthz on each metrics listener) saw
+        // the death, and only that one.
+        let seen = eventually(WAIT, || {
+            let log = f.balancer.log();
+            log.contains("duplex_tcp/duplex2 is DOWN") && log.contains("duplex_ws/duplex2 is DOWN")
+        });
+        let log = f.balancer.log();
+        assert!(seen, "HAProxy's checks did not see the kill: {log}");
+        for up in ["duplex1 is DOWN", "duplex3 is DOWN"] {
+            assert!(!log.contains(up), "{log}");
+        }
+    }
 
     // Redis stops: every client is told so, and /readyz says 503.
     f.redis.stop();

@@ -137,7 +137,7 @@ impl<'a> Session<'a> {
         let dialled = tokio::select! {
             r = self.bridge.upstream.dial(origin) => r,
             _ = self.shared.token.cancelled() => Err(DialError {
-                kind: super::metrics::UpstreamFailure::Other,
+                kind: super::edge_metrics::UpstreamFailure::Other,
                 message: "the server is shutting down".into(),
             }),
         };

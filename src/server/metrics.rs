@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
+use super::edge_metrics::{ProxyRejection, StoreGauges, UpstreamFailure, UpstreamFailures};
 use crate::endpoint::Endpoint;
 
 /// The transports, as metric labels.
@@ -102,100 +103,6 @@ impl Limit {
             Limit::MaxLine => "max_line",
             Limit::MaxMessage => "max_message",
         }
-    }
-}
-
-/// Why a `--proxy-protocol` listener refused a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyRejection {
-    /// From a source that is not a `--trusted-proxy`.
-    Untrusted,
-    /// Something other than a PROXY header, or a malformed one.
-    Invalid,
-    /// A v2 header over `--proxy-max-header`.
-    TooLarge,
-    /// No whole header within `--proxy-timeout`.
-    Timeout,
-    /// The connection ended before its header was whole.
-    Truncated,
-}
-
-impl ProxyRejection {
-    const ALL: [ProxyRejection; 5] = [
-        ProxyRejection::Untrusted,
-        ProxyRejection::Invalid,
-        ProxyRejection::TooLarge,
-        ProxyRejection::Timeout,
-        ProxyRejection::Truncated,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ProxyRejection::Untrusted => "untrusted",
-            ProxyRejection::Invalid => "invalid",
-            ProxyRejection::TooLarge => "too_large",
-            ProxyRejection::Timeout => "timeout",
-            ProxyRejection::Truncated => "truncated",
-        }
-    }
-}
-
-/// Why a bridge could not reach its upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamFailure {
-    /// Nothing listens there.
-    Refused,
-    /// `--connect-timeout` passed.
-    Timeout,
-    /// The host name does not resolve.
-    Dns,
-    /// The TLS handshake failed (a certificate that does not verify).
-    Tls,
-    /// Anything else (no such socket file, unreachable network, …).
-    Other,
-}
-
-impl UpstreamFailure {
-    const ALL: [UpstreamFailure; 5] = [
-        UpstreamFailure::Refused,
-        UpstreamFailure::Timeout,
-        UpstreamFailure::Dns,
-        UpstreamFailure::Tls,
-        UpstreamFailure::Other,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            UpstreamFailure::Refused => "refused",
-            UpstreamFailure::Timeout => "timeout",
-            UpstreamFailure::Dns => "dns",
-            UpstreamFailure::Tls => "tls",
-            UpstreamFailure::Other => "other",
-        }
-    }
-}
-
-/// The store of the shared client count (`--counter-store`).
-#[derive(Debug, Default)]
-pub struct StoreGauges {
-    /// Set when there is a store: only then are these rendered.
-    pub configured: AtomicBool,
-    /// Whether it answered last time.
-    pub up: AtomicBool,
-    /// Commands that failed or timed out.
-    pub errors: AtomicU64,
-}
-
-/// Bridges' failures to reach their upstream, by kind; rendered once a
-/// bridge runs.
-#[derive(Debug, Default)]
-pub struct UpstreamFailures {
-    pub in_use: AtomicBool,
-    by_kind: [AtomicU64; 5],
-}
-
-impl UpstreamFailures {
-    pub fn count(&self, kind: UpstreamFailure) {
-        self.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -456,7 +363,7 @@ impl Registry {
                 "Bridge sessions whose upstream could not be reached, by kind.",
             );
             for kind in UpstreamFailure::ALL {
-                let n = failures.by_kind[kind as usize].load(Ordering::Relaxed);
+                let n = failures.of(kind);
                 let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", kind.label());
             }
         }

@@ -31,6 +31,7 @@
 //! response.rs    plain-text HTTP answers
 //! limits.rs      Limits and their defaults
 //! metrics.rs     counters per service and transport, Prometheus text
+//! edge_metrics.rs what is counted beyond a service: PROXY refusals, the store, upstreams
 //! peer.rs        who is on the other end, for logs (the client a PROXY header names)
 //! proxied.rs     --proxy-protocol: the header of an accepted connection, peeked and consumed
 //! bridge.rs      one bridge session: admit, dial TO, relay (crate::relay), log
@@ -47,6 +48,7 @@ mod bind;
 pub mod bound;
 mod bridge;
 mod bridge_udp;
+mod edge_metrics;
 mod handshake;
 mod http;
 mod interrupts;

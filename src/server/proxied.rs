@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use rustix::net::RecvFlags;
 use tokio::io::{AsyncRead, AsyncReadExt, Interest};
 
-use super::metrics::ProxyRejection;
+use super::edge_metrics::ProxyRejection;
 use super::peer::Peer;
 use super::shared::Shared;
 use crate::proxy_header::{self, Parsed, V1_MAX};

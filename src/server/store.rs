@@ -24,7 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::StoreGauges;
+use super::edge_metrics::StoreGauges;
 use crate::service::{Stats, StoreState};
 
 /// How often the count is read while the store answers.

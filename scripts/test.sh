@@ -27,6 +27,18 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v groff >/dev/null 2>&1 || missing+=(groff-base)
 command -v man >/dev/null 2>&1 || missing+=(man-db)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+# The tests of many instances start the real components, in the foreground
+# on free loopback ports, never as system services: Redis (the shared
+# counter store; redis-cli reads its INFO), HAProxy and nginx's stream
+# module (the balancers of deploy/), systemd-socket-activate and
+# systemd-analyze (the sockets and units of deploy/).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
+command -v systemd-socket-activate >/dev/null 2>&1 || missing+=(systemd)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if ((${#missing[@]})); then
     echo "test.sh: installing ${missing[*]}" >&2
     sudo=()

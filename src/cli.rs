@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::endpoint::Endpoint;
-use crate::options::{BridgeOptions, LimitOptions, ListenerOptions, TlsOptions};
+use crate::options::{BridgeOptions, CounterOptions, LimitOptions, ListenerOptions, TlsOptions};
 pub use crate::options::{parse_duration, parse_endpoint};
 
 #[derive(Debug, Parser)]
@@ -67,7 +67,15 @@ pub enum Command {
   duplex serve echo tcp://:7007 udp://:7007 unix:///tmp/echo.sock
   duplex serve daytime tcp://127.0.0.1:7013 --format rfc2822 --utc
   duplex serve random udp://127.0.0.1:7014 --min 1 --max 6
-  duplex serve --config duplex.toml")]
+  duplex serve --config duplex.toml
+  duplex serve counter tcp://:7015 --reuse-port --proxy-protocol --counter-store redis://127.0.0.1:6379
+
+Sockets passed by systemd (socket activation: LISTEN_FDS, LISTEN_FDNAMES) are
+URLs with fd:N (the descriptor number, 3 is the first) or fd:NAME (its
+FileDescriptorName=) in place of HOST:PORT or PATH:
+  duplex serve echo tcp://fd:3 udp://fd:4 unix://fd:ctl ws://fd:web/echo
+Each is announced with its real address. READY=1 and STOPPING=1 go to
+NOTIFY_SOCKET when it is set (Type=notify). deploy/ has example units.")]
     Serve(Box<ServeArgs>),
     /// Talk to a server: stdin goes to it, what it sends goes to stdout.
     #[command(
@@ -180,6 +188,8 @@ pub struct ServeArgs {
     pub metrics: Option<Endpoint>,
     #[command(flatten)]
     pub tls: TlsOptions,
+    #[command(flatten)]
+    pub counter: CounterOptions,
 }
 
 #[derive(Debug, Args)]

@@ -14,10 +14,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::activation::Activation;
 use crate::cli::{BridgeArgs, ServeArgs};
 use crate::endpoint::Endpoint;
-use crate::options::{BridgeOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions};
-use crate::server::{self, BridgePlan, Limits, Listen, ServicePlan};
+use crate::options::{
+    BridgeOptions, CounterOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions,
+};
+use crate::server::{self, BridgePlan, Limits, Listen, ServicePlan, StoreSettings};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
 
@@ -62,6 +65,8 @@ pub struct Settings {
     /// Where to serve Prometheus metrics (besides `/metrics` on every
     /// WebSocket listener).
     pub metrics: Option<Endpoint>,
+    /// Where `counter` keeps its count (`None`: in this process).
+    pub counter_store: Option<StoreSettings>,
 }
 
 /// The settings of `duplex serve` with these arguments: a service and its
@@ -83,6 +88,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
                 bridges: Vec::new(),
                 tls: None,
                 metrics: None,
+                counter_store: None,
             }
         }
         (None, None) => {
@@ -94,7 +100,22 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
             parse(&default_config()).context("the built-in configuration")?
         }
     };
+    // Given as flags next to a file (or the default), these apply to every
+    // listener.
+    for l in &mut settings.listeners {
+        l.reuse_port |= args.listener.reuse_port;
+        l.proxy_protocol |= args.listener.proxy_protocol;
+    }
     settings.apply_flags(&args.limits, args.metrics.as_ref(), &args.tls)?;
+    let file_counter = settings.counter_store.take().map(|s| CounterOptions {
+        counter_store: Some(s.url),
+        counter_key: Some(s.key),
+        counter_timeout: Some(s.timeout),
+    });
+    settings.counter_store = args
+        .counter
+        .over(&file_counter.unwrap_or_default())
+        .settings()?;
     Ok(settings)
 }
 
@@ -111,6 +132,7 @@ pub fn from_bridge_args(args: &BridgeArgs) -> anyhow::Result<Settings> {
         bridges: vec![args.bridge.clone()],
         tls: None,
         metrics: None,
+        counter_store: None,
     };
     settings.apply_flags(&args.limits, args.metrics.as_ref(), &args.tls)?;
     Ok(settings)
@@ -140,30 +162,41 @@ impl Settings {
         Ok(())
     }
 
-    /// Builds what the server runs: reads the TLS files and makes every
-    /// service, all sharing one client count.
+    /// Builds what the server runs: reads the TLS files, takes the sockets
+    /// `fd:` URLs name, and makes every service, all sharing one client
+    /// count. Call it before any thread starts (see
+    /// [`Activation::from_env`]).
     pub fn build(self) -> anyhow::Result<server::Plan> {
         let tls = self
             .tls
             .as_ref()
             .map(crate::tls::server_config)
             .transpose()?;
-        let stats = Stats::new();
-        let services = self
-            .listeners
-            .iter()
-            .map(|l| {
-                Ok(ServicePlan {
-                    service: build_service(l, &stats)?,
-                    listen: l.urls.iter().cloned().map(Listen::Url).collect(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let bridges = self
-            .bridges
-            .iter()
-            .map(build_bridge)
-            .collect::<anyhow::Result<_>>()?;
+        let stats = match self.counter_store {
+            Some(_) => Stats::shared(),
+            None => Stats::new(),
+        };
+        let mut activation = Activation::from_env();
+        let mut services = Vec::new();
+        for l in &self.listeners {
+            let mut listen = Vec::new();
+            for url in &l.urls {
+                listen.extend(activation.listen(url.clone())?);
+            }
+            services.push(ServicePlan {
+                service: build_service(l, &stats)?,
+                listen,
+                options: l.listen_options(),
+            });
+        }
+        let mut bridges = Vec::new();
+        for b in &self.bridges {
+            let (from, _) = b.check()?;
+            for from in activation.listen(from.clone())? {
+                bridges.push(build_bridge(b, from)?);
+            }
+        }
+        activation.finish();
         Ok(server::Plan {
             limits: self.limits,
             stats,
@@ -171,6 +204,8 @@ impl Settings {
             bridges,
             tls,
             metrics: self.metrics,
+            counter_store: self.counter_store,
+            notify: crate::systemd::notify_socket_set(),
         })
     }
 }
@@ -178,8 +213,8 @@ impl Settings {
 /// Makes the plan of a bridge: its defaults filled in and the TLS client
 /// settings of a `tls://` TO built once (the system roots plus `--ca`, or
 /// none with `--insecure`, which is said on stderr).
-fn build_bridge(b: &BridgeOptions) -> anyhow::Result<BridgePlan> {
-    let (from, to) = b.check()?;
+fn build_bridge(b: &BridgeOptions, from: Listen) -> anyhow::Result<BridgePlan> {
+    let (_, to) = b.check()?;
     let tls = match to {
         Endpoint::Tls(_) => {
             if b.insecure {
@@ -191,7 +226,8 @@ fn build_bridge(b: &BridgeOptions) -> anyhow::Result<BridgePlan> {
     };
     let defaults = crate::relay::Settings::default();
     Ok(BridgePlan {
-        from: Listen::Url(from.clone()),
+        from,
+        options: b.listen_options(),
         to: to.clone(),
         connect_timeout: b.connect_timeout.unwrap_or(BridgePlan::CONNECT_TIMEOUT),
         send_proxy: b.send_proxy,
@@ -254,6 +290,7 @@ struct File {
     bridges: Vec<toml::Spanned<BridgeOptions>>,
     tls: Option<TlsOptions>,
     metrics: Option<Endpoint>,
+    counter: Option<CounterOptions>,
 }
 
 /// Parses configuration text. Errors carry the line and column.
@@ -292,6 +329,7 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
         bridges,
         tls: file.tls.as_ref().and_then(tls_files),
         metrics: file.metrics,
+        counter_store: file.counter.unwrap_or_default().settings()?,
     })
 }
 

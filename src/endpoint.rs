@@ -5,7 +5,15 @@
 //! tcp://HOST:PORT   udp://HOST:PORT   tls://HOST:PORT
 //! unix:///abs/path  unix://relative/path
 //! ws://HOST:PORT/PATH?QUERY   wss://HOST:PORT/PATH?QUERY
+//! tcp://fd:3  udp://fd:dns  unix://fd:ctl  ws://fd:web/PATH   (inherited sockets)
 //! ```
+//!
+//! `fd:N` and `fd:NAME` in the host position (the whole path for `unix://`)
+//! name a listening socket the service manager passed to `duplex serve`
+//! (systemd socket activation): `N` is the file descriptor number (3 is the
+//! first), `NAME` what `LISTEN_FDNAMES` calls it (systemd's
+//! `FileDescriptorName=`). The host `fd` is reserved for this; a socket file
+//! really called `fd:3` in the working directory is `unix://./fd:3`.
 //!
 //! The parser is hand-written rather than built on a general URL crate because
 //! the forms we accept are not general URLs: `tcp://:7000` (empty host, "bind
@@ -28,6 +36,41 @@ pub enum Host {
     Ip(IpAddr),
     /// A DNS name, resolved when it is used.
     Name(String),
+    /// `fd:3` or `fd:NAME`: a listening socket inherited from the service
+    /// manager (the port is meaningless and written as 0).
+    Fd(FdRef),
+}
+
+/// Which inherited socket an `fd:` URL names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FdRef {
+    /// The file descriptor number (`LISTEN_FDS` start at 3).
+    Number(u32),
+    /// The name `LISTEN_FDNAMES` gives it: every socket of that name.
+    Name(String),
+}
+
+impl FdRef {
+    /// Parses what follows `fd:`: a number, or a name as systemd's
+    /// `FileDescriptorName=` allows it, restricted to what a URL carries
+    /// plainly (letters, digits, `.`, `_`, `-`; at most 255).
+    pub fn parse(s: &str) -> Option<FdRef> {
+        if let Ok(n) = s.parse::<u32>() {
+            return Some(FdRef::Number(n));
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        (!s.is_empty() && s.len() <= 255 && s.chars().all(plain))
+            .then(|| FdRef::Name(s.to_string()))
+    }
+}
+
+impl fmt::Display for FdRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FdRef::Number(n) => write!(f, "fd:{n}"),
+            FdRef::Name(name) => write!(f, "fd:{name}"),
+        }
+    }
 }
 
 impl fmt::Display for Host {
@@ -37,6 +80,7 @@ impl fmt::Display for Host {
             Host::Ip(IpAddr::V4(ip)) => write!(f, "{ip}"),
             Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
             Host::Name(name) => f.write_str(name),
+            Host::Fd(r) => r.fmt(f),
         }
     }
 }
@@ -56,6 +100,12 @@ impl HostPort {
         match &self.host {
             Host::Any => Ok(vec![SocketAddr::from(([127, 0, 0, 1], self.port))]),
             Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, self.port)]),
+            Host::Fd(r) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{r} names a socket passed to `duplex serve` by the service manager; it has no address to dial"
+                ),
+            )),
             Host::Name(name) => {
                 let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), self.port))
                     .await?
@@ -78,13 +128,18 @@ impl HostPort {
             Host::Any => "localhost".to_string(),
             Host::Ip(ip) => ip.to_string(),
             Host::Name(n) => n.clone(),
+            Host::Fd(r) => r.to_string(),
         }
     }
 }
 
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
+        match &self.host {
+            // `fd:3` already has its colon; an inherited socket has no port.
+            Host::Fd(r) => r.fmt(f),
+            host => write!(f, "{host}:{}", self.port),
+        }
     }
 }
 
@@ -139,6 +194,17 @@ impl Endpoint {
             Endpoint::Tcp(hp) | Endpoint::Udp(hp) | Endpoint::Tls(hp) => Some(hp),
             Endpoint::Ws(t) | Endpoint::Wss(t) => Some(&t.addr),
             Endpoint::Unix(_) => None,
+        }
+    }
+
+    /// The inherited socket an `fd:` URL names (see the module docs).
+    pub fn inherited(&self) -> Option<FdRef> {
+        match self {
+            Endpoint::Unix(p) => p.to_str()?.strip_prefix("fd:").and_then(FdRef::parse),
+            _ => match &self.host_port()?.host {
+                Host::Fd(r) => Some(r.clone()),
+                _ => None,
+            },
         }
     }
 
@@ -238,6 +304,11 @@ impl FromStr for Endpoint {
                 if rest.contains('\0') {
                     return Err(err("a Unix socket path cannot contain a NUL byte", example));
                 }
+                if let Some(name) = rest.strip_prefix("fd:")
+                    && FdRef::parse(name).is_none()
+                {
+                    return Err(err(fd_name_error(name), "unix://fd:3"));
+                }
                 Ok(Endpoint::Unix(PathBuf::from(rest)))
             }
             "ws" | "wss" => {
@@ -320,6 +391,15 @@ fn parse_host_port(s: &str, example: &'static str) -> Result<HostPort, EndpointE
                 "tcp://[::1]:7007",
             ));
         }
+        if host.eq_ignore_ascii_case("fd") {
+            return match FdRef::parse(port) {
+                Some(r) => Ok(HostPort {
+                    host: Host::Fd(r),
+                    port: 0,
+                }),
+                None => Err(err(fd_name_error(port), "tcp://fd:3")),
+            };
+        }
         let host = if host.is_empty() {
             Host::Any
         } else if let Ok(ip) = host.parse::<IpAddr>() {
@@ -344,6 +424,12 @@ fn parse_host_port(s: &str, example: &'static str) -> Result<HostPort, EndpointE
         )
     })?;
     Ok(HostPort { host, port })
+}
+
+fn fd_name_error(name: &str) -> String {
+    format!(
+        "'fd:{name}' names no inherited socket: write fd:N (a file descriptor from 3) or fd:NAME (letters, digits, '.', '_', '-')"
+    )
 }
 
 fn valid_dns_name(s: &str) -> bool {
@@ -441,6 +527,34 @@ mod tests {
         assert_eq!(e.to_string(), "ws://localhost:8080/echo?x=1&y=2");
         let e = parse("wss://[::1]:8443?q");
         assert_eq!(e.to_string(), "wss://[::1]:8443/?q");
+    }
+
+    #[test]
+    fn inherited_sockets_by_number_and_name_round_trip() {
+        for (url, r) in [
+            ("tcp://fd:3", FdRef::Number(3)),
+            ("udp://fd:dns", FdRef::Name("dns".into())),
+            (
+                "tls://FD:duplex.socket",
+                FdRef::Name("duplex.socket".into()),
+            ),
+            ("unix://fd:ctl", FdRef::Name("ctl".into())),
+            ("ws://fd:web/echo", FdRef::Name("web".into())),
+            ("wss://fd:4/", FdRef::Number(4)),
+        ] {
+            let e = parse(url);
+            assert_eq!(e.inherited(), Some(r), "{url}");
+            assert_eq!(e.to_string().to_ascii_lowercase(), url.to_ascii_lowercase());
+            assert_eq!(parse(&e.to_string()), e, "{url}");
+        }
+        assert_eq!(parse("tcp://127.0.0.1:3").inherited(), None);
+        assert_eq!(parse("unix://./fd:3").inherited(), None);
+        let msg = error("tcp://fd:a/b");
+        assert!(msg.contains("takes no path"), "{msg}");
+        for bad in ["tcp://fd:", "unix://fd:a b", "ws://fd:x!y/"] {
+            let msg = error(bad);
+            assert!(msg.contains("names no inherited socket"), "{bad}: {msg}");
+        }
     }
 
     fn error(s: &str) -> String {

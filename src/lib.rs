@@ -8,7 +8,10 @@
 //! cli.rs         clap definitions
 //! options.rs     every option of `duplex serve`, as flags and file keys at once
 //! config.rs      command line, TOML file or built-in default -> Settings -> server::Plan
+//! activation.rs  fd: URLs -> the sockets the service manager passed (socket activation)
+//! systemd.rs     LISTEN_FDS and NOTIFY_SOCKET: the service manager's protocols
 //! endpoint.rs    URL parsing and Display: one enum for every transport
+//! proxy_header.rs  PROXY protocol v1/v2 headers: parsing a buffer (sans I/O)
 //! service/       echo, daytime, random, counter: transport-independent
 //! server/        run(plan, shutdown): listeners per transport over one shared runtime
 //!                (connection limit, idle timeout, graceful shutdown)
@@ -35,6 +38,7 @@
 //! the pipe rather than of requests, and each transport reflects bytes in its
 //! own cheapest way.
 
+pub mod activation;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -43,9 +47,11 @@ pub mod endpoint;
 pub mod logging;
 pub mod man;
 pub mod options;
+pub mod proxy_header;
 pub mod relay;
 pub mod server;
 pub mod service;
 pub mod sys;
+pub mod systemd;
 pub mod timer;
 pub mod tls;

@@ -17,9 +17,12 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
+use ipnet::IpNet;
+
 use crate::endpoint::Endpoint;
+use crate::proxy_header;
 use crate::relay::proxy::SendProxy;
-use crate::server::{BridgePlan, Limits};
+use crate::server::{BridgePlan, Limits, ListenOptions, StoreSettings};
 use crate::service::{DaytimeFormat, RandomConfig};
 
 /// The services `duplex serve` runs.
@@ -80,6 +83,26 @@ pub struct LimitOptions {
     )]
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// --proxy-protocol: close a connection whose PROXY header has not come
+    /// whole within this time.
+    #[arg(long, value_parser = parse_duration, help_heading = "Many instances")]
+    #[serde(default, deserialize_with = "duration")]
+    pub proxy_timeout: Option<Duration>,
+    /// --proxy-protocol: longest PROXY header accepted, in bytes (v2 headers
+    /// carry TLVs).
+    #[arg(long, value_name = "BYTES", help_heading = "Many instances")]
+    pub proxy_max_header: Option<usize>,
+    /// --proxy-protocol: believe PROXY headers from this address or CIDR
+    /// block only (repeatable) [default: 127.0.0.0/8 and ::1; peers of a
+    /// unix listener are trusted].
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        value_parser = parse_cidr,
+        help_heading = "Many instances"
+    )]
+    #[serde(default, deserialize_with = "cidrs")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl LimitOptions {
@@ -96,6 +119,9 @@ impl LimitOptions {
             shutdown_timeout,
             ping_interval,
             allowed_origins,
+            proxy_timeout,
+            proxy_max_header,
+            trusted_proxies,
         } = self;
         let l = &mut base;
         l.max_connections = max_connections.unwrap_or(l.max_connections);
@@ -108,6 +134,11 @@ impl LimitOptions {
         }
         if !allowed_origins.is_empty() {
             l.allowed_origins = allowed_origins.clone();
+        }
+        l.proxy_timeout = proxy_timeout.unwrap_or(l.proxy_timeout);
+        l.proxy_max_header = proxy_max_header.unwrap_or(l.proxy_max_header);
+        if !trusted_proxies.is_empty() {
+            l.trusted_proxies = trusted_proxies.clone();
         }
         check(l)?;
         Ok(base)
@@ -126,6 +157,15 @@ fn check(l: &Limits) -> anyhow::Result<()> {
     }
     if l.idle_timeout.is_zero() {
         anyhow::bail!("idle-timeout must be longer than 0");
+    }
+    if l.proxy_timeout.is_zero() {
+        anyhow::bail!("proxy-timeout must be longer than 0");
+    }
+    if l.proxy_max_header < proxy_header::V1_MAX {
+        anyhow::bail!(
+            "proxy-max-header must be at least {} (the longest v1 header)",
+            proxy_header::V1_MAX
+        );
     }
     Ok(())
 }
@@ -169,6 +209,16 @@ pub struct ListenerOptions {
     /// random: seed for reproducible numbers (tests); default is OS-seeded ChaCha.
     #[arg(long, help_heading = "Service options")]
     pub seed: Option<u64>,
+    /// Share the port with other processes (SO_REUSEPORT) on tcp, udp, tls,
+    /// ws and wss listeners, for several instances and rolling restarts.
+    #[arg(long, help_heading = "Many instances")]
+    #[serde(default)]
+    pub reuse_port: bool,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) from a
+    /// --trusted-proxy, naming the real client (tcp, unix, tls, ws, wss).
+    #[arg(long, help_heading = "Many instances")]
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 impl ListenerOptions {
@@ -204,6 +254,14 @@ impl ListenerOptions {
                 service.as_str()
             ),
             None => Ok(()),
+        }
+    }
+
+    /// How this listener binds and accepts.
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            reuse_port: self.reuse_port,
+            proxy_protocol: self.proxy_protocol,
         }
     }
 
@@ -267,6 +325,17 @@ pub struct BridgeOptions {
     #[arg(long, conflicts_with = "ca", help_heading = "Bridge")]
     #[serde(default)]
     pub insecure: bool,
+    /// Share FROM's port with other processes (SO_REUSEPORT) on tcp, udp
+    /// and tls, for several instances and rolling restarts.
+    #[arg(long, help_heading = "Many instances")]
+    #[serde(default)]
+    pub reuse_port: bool,
+    /// Every connection to FROM starts with a PROXY protocol header (v1 or
+    /// v2) from a --trusted-proxy, naming the real client: the one logged
+    /// and passed on by --send-proxy (tcp, unix, tls).
+    #[arg(long, help_heading = "Many instances")]
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 /// The largest `--buffer-size`: 16 MiB.
@@ -297,6 +366,11 @@ impl BridgeOptions {
                 );
             }
         }
+        if self.proxy_protocol && udp(from) {
+            anyhow::bail!(
+                "--proxy-protocol reads a header at the start of a stream; {from} is not one"
+            );
+        }
         if !udp(from) && !udp(to) {
             if self.lines {
                 anyhow::bail!(
@@ -317,6 +391,14 @@ impl BridgeOptions {
         }
         Ok((from, to))
     }
+
+    /// How FROM binds and accepts.
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            reuse_port: self.reuse_port,
+            proxy_protocol: self.proxy_protocol,
+        }
+    }
 }
 
 /// The certificate and key of `tls://` and `wss://` listeners:
@@ -334,9 +416,94 @@ pub struct TlsOptions {
     pub tls_key: Option<PathBuf>,
 }
 
+/// Where `counter` keeps its count: `--counter-store`, `--counter-key`,
+/// `--counter-timeout` and the `[counter]` table (`store`, `key`,
+/// `timeout`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterOptions {
+    /// Count the clients of every instance that shares this Redis,
+    /// redis://HOST:PORT[/DB] (one INCR per new client) [default: each
+    /// process counts its own].
+    #[arg(long, value_name = "URL", value_parser = parse_store_url, help_heading = "Many instances")]
+    #[serde(rename = "store", default, deserialize_with = "store_url")]
+    pub counter_store: Option<String>,
+    /// --counter-store: the key that holds the count.
+    #[arg(long, value_name = "KEY", help_heading = "Many instances")]
+    #[serde(rename = "key")]
+    pub counter_key: Option<String>,
+    /// --counter-store: how long one command may take before the store
+    /// counts as unavailable.
+    #[arg(long, value_parser = parse_duration, help_heading = "Many instances")]
+    #[serde(rename = "timeout", default, deserialize_with = "duration")]
+    pub counter_timeout: Option<Duration>,
+}
+
+impl CounterOptions {
+    /// These options over `base` (the flags over the file's).
+    pub fn over(&self, base: &CounterOptions) -> CounterOptions {
+        CounterOptions {
+            counter_store: self.counter_store.clone().or(base.counter_store.clone()),
+            counter_key: self.counter_key.clone().or(base.counter_key.clone()),
+            counter_timeout: self.counter_timeout.or(base.counter_timeout),
+        }
+    }
+
+    /// The store, if one is given; its key and timeout otherwise are
+    /// mistakes worth reporting.
+    pub fn settings(&self) -> anyhow::Result<Option<StoreSettings>> {
+        let Some(url) = &self.counter_store else {
+            if self.counter_key.is_some() || self.counter_timeout.is_some() {
+                anyhow::bail!(
+                    "--counter-key and --counter-timeout apply with --counter-store only"
+                );
+            }
+            return Ok(None);
+        };
+        let timeout = self
+            .counter_timeout
+            .unwrap_or(StoreSettings::DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            anyhow::bail!("counter-timeout must be longer than 0");
+        }
+        let key = self
+            .counter_key
+            .clone()
+            .unwrap_or_else(|| StoreSettings::DEFAULT_KEY.to_string());
+        if key.is_empty() {
+            anyhow::bail!("counter-key cannot be empty");
+        }
+        Ok(Some(StoreSettings {
+            url: url.clone(),
+            key,
+            timeout,
+        }))
+    }
+}
+
+/// Parses a `--counter-store` URL: `redis://HOST:PORT[/DB]`.
+pub fn parse_store_url(s: &str) -> Result<String, String> {
+    let example = "(for example redis://127.0.0.1:6379/0)";
+    if !s.starts_with("redis://") {
+        return Err(format!("'{s}' is not a redis:// URL {example}"));
+    }
+    redis::Client::open(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("'{s}': {e} {example}"))
+}
+
+/// A `--counter-store` URL in a configuration file.
+fn store_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_store_url(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// The default of every option that has one, by its key in the
-/// configuration file (the flag is the key with dashes), written as TOML:
-/// read from where each default is defined.
+/// configuration file (the flag is the key with dashes; `counter_key` is
+/// `key` in the `[counter]` table, as `--counter-key`), written as TOML: read
+/// from where each default is defined.
 pub fn defaults() -> Vec<(&'static str, toml::Value)> {
     use toml::Value;
     let limits = Limits::default();
@@ -357,12 +524,31 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
             limits.ping_interval.map_or(Value::Integer(0), duration),
         ),
         ("allowed_origins", Value::Array(Vec::new())),
+        ("proxy_timeout", duration(limits.proxy_timeout)),
+        ("proxy_max_header", int(limits.proxy_max_header as u64)),
+        (
+            "trusted_proxies",
+            Value::Array(
+                limits
+                    .trusted_proxies
+                    .iter()
+                    .map(|n| Value::String(n.to_string()))
+                    .collect(),
+            ),
+        ),
         ("format", Value::String(format)),
         ("utc", Value::Boolean(false)),
         ("once", Value::Boolean(false)),
         ("min", Value::Integer(random.min)),
         ("max", Value::Integer(random.max)),
         ("max_count", int(random.max_count)),
+        ("reuse_port", Value::Boolean(false)),
+        ("proxy_protocol", Value::Boolean(false)),
+        (
+            "counter_key",
+            Value::String(StoreSettings::DEFAULT_KEY.to_string()),
+        ),
+        ("counter_timeout", duration(StoreSettings::DEFAULT_TIMEOUT)),
         ("connect_timeout", duration(BridgePlan::CONNECT_TIMEOUT)),
         (
             "buffer_size",
@@ -375,6 +561,24 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
 /// Parses an endpoint URL for clap: a bad URL is a usage error (exit 2).
 pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     s.parse::<Endpoint>().map_err(|e| e.to_string())
+}
+
+/// Parses a `--trusted-proxy`: a CIDR block (`10.0.0.0/8`, `fd00::/8`) or
+/// one address (`10.0.0.7`).
+pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let t = s.trim();
+    t.parse::<IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is not an address or CIDR block (for example 10.0.0.0/8)"))
+}
+
+/// `--trusted-proxy` values in a configuration file.
+fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_cidr(s))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
 }
 
 /// Parses `500ms`, `3s`, `5m`, `1h`, or a bare number of seconds (`2.5`).
@@ -435,14 +639,21 @@ mod tests {
     fn every_default_is_a_key_of_the_file() {
         let mut limits = toml::Table::new();
         let mut listener = toml::Table::new();
+        let mut counter = toml::Table::new();
+        counter.insert("store".into(), "redis://127.0.0.1:6379".into());
         listener.insert("service".into(), "echo".into());
         listener.insert("urls".into(), toml::Value::Array(Vec::new()));
         let mut bridge = toml::Table::new();
         bridge.insert("from".into(), "udp://127.0.0.1:1".into());
         bridge.insert("to".into(), "tcp://127.0.0.1:2".into());
         for (key, value) in defaults() {
+            if let Some(key) = key.strip_prefix("counter_") {
+                counter.insert(key.to_string(), value);
+                continue;
+            }
             let table = match key {
-                "format" | "utc" | "once" | "min" | "max" | "max_count" => &mut listener,
+                "format" | "utc" | "once" | "min" | "max" | "max_count" | "reuse_port"
+                | "proxy_protocol" => &mut listener,
                 "connect_timeout" | "buffer_size" | "wait" => &mut bridge,
                 _ => &mut limits,
             };
@@ -455,6 +666,10 @@ mod tests {
         );
         let listener: ListenerOptions = listener.try_into().expect("listener");
         assert_eq!(listener.random(), RandomConfig::default());
+        let counter: CounterOptions = counter.try_into().expect("counter");
+        let store = counter.settings().expect("valid").expect("a store");
+        assert_eq!(store.key, StoreSettings::DEFAULT_KEY);
+        assert_eq!(store.timeout, StoreSettings::DEFAULT_TIMEOUT);
         assert_eq!(listener.format, Some(DaytimeFormat::default()));
         let bridge: BridgeOptions = bridge.try_into().expect("bridge");
         bridge.check().expect("valid bridge");

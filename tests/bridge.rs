@@ -315,6 +315,63 @@ fn send_proxy_v2_starts_the_upstream_with_the_binary_header() {
     assert_eq!(header, want);
 }
 
+/// Behind a balancer (`--proxy-protocol` on FROM), the client its PROXY
+/// header names is the one `--send-proxy` passes on and the log names.
+#[test]
+fn a_client_named_by_a_proxy_header_is_passed_on_by_send_proxy() {
+    let (l, url) = tcp_upstream();
+    let extra = ["--proxy-protocol", "--send-proxy", "v1"];
+    let b = bridge("tcp://127.0.0.1:0", &url, &extra);
+    let from = socket_addr(bridge_url(&b));
+    let mut client = std::net::TcpStream::connect(from).expect("connect");
+    client
+        .write_all(b"PROXY TCP4 192.0.2.7 127.0.0.1 4444 443\r\npayload")
+        .expect("write");
+    let mut up = accept(&l);
+    let header = format!("PROXY TCP4 192.0.2.7 127.0.0.1 4444 {}\r\n", from.port());
+    let mut got = vec![0u8; header.len() + b"payload".len()];
+    up.read_exact(&mut got).expect("the header and the payload");
+    assert_eq!(String::from_utf8_lossy(&got), format!("{header}payload"));
+    drop((client, up));
+    log_lines(&b, &["peer=192.0.2.7:4444 proxy=127.0.0.1:"], 1);
+    // Without the header, nothing reaches TO.
+    let mut bare = std::net::TcpStream::connect(from).expect("connect");
+    bare.write_all(b"hello\r\n").expect("write");
+    l.set_nonblocking(true).expect("nonblocking");
+    std::thread::sleep(BRIEF);
+    assert!(l.accept().is_err(), "a client without a header was relayed");
+}
+
+/// `--reuse-port`: two bridges share FROM's port; without it the second
+/// cannot bind.
+#[test]
+fn bridges_with_reuse_port_share_a_port() {
+    let (_l, url) = tcp_upstream();
+    let a = bridge("tcp://127.0.0.1:0", &url, &["--reuse-port"]);
+    let from = bridge_url(&a).to_string();
+    let _b = bridge(&from, &url, &["--reuse-port"]);
+    let out = run_duplex(&["bridge", &from, &url], WAIT);
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+}
+
+#[test]
+fn proxy_protocol_on_a_udp_from_is_a_usage_error() {
+    let args = [
+        "bridge",
+        "udp://127.0.0.1:0",
+        "tcp://127.0.0.1:1",
+        "--proxy-protocol",
+    ];
+    let out = run_duplex(&args, WAIT);
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--proxy-protocol reads a header at the start of a stream"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn options_that_change_nothing_and_websocket_urls_are_usage_errors() {
     let cases: [(&[&str], &str); 6] = [

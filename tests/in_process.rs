@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duplex::endpoint::Endpoint;
-use duplex::server::{self, Limits, Listen, Plan, Prebound, ServicePlan};
+use duplex::server::{self, Limits, Listen, ListenOptions, Plan, Prebound, ServicePlan};
 use duplex::service::{Counter, Service, Stats};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,6 +52,7 @@ impl Sockets {
                         Listen::Bound(Prebound::Tcp(self.tcp), url("tcp://127.0.0.1:0")),
                         Listen::Bound(Prebound::Tcp(self.ws), url("ws://127.0.0.1:0/echo")),
                     ],
+                    options: ListenOptions::default(),
                 },
                 ServicePlan {
                     service: counter,
@@ -59,10 +60,13 @@ impl Sockets {
                         Prebound::Udp(self.udp),
                         url("udp://127.0.0.1:0"),
                     )],
+                    options: ListenOptions::default(),
                 },
             ],
             tls: None,
             metrics: None,
+            counter_store: None,
+            notify: false,
         }
     }
 }
@@ -203,9 +207,12 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
         services: vec![ServicePlan {
             service: Service::Echo,
             listen: vec![Listen::Bound(Prebound::Udp(udp), url("tcp://127.0.0.1:0"))],
+            options: ListenOptions::default(),
         }],
         tls: None,
         metrics: None,
+        counter_store: None,
+        notify: false,
     };
     let e = server::run(plan, std::future::pending::<()>())
         .await

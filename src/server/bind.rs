@@ -16,7 +16,7 @@ use super::bridge::Bridge;
 use super::listener::{Listener, Serves, StreamSocket};
 use super::metrics::ServiceCounters;
 use super::mounted::Mounted;
-use super::plan::{BridgePlan, Listen, Plan, Prebound};
+use super::plan::{BridgePlan, Listen, ListenOptions, Plan, Prebound};
 use super::routes::Routes;
 use super::shared::Shared;
 use super::tcp::{self, TcpAcceptor};
@@ -37,17 +37,22 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
         shared
             .metrics
             .register(mounted.name(), mounted.counters.clone());
+        let options = service.options;
         for listen in service.listen {
             match listen {
                 Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
-                    WsGroup::add(&mut groups, url, &mounted)?
+                    WsGroup::add(&mut groups, url, &mounted, options)?
+                }
+                Listen::Bound(Prebound::Tcp(l), url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
+                    WsGroup::add_bound(&mut groups, l, url, &mounted, options)?
                 }
                 Listen::Url(url) => {
-                    listeners.push(bind(&url, &Target::Service(mounted.clone()), tls).await?)
+                    let target = Target::Service(mounted.clone());
+                    listeners.push(bind(&url, &target, tls, options).await?)
                 }
                 Listen::Bound(socket, url) => {
                     let target = Target::Service(mounted.clone());
-                    listeners.push(adopt(socket, url, &target, tls, max_connections)?)
+                    listeners.push(adopt(socket, url, &target, tls, options)?);
                 }
             }
         }
@@ -62,7 +67,7 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
             .in_use
             .store(true, std::sync::atomic::Ordering::Relaxed);
         for plan in plan.bridges {
-            listeners.push(bind_bridge(plan, &counters, tls, max_connections).await?);
+            listeners.push(bind_bridge(plan, &counters, tls).await?);
         }
     }
     for group in groups {
@@ -98,16 +103,6 @@ impl Target {
             },
         }
     }
-
-    /// The service to mount on a WebSocket path.
-    fn mounted(&self, url: &Endpoint) -> anyhow::Result<&Arc<Mounted>> {
-        match self {
-            Target::Service(m) => Ok(m),
-            Target::Bridge(_) => {
-                anyhow::bail!("{url}: WebSocket endpoints are not supported by bridges")
-            }
-        }
-    }
 }
 
 /// Binds a bridge's FROM.
@@ -115,7 +110,6 @@ async fn bind_bridge(
     plan: BridgePlan,
     counters: &Arc<ServiceCounters>,
     tls: Option<&Arc<ServerConfig>>,
-    max_connections: usize,
 ) -> anyhow::Result<Listener> {
     let upstream = Upstream::new(plan.to, plan.connect_timeout, plan.tls, plan.send_proxy)?;
     let target = Target::Bridge(Arc::new(Bridge {
@@ -124,9 +118,10 @@ async fn bind_bridge(
         wait: plan.wait,
         counters: counters.clone(),
     }));
+    let options = plan.options;
     match plan.from {
-        Listen::Url(url) => bind(&url, &target, tls).await,
-        Listen::Bound(socket, url) => adopt(socket, url, &target, tls, max_connections),
+        Listen::Url(url) => bind(&url, &target, tls, options).await,
+        Listen::Bound(socket, url) => adopt(socket, url, &target, tls, options),
     }
 }
 
@@ -135,11 +130,13 @@ async fn bind(
     url: &Endpoint,
     target: &Target,
     tls: Option<&Arc<ServerConfig>>,
+    options: ListenOptions,
 ) -> anyhow::Result<Listener> {
     let serves = target.serves();
-    Ok(match url {
+    let reuse_port = options.reuse_port;
+    let listener = match url {
         Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
-            let a = tcp::bind(hp, url).await?;
+            let a = tcp::bind(hp, url, reuse_port).await?;
             let real = url.with_port(a.local_port());
             let tls = match url {
                 Endpoint::Tls(_) => Some(acceptor(url, tls)?),
@@ -148,31 +145,39 @@ async fn bind(
             stream(StreamSocket::Tcp(a), tls, serves, real)
         }
         Endpoint::Udp(hp) => {
-            let socket = udp::bind(hp, url).await?;
+            no_proxy_on_udp(url, options)?;
+            let socket = udp::bind(hp, url, reuse_port).await?;
             let real = url.with_port(socket.local_port());
             target.datagram(socket, real)
         }
         Endpoint::Unix(path) => {
+            if reuse_port {
+                anyhow::bail!(
+                    "{url}: --reuse-port is for tcp, udp, tls, ws and wss listeners (a Unix socket path has one listener)"
+                );
+            }
             let socket = StreamSocket::Unix(unix::bind(path, url)?);
             stream(socket, None, serves, url.clone())
         }
         Endpoint::Ws(_) | Endpoint::Wss(_) => {
             anyhow::bail!("{url}: WebSocket listeners are bound by host and port")
         }
-    })
+    };
+    Ok(listener.proxied(options.proxy_protocol))
 }
 
-/// Serves a socket bound outside the server the way `url` says. A
-/// WebSocket URL gets an HTTP listener of its own.
+/// Serves a socket bound outside the server the way `url` says
+/// (WebSocket URLs are grouped by socket, see [`WsGroup::add_bound`]).
 fn adopt(
     socket: Prebound,
     url: Endpoint,
     target: &Target,
     tls: Option<&Arc<ServerConfig>>,
-    max_connections: usize,
+    options: ListenOptions,
 ) -> anyhow::Result<Listener> {
+    no_proxy_on_udp(&url, options)?;
     let serves = target.serves();
-    Ok(match (socket, &url) {
+    let listener = match (socket, &url) {
         (Prebound::Tcp(l), Endpoint::Tcp(_) | Endpoint::Tls(_)) => {
             let a = TcpAcceptor::from_std(l)?;
             let real = url.with_port(a.local_port());
@@ -181,17 +186,6 @@ fn adopt(
                 _ => None,
             };
             stream(StreamSocket::Tcp(a), tls, serves, real)
-        }
-        (Prebound::Tcp(l), Endpoint::Ws(t) | Endpoint::Wss(t)) => {
-            let tls = match url {
-                Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
-                _ => None,
-            };
-            let a = TcpAcceptor::from_std(l)?;
-            let paths = BTreeMap::from([(t.path.clone(), target.mounted(&url)?.clone())]);
-            let routes = Arc::new(Routes::new(paths, max_connections));
-            let real = url.with_port(a.local_port());
-            stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real)
         }
         (Prebound::Udp(s), Endpoint::Udp(_)) => {
             let socket = UdpListener::from_std(s)?;
@@ -203,7 +197,16 @@ fn adopt(
             stream(socket, None, serves, url)
         }
         (socket, _) => anyhow::bail!("{url}: cannot be served on {socket:?}"),
-    })
+    };
+    Ok(listener.proxied(options.proxy_protocol))
+}
+
+/// A PROXY header starts a stream: a datagram listener cannot take one.
+fn no_proxy_on_udp(url: &Endpoint, options: ListenOptions) -> anyhow::Result<()> {
+    if options.proxy_protocol && matches!(url, Endpoint::Udp(_)) {
+        anyhow::bail!("{url}: --proxy-protocol is for stream listeners (tcp, unix, tls, ws, wss)");
+    }
+    Ok(())
 }
 
 /// The `--metrics` listener: HTTP without WebSocket services.
@@ -211,7 +214,7 @@ async fn bind_metrics(url: &Endpoint, max_connections: usize) -> anyhow::Result<
     let Endpoint::Tcp(hp) = url else {
         anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {url})");
     };
-    let a = tcp::bind(hp, url).await?;
+    let a = tcp::bind(hp, url, false).await?;
     let real = url.with_port(a.local_port());
     let routes = Arc::new(Routes::new(BTreeMap::new(), max_connections));
     Ok(stream(
@@ -233,6 +236,7 @@ fn stream(
         tls,
         serves,
         url,
+        proxy_protocol: false,
     }
 }
 
@@ -254,32 +258,86 @@ fn acceptor(url: &Endpoint, tls: Option<&Arc<ServerConfig>>) -> anyhow::Result<T
     Ok(TlsAcceptor::from(config.clone()))
 }
 
-/// The WebSocket services of one scheme, host and port.
+/// The WebSocket services of one scheme, host and port, or of one socket
+/// bound outside the server.
 struct WsGroup {
     url: Endpoint,
     paths: BTreeMap<String, Arc<Mounted>>,
+    /// The same for every service of the group: they share one socket.
+    options: ListenOptions,
+    /// The socket bound outside the server (and its address), if any.
+    bound: Option<(std::net::TcpListener, std::net::SocketAddr)>,
 }
 
 impl WsGroup {
     /// Mounts `mounted` at the path of `url`, in the group of its scheme,
     /// host and port.
-    fn add(groups: &mut Vec<WsGroup>, url: Endpoint, mounted: &Arc<Mounted>) -> anyhow::Result<()> {
+    fn add(
+        groups: &mut Vec<WsGroup>,
+        url: Endpoint,
+        mounted: &Arc<Mounted>,
+        options: ListenOptions,
+    ) -> anyhow::Result<()> {
+        let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
+            return Ok(());
+        };
+        let same = |g: &WsGroup| {
+            g.bound.is_none()
+                && g.url.scheme() == url.scheme()
+                && g.url.host_port() == Some(&t.addr)
+        };
+        let index = groups.iter().position(same);
+        WsGroup::mount(groups, index, None, url, mounted, options)
+    }
+
+    /// Mounts `mounted` at the path of `url` on a socket bound outside the
+    /// server, in the group of that socket (another handle on the same
+    /// socket joins its group).
+    fn add_bound(
+        groups: &mut Vec<WsGroup>,
+        socket: std::net::TcpListener,
+        url: Endpoint,
+        mounted: &Arc<Mounted>,
+        options: ListenOptions,
+    ) -> anyhow::Result<()> {
+        let addr = socket.local_addr()?;
+        let same = |g: &WsGroup| {
+            g.url.scheme() == url.scheme() && g.bound.as_ref().is_some_and(|(_, a)| *a == addr)
+        };
+        let index = groups.iter().position(same);
+        WsGroup::mount(groups, index, Some((socket, addr)), url, mounted, options)
+    }
+
+    /// Mounts `mounted` in group `index`, or in a new group.
+    fn mount(
+        groups: &mut Vec<WsGroup>,
+        index: Option<usize>,
+        bound: Option<(std::net::TcpListener, std::net::SocketAddr)>,
+        url: Endpoint,
+        mounted: &Arc<Mounted>,
+        options: ListenOptions,
+    ) -> anyhow::Result<()> {
         let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
             return Ok(());
         };
         let path = t.path.clone();
-        let same =
-            |g: &WsGroup| g.url.scheme() == url.scheme() && g.url.host_port() == Some(&t.addr);
-        let index = match groups.iter().position(same) {
+        let index = match index {
             Some(i) => i,
             None => {
                 groups.push(WsGroup {
                     url: url.clone(),
                     paths: BTreeMap::new(),
+                    options,
+                    bound,
                 });
                 groups.len() - 1
             }
         };
+        if groups[index].options != options {
+            anyhow::bail!(
+                "{url}: the WebSocket services of one port share its socket, so they need the same reuse_port and proxy_protocol"
+            );
+        }
         if groups[index].paths.insert(path, mounted.clone()).is_some() {
             anyhow::bail!("{url}: two services on the same WebSocket path");
         }
@@ -292,7 +350,12 @@ impl WsGroup {
         tls: Option<&Arc<ServerConfig>>,
         max_connections: usize,
     ) -> anyhow::Result<Listener> {
-        let WsGroup { url, paths } = self;
+        let WsGroup {
+            url,
+            paths,
+            options,
+            bound,
+        } = self;
         let Some(hp) = url.host_port() else {
             anyhow::bail!("{url}: a WebSocket URL needs a host and port");
         };
@@ -300,7 +363,10 @@ impl WsGroup {
             Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
             _ => None,
         };
-        let a = tcp::bind(hp, &url).await?;
+        let a = match bound {
+            Some((socket, _)) => TcpAcceptor::from_std(socket)?,
+            None => tcp::bind(hp, &url, options.reuse_port).await?,
+        };
         let port = a.local_port();
         let real = url.with_port(port);
         if let Some(hp) = real.host_port() {
@@ -311,11 +377,7 @@ impl WsGroup {
             }
         }
         let routes = Arc::new(Routes::new(paths, max_connections));
-        Ok(stream(
-            StreamSocket::Tcp(a),
-            tls,
-            Serves::WebSockets(routes),
-            real,
-        ))
+        let listener = stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real);
+        Ok(listener.proxied(options.proxy_protocol))
     }
 }

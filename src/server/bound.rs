@@ -22,12 +22,12 @@ pub enum Bound {
 pub async fn bind(url: &Endpoint) -> anyhow::Result<(Bound, Endpoint)> {
     Ok(match url {
         Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
-            let a = tcp::bind(hp, url).await?;
+            let a = tcp::bind(hp, url, false).await?;
             let real = url.with_port(a.local_port());
             (Bound::Tcp(a), real)
         }
         Endpoint::Udp(hp) => {
-            let socket = udp::bind(hp, url).await?;
+            let socket = udp::bind(hp, url, false).await?;
             let real = url.with_port(socket.local_port());
             (Bound::Udp(socket.into_socket()), real)
         }

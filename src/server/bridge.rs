@@ -80,8 +80,9 @@ pub async fn serve_connection<S: Accepted>(
         return;
     };
     let origin = Origin {
+        // Behind `--proxy-protocol`, the client its header names.
         client: match peer {
-            Peer::Ip(a) => Some(a),
+            Peer::Ip(a) | Peer::Proxied { client: a, .. } => Some(a),
             _ => None,
         },
         local: stream.local_addr(),
@@ -136,7 +137,7 @@ impl<'a> Session<'a> {
         let dialled = tokio::select! {
             r = self.bridge.upstream.dial(origin) => r,
             _ = self.shared.token.cancelled() => Err(DialError {
-                kind: super::metrics::UpstreamFailure::Other,
+                kind: super::edge_metrics::UpstreamFailure::Other,
                 message: "the server is shutting down".into(),
             }),
         };
@@ -173,14 +174,15 @@ impl<'a> Session<'a> {
             _ => {}
         }
         let (peer, transport) = (self.peer, self.transport.label());
+        let proxy = peer.proxy().map(tracing::field::display);
         let upstream = &bridge.upstream.url;
         let duration_ms = self.start.elapsed().as_millis() as u64;
         let (bytes_in, bytes_out) = (traffic.bytes_in, traffic.bytes_out);
         if matches!(outcome, Outcome::Unreachable(_)) {
-            tracing::warn!(%peer, transport, service = "bridge", %upstream, duration_ms,
+            tracing::warn!(%peer, proxy, transport, service = "bridge", %upstream, duration_ms,
                 bytes_in, bytes_out, reason = %outcome, "session closed");
         } else {
-            tracing::info!(%peer, transport, service = "bridge", %upstream, duration_ms,
+            tracing::info!(%peer, proxy, transport, service = "bridge", %upstream, duration_ms,
                 bytes_in, bytes_out, reason = %outcome, "session closed");
         }
     }

@@ -108,7 +108,7 @@ pub fn upgrade(
                 return;
             }
         };
-        let log = SessionLog::open(&shared2, &mounted, transport, peer);
+        let log = SessionLog::open(&shared2, &mounted, transport, peer).await;
         let mut traffic = Traffic::new(log.counters);
         let end = ws::serve(TokioIo::new(upgraded), &mounted, &shared2, &mut traffic).await;
         log.close(&traffic, &Ok(end));

@@ -84,6 +84,25 @@ impl<'a> Interrupts<'a> {
         self.wait(fut, true)
     }
 
+    /// [`Interrupts::until`] for a session that has exchanged something,
+    /// [`Interrupts::until_idle`] for one that has not: a client whose
+    /// connection was accepted gets its first request answered even when
+    /// shutdown begins before the request arrives (it was in flight: the
+    /// client sent it as soon as it connected), within
+    /// `--shutdown-timeout`.
+    pub fn until_served<F: Future>(
+        &mut self,
+        fut: F,
+        fresh: bool,
+    ) -> impl Future<Output = Result<F::Output, Interrupt>> {
+        if fresh {
+            self.partial = true;
+        } else if std::mem::take(&mut self.partial) {
+            self.watch.rearm();
+        }
+        self.wait(fut, !fresh)
+    }
+
     /// Like [`Interrupts::until`], but only the idle timer interrupts: for a
     /// reply already in flight, which shutdown lets finish.
     pub fn until_idle<F: Future>(
@@ -176,6 +195,21 @@ mod tests {
         assert!(g.until_idle(rx).await.is_ok());
         // ...and the next wait still sees the shutdown it swallowed.
         let r = g.until(std::future::pending::<()>()).await;
+        assert_eq!(r, Err(Interrupt::Shutdown));
+    }
+
+    #[tokio::test]
+    async fn a_fresh_session_outlives_shutdown_until_its_first_request() {
+        let token = CancellationToken::new();
+        let mut g = Interrupts::new(Some(Duration::from_secs(60)), token.cancelled());
+        token.cancel();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(());
+        });
+        assert!(g.until_served(rx, true).await.is_ok());
+        let r = g.until_served(std::future::pending::<()>(), false).await;
         assert_eq!(r, Err(Interrupt::Shutdown));
     }
 

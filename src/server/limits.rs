@@ -2,7 +2,10 @@
 //! command line, the configuration file and `duplex config` take them from
 //! here.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Every limit the server enforces, each with a default and a flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,16 @@ pub struct Limits {
     /// Browser origins allowed to open WebSocket sessions, besides the
     /// listener's own (the origin policy is in `server/origin.rs`).
     pub allowed_origins: Vec<String>,
+    /// `--proxy-protocol` listeners: how long a connection may take to send
+    /// its PROXY header.
+    pub proxy_timeout: Duration,
+    /// `--proxy-protocol` listeners: the longest PROXY header accepted, in
+    /// bytes (v2 headers carry TLVs; a v1 header is at most 107 bytes).
+    pub proxy_max_header: usize,
+    /// `--proxy-protocol` listeners: the sources whose PROXY headers are
+    /// believed (connections from anywhere else are refused). Peers of a
+    /// Unix socket are always trusted: its file permissions guard it.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for Limits {
@@ -35,6 +48,17 @@ impl Default for Limits {
             shutdown_timeout: Duration::from_secs(5),
             ping_interval: None,
             allowed_origins: Vec::new(),
+            proxy_timeout: Duration::from_secs(3),
+            proxy_max_header: 4096,
+            trusted_proxies: loopback(),
         }
     }
+}
+
+/// 127.0.0.0/8 and ::1: the default `--trusted-proxy`, a balancer on the
+/// same machine.
+fn loopback() -> Vec<IpNet> {
+    let v4 = Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).map(IpNet::V4);
+    let v6 = Ipv6Net::new(Ipv6Addr::LOCALHOST, 128).map(IpNet::V6);
+    v4.into_iter().chain(v6).collect()
 }

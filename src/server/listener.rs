@@ -44,6 +44,8 @@ pub enum Listener {
         serves: Serves,
         /// The URL asked for, with the real port.
         url: Endpoint,
+        /// Every connection starts with a PROXY protocol header.
+        proxy_protocol: bool,
     },
 }
 
@@ -67,6 +69,15 @@ pub enum Serves {
 }
 
 impl Listener {
+    /// The same listener, reading a PROXY protocol header first on every
+    /// connection when `on` (stream listeners; UDP has no connections).
+    pub fn proxied(mut self, on: bool) -> Listener {
+        if let Listener::Stream { proxy_protocol, .. } = &mut self {
+            *proxy_protocol = on;
+        }
+        self
+    }
+
     /// Writes one `listening NAME URL` line for each URL this listener
     /// serves, and from now on shows its services in `/metrics`.
     pub fn announce(&self, out: &mut impl Write) -> io::Result<()> {
@@ -150,32 +161,55 @@ impl Listener {
                 tls,
                 serves,
                 url,
-            } => match socket {
-                StreamSocket::Tcp(a) => spawn_accept(a, tls, serves, shared, &url),
-                StreamSocket::Unix(a) => spawn_accept(a, tls, serves, shared, &url),
-            },
+                proxy_protocol,
+            } => {
+                let accept = Accepting {
+                    tls,
+                    serves,
+                    url: &url,
+                    proxy_protocol,
+                };
+                match socket {
+                    StreamSocket::Tcp(a) => spawn_accept(a, accept, shared),
+                    StreamSocket::Unix(a) => spawn_accept(a, accept, shared),
+                }
+            }
         }
     }
 }
 
-/// Runs the accept loop of a stream listener: each connection gets its TLS
-/// handshake if any, then the service or HTTP.
-fn spawn_accept<A: Accept<Stream: Accepted>>(
-    acceptor: A,
+/// What the connections of one stream listener get.
+struct Accepting<'a> {
     tls: Option<TlsAcceptor>,
     serves: Serves,
+    url: &'a Endpoint,
+    proxy_protocol: bool,
+}
+
+/// Runs the accept loop of a stream listener: each connection gets its
+/// PROXY header read and its TLS handshake if any, then the service or
+/// HTTP.
+fn spawn_accept<A: Accept<Stream: Accepted>>(
+    acceptor: A,
+    accept: Accepting<'_>,
     shared: &Arc<Shared>,
-    url: &Endpoint,
 ) {
+    let Accepting {
+        tls,
+        serves,
+        url,
+        proxy_protocol,
+    } = accept;
     let transport = Transport::of(url);
     let name: Arc<str> = url.to_string().into();
     let sh = shared.clone();
     let tracker = &shared.tracker;
+    let pp = proxy_protocol;
     match (serves, tls) {
         (Serves::Service(m), None) => {
             let serve =
                 move |s, peer| stream::serve_connection(s, peer, m.clone(), sh.clone(), transport);
-            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
         (Serves::Service(m), Some(tls)) => {
             let serve = move |s, peer| {
@@ -184,12 +218,12 @@ fn spawn_accept<A: Accept<Stream: Accepted>>(
                     stream::serve_connection(s, peer, m, sh2, transport)
                 })
             };
-            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
         (Serves::Bridge(b), None) => {
             let serve =
                 move |s, peer| bridge::serve_connection(s, peer, b.clone(), sh.clone(), transport);
-            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
         (Serves::Bridge(b), Some(tls)) => {
             let serve = move |s, peer| {
@@ -198,13 +232,13 @@ fn spawn_accept<A: Accept<Stream: Accepted>>(
                     bridge::serve_connection(s, peer, b, sh2, transport)
                 })
             };
-            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
         (Serves::WebSockets(routes) | Serves::Metrics(routes), None) => {
             let serve = move |s, peer| {
                 http::serve_connection(s, peer, routes.clone(), sh.clone(), transport)
             };
-            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
         (Serves::WebSockets(routes) | Serves::Metrics(routes), Some(tls)) => {
             let serve = move |s, peer| {
@@ -213,7 +247,7 @@ fn spawn_accept<A: Accept<Stream: Accepted>>(
                     http::serve_connection(s, peer, routes, sh2, transport)
                 })
             };
-            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
     };
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
+use super::edge_metrics::{ProxyRejection, StoreGauges, UpstreamFailure, UpstreamFailures};
 use crate::endpoint::Endpoint;
 
 /// The transports, as metric labels.
@@ -105,54 +106,6 @@ impl Limit {
     }
 }
 
-/// Why a bridge could not reach its upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamFailure {
-    /// Nothing listens there.
-    Refused,
-    /// `--connect-timeout` passed.
-    Timeout,
-    /// The host name does not resolve.
-    Dns,
-    /// The TLS handshake failed (a certificate that does not verify).
-    Tls,
-    /// Anything else (no such socket file, unreachable network, …).
-    Other,
-}
-
-impl UpstreamFailure {
-    const ALL: [UpstreamFailure; 5] = [
-        UpstreamFailure::Refused,
-        UpstreamFailure::Timeout,
-        UpstreamFailure::Dns,
-        UpstreamFailure::Tls,
-        UpstreamFailure::Other,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            UpstreamFailure::Refused => "refused",
-            UpstreamFailure::Timeout => "timeout",
-            UpstreamFailure::Dns => "dns",
-            UpstreamFailure::Tls => "tls",
-            UpstreamFailure::Other => "other",
-        }
-    }
-}
-
-/// Bridges' failures to reach their upstream, by kind; rendered once a
-/// bridge runs.
-#[derive(Debug, Default)]
-pub struct UpstreamFailures {
-    pub in_use: AtomicBool,
-    by_kind: [AtomicU64; 5],
-}
-
-impl UpstreamFailures {
-    pub fn count(&self, kind: UpstreamFailure) {
-        self.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// The counters of one service on one transport.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -234,6 +187,12 @@ pub struct Registry {
     services: Mutex<Vec<(&'static str, Arc<ServiceCounters>)>>,
     /// TLS handshakes that failed or timed out (before any service is known).
     pub tls_handshake_failures: AtomicU64,
+    /// PROXY protocol headers accepted (`--proxy-protocol` listeners).
+    pub proxy_headers: AtomicU64,
+    /// Connections a `--proxy-protocol` listener refused, by reason.
+    proxy_refused: [AtomicU64; 5],
+    /// The store of the shared client count, if any.
+    pub store: Arc<StoreGauges>,
     /// Bridges' failures to reach their upstream.
     pub upstream_failures: UpstreamFailures,
 }
@@ -244,6 +203,10 @@ impl Registry {
         if let Ok(mut s) = self.services.lock() {
             s.push((name, counters));
         }
+    }
+
+    pub fn proxy_refused(&self, why: ProxyRejection) {
+        self.proxy_refused[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -348,6 +311,48 @@ impl Registry {
             "{name} {}",
             self.tls_handshake_failures.load(Ordering::Relaxed)
         );
+        let name = "duplex_proxy_headers_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "PROXY protocol headers accepted.",
+        );
+        let _ = writeln!(out, "{name} {}", self.proxy_headers.load(Ordering::Relaxed));
+        let name = "duplex_proxy_refused_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Connections a --proxy-protocol listener refused, by reason.",
+        );
+        for why in ProxyRejection::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\"}} {}",
+                why.label(),
+                self.proxy_refused[why as usize].load(Ordering::Relaxed)
+            );
+        }
+        if self.store.configured.load(Ordering::Relaxed) {
+            let name = "duplex_counter_store_up";
+            header(
+                &mut out,
+                name,
+                "gauge",
+                "1 while the --counter-store answers, 0 while it does not.",
+            );
+            let up = self.store.up.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name} {}", u8::from(up));
+            let name = "duplex_counter_store_errors_total";
+            header(
+                &mut out,
+                name,
+                "counter",
+                "--counter-store commands that failed or timed out.",
+            );
+            let _ = writeln!(out, "{name} {}", self.store.errors.load(Ordering::Relaxed));
+        }
         let failures = &self.upstream_failures;
         if failures.in_use.load(Ordering::Relaxed) {
             let name = "duplex_bridge_upstream_failures_total";
@@ -358,7 +363,7 @@ impl Registry {
                 "Bridge sessions whose upstream could not be reached, by kind.",
             );
             for kind in UpstreamFailure::ALL {
-                let n = failures.by_kind[kind as usize].load(Ordering::Relaxed);
+                let n = failures.of(kind);
                 let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", kind.label());
             }
         }

@@ -12,10 +12,13 @@
 //! bind.rs        a plan's endpoints -> bound listeners (WebSocket paths grouped by port)
 //! listener.rs    a bound listener and what it serves; announcing and starting it
 //! socket.rs      listening sockets: addresses, dual-stack, why binding failed
+//! reuse_port.rs  --reuse-port: SO_REUSEPORT, and what a closing listener does with its queue
 //! tcp.rs unix.rs udp.rs   one transport each: bind and accept (UDP: answer datagrams)
-//! accept.rs      the accept loop shared by every stream transport (backoff on errors)
+//! accept.rs      the accept loop shared by every stream transport (backoff on errors,
+//!                PROXY headers, the queue served at shutdown)
 //! tls_accept.rs  the TLS handshake of accepted connections
-//! shared.rs      Shared: limits, connection slots, shutdown token, task tracker
+//! shared.rs      Shared: limits, connection slots, shutdown token, task tracker, client count
+//! store.rs       --counter-store: the client count in Redis, shared by instances
 //! mounted.rs     a service as the server runs it (counters, session numbers)
 //! session.rs     a session's accounting: End, Traffic, its closing log line
 //! interrupts.rs  idle timeout, shutdown and pings watched at no cost per message
@@ -28,7 +31,9 @@
 //! response.rs    plain-text HTTP answers
 //! limits.rs      Limits and their defaults
 //! metrics.rs     counters per service and transport, Prometheus text
-//! peer.rs        who is on the other end, for logs
+//! edge_metrics.rs what is counted beyond a service: PROXY refusals, the store, upstreams
+//! peer.rs        who is on the other end, for logs (the client a PROXY header names)
+//! proxied.rs     --proxy-protocol: the header of an accepted connection, peeked and consumed
 //! bridge.rs      one bridge session: admit, dial TO, relay (crate::relay), log
 //! bridge_udp.rs  a bridge from UDP: one session per client address
 //! upstream.rs    reaching a bridge's TO: timeout, PROXY header, TLS, kinds of failure
@@ -43,6 +48,7 @@ mod bind;
 pub mod bound;
 mod bridge;
 mod bridge_udp;
+mod edge_metrics;
 mod handshake;
 mod http;
 mod interrupts;
@@ -53,11 +59,14 @@ mod mounted;
 mod origin;
 mod peer;
 mod plan;
+mod proxied;
 mod response;
+mod reuse_port;
 mod routes;
 mod session;
 mod shared;
 mod socket;
+mod store;
 mod stream;
 mod tcp;
 mod tls_accept;
@@ -70,7 +79,8 @@ use std::future::Future;
 
 pub use limits::Limits;
 pub use mounted::Mounted;
-pub use plan::{BridgePlan, Listen, Plan, Prebound, ServicePlan};
+pub use plan::{BridgePlan, Listen, ListenOptions, Plan, Prebound, ServicePlan};
+pub use store::StoreSettings;
 
 /// Runs `plan` until `shutdown` completes, then shuts down gracefully.
 ///
@@ -78,9 +88,16 @@ pub use plan::{BridgePlan, Listen, Plan, Prebound, ServicePlan};
 /// nothing half-started, and each bound URL prints exactly one
 /// `listening SERVICE URL` line on stdout, with its real port. After
 /// `shutdown`, listeners stop accepting and sessions get at most
-/// `--shutdown-timeout` to finish.
+/// `--shutdown-timeout` to finish. With `plan.notify`, the service manager
+/// hears `READY=1` once every listener is announced and `STOPPING=1` when
+/// shutdown begins.
 pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
-    let shared = shared::Shared::new(plan.limits.clone(), plan.stats.clone());
+    let notify = plan.notify;
+    let shared = shared::Shared::new(
+        plan.limits.clone(),
+        plan.stats.clone(),
+        plan.counter_store.clone(),
+    )?;
     let listeners = bind::bind_all(plan, &shared).await?;
     {
         // Held only while nothing is awaited: announcing and spawning.
@@ -90,7 +107,13 @@ pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
             listener.spawn(&shared);
         }
     }
+    if notify {
+        crate::systemd::notify_ready();
+    }
     shutdown.await;
+    if notify {
+        crate::systemd::notify_stopping();
+    }
     shared.shut_down().await;
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 
 use super::limits::Limits;
+use super::store::StoreSettings;
 use crate::endpoint::Endpoint;
 use crate::relay;
 use crate::relay::proxy::SendProxy;
@@ -29,18 +30,40 @@ pub struct Plan {
     /// Where to serve Prometheus metrics (besides `/metrics` on every
     /// WebSocket listener): a `tcp://` endpoint.
     pub metrics: Option<Endpoint>,
+    /// Keep the client count in a store several instances share
+    /// (`--counter-store`); `stats` is then [`Stats::shared`].
+    pub counter_store: Option<StoreSettings>,
+    /// Tell the service manager (`NOTIFY_SOCKET`) when every listener is
+    /// bound (`READY=1`) and when shutdown begins (`STOPPING=1`).
+    pub notify: bool,
 }
 
 /// One built service and the listeners it runs on.
 pub struct ServicePlan {
     pub service: Service,
     pub listen: Vec<Listen>,
+    /// How those listeners bind and accept.
+    pub options: ListenOptions,
+}
+
+/// How a service's listeners bind and accept, for running several
+/// instances side by side (docs/behaviour.md, "Many instances").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenOptions {
+    /// `SO_REUSEPORT` on tcp, udp, tls, ws and wss listeners: several
+    /// processes share the port.
+    pub reuse_port: bool,
+    /// Every connection of a stream listener starts with a PROXY protocol
+    /// header from a trusted load balancer.
+    pub proxy_protocol: bool,
 }
 
 /// A bridge: every session accepted on `from` relayed to its own
 /// connection to `to`.
 pub struct BridgePlan {
     pub from: Listen,
+    /// How `from` binds and accepts.
+    pub options: ListenOptions,
     pub to: Endpoint,
     /// How long reaching `to` may take (TLS handshake included).
     pub connect_timeout: Duration,

@@ -7,6 +7,7 @@
 //! | upgrade while `--max-connections` are open| 503                            |
 //! | plain `GET /` (even if `/` is mounted)    | the web console                |
 //! | `GET /healthz`                            | `200 ok`                       |
+//! | `GET /readyz`                             | `200 ok`; 503 while the `--counter-store` does not answer |
 //! | `GET /metrics`                            | Prometheus text                |
 //! | plain request to a mounted path           | 426 Upgrade Required           |
 //! | anything else                             | 404 (405 for non-GET methods)  |
@@ -110,6 +111,11 @@ pub fn route(
             r
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if shared.ready() => text(StatusCode::OK, "ok\n"),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "counter store unavailable\n",
+        ),
         "/metrics" => {
             let mut r = text(StatusCode::OK, shared.metrics.render());
             r.headers_mut().insert(

@@ -94,13 +94,15 @@ pub struct SessionLog<'a> {
 
 impl<'a> SessionLog<'a> {
     /// Counts a newly admitted session (for `counter` and the metrics).
-    pub fn open(
+    /// Awaited: with a `--counter-store` the client is counted there, and
+    /// its session starts once it is.
+    pub async fn open(
         shared: &Shared,
         mounted: &'a Mounted,
         transport: Transport,
         peer: Peer,
     ) -> SessionLog<'a> {
-        shared.stats.client_connected();
+        shared.count_client().await;
         let counters = mounted.counters.get(transport);
         counters.opened();
         tracing::debug!(%peer, transport = transport.label(), service = mounted.name(), "connected");
@@ -130,6 +132,7 @@ impl<'a> SessionLog<'a> {
         };
         tracing::info!(
             peer = %self.peer,
+            proxy = self.peer.proxy().map(tracing::field::display),
             transport = self.transport.label(),
             service = self.service,
             duration_ms = self.start.elapsed().as_millis() as u64,

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::limits::Limits;
 use super::metrics::Registry;
+use super::store::{CounterStore, StoreSettings};
 use crate::service::Stats;
 
 /// State shared by every listener and connection of one server process.
@@ -30,19 +31,50 @@ pub struct Shared {
     permits: Arc<Semaphore>,
     /// Every service's counters, for `/metrics`.
     pub metrics: Registry,
+    /// Where the client count is kept when several instances share it.
+    store: Option<Arc<CounterStore>>,
 }
 
 impl Shared {
-    pub fn new(limits: Limits, stats: Arc<Stats>) -> Arc<Shared> {
+    /// The shared state of a server; with `store`, the client count is
+    /// kept there (`stats` should then be [`Stats::shared`]).
+    pub fn new(
+        limits: Limits,
+        stats: Arc<Stats>,
+        store: Option<StoreSettings>,
+    ) -> anyhow::Result<Arc<Shared>> {
         let permits = Arc::new(Semaphore::new(limits.max_connections));
-        Arc::new(Shared {
+        let token = CancellationToken::new();
+        let metrics = Registry::default();
+        let store = store
+            .map(|s| CounterStore::start(s, stats.clone(), metrics.store.clone(), token.clone()))
+            .transpose()?;
+        Ok(Arc::new(Shared {
             limits,
             stats,
-            token: CancellationToken::new(),
+            token,
             tracker: TaskTracker::new(),
             permits,
-            metrics: Registry::default(),
-        })
+            metrics,
+            store,
+        }))
+    }
+
+    /// Counts a newly admitted client, for `counter`: in this process, or
+    /// in the store (one round trip, see `store.rs`).
+    pub async fn count_client(&self) {
+        match &self.store {
+            Some(store) => store.client_connected().await,
+            None => {
+                self.stats.client_connected();
+            }
+        }
+    }
+
+    /// Ready to serve as it should (`/readyz`): false while the store of
+    /// the client count does not answer.
+    pub fn ready(&self) -> bool {
+        self.store.as_ref().is_none_or(|s| s.ready())
     }
 
     /// Takes a session slot, or `None` when `--max-connections` sessions are

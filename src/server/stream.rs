@@ -59,7 +59,7 @@ pub async fn serve_connection<S>(
         .await;
         return;
     };
-    let log = SessionLog::open(&shared, &mounted, transport, peer);
+    let log = SessionLog::open(&shared, &mounted, transport, peer).await;
     let mut traffic = Traffic::new(log.counters);
     let close_notify = transport == Transport::Tls;
     let result = serve(stream, &mounted, &shared, &mut traffic, close_notify).await;
@@ -106,10 +106,11 @@ where
 
 /// Waits for `fut` unless the session goes idle or the server shuts down
 /// (see [`Interrupts`]: the watchers cost nothing on wake-ups from the
-/// socket).
+/// socket); shutdown does not interrupt a `fresh` session, which has not
+/// had its first request yet.
 macro_rules! interruptible {
-    ($fut:expr, $interrupts:expr) => {
-        match $interrupts.until($fut).await {
+    ($fut:expr, $interrupts:expr, $fresh:expr) => {
+        match $interrupts.until_served($fut, $fresh).await {
             Ok(r) => r,
             Err(e) => return Ok(End::from(e)),
         }
@@ -133,7 +134,8 @@ where
     loop {
         let echoed = interruptible!(
             std::future::poll_fn(|cx| poll_echo(&mut stream, cx)),
-            interrupts
+            interrupts,
+            traffic.bytes_in == 0
         )?;
         let Some((n, unsent)) = echoed else {
             return Ok(End::ClientClosed);
@@ -284,7 +286,8 @@ where
             buf.reserve(4096);
         }
         let before = buf.len();
-        let n = interruptible!(stream.read_buf(&mut buf), interrupts)?;
+        let fresh = traffic.bytes_in == 0 && traffic.bytes_out == 0;
+        let n = interruptible!(stream.read_buf(&mut buf), interrupts, fresh)?;
         // Only a complete request is activity: a client that trickles a line
         // a byte at a time and never finishes it (slowloris) is idle.
         if buf[before..].contains(&b'\n') {

@@ -32,6 +32,9 @@ use crate::service::{Session, handle_request};
 pub const PEER_GENERATION: usize = 4096;
 /// The largest datagram UDP can carry.
 const MAX_DATAGRAM: usize = 65_535;
+/// At most this many queued datagrams are answered after shutdown, so that
+/// a flood cannot hold the process.
+const DRAIN_MAX: usize = 4096;
 
 pub struct UdpListener {
     socket: UdpSocket,
@@ -56,11 +59,19 @@ impl UdpListener {
     }
 }
 
-pub async fn bind(hp: &HostPort, endpoint: &Endpoint) -> anyhow::Result<UdpListener> {
+/// Binds `hp` (with `SO_REUSEPORT` when `reuse_port`: see `reuse_port.rs`).
+pub async fn bind(
+    hp: &HostPort,
+    endpoint: &Endpoint,
+    reuse_port: bool,
+) -> anyhow::Result<UdpListener> {
     let mut last = None;
     for addr in listen_addrs(hp, endpoint).await? {
         let r = (|| {
             let s = socket_for(&addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
+            if reuse_port {
+                super::reuse_port::set(&s)?;
+            }
             s.bind(&addr.into())?;
             UdpSocket::from_std(s.into())
         })();
@@ -116,11 +127,32 @@ pub async fn serve(
     let mut reply = Vec::with_capacity(64);
     // Shutdown is watched without a cost per datagram (see `Interrupts`).
     let mut interrupts = Interrupts::new(None, shared.token.cancelled());
+    // After shutdown, the datagrams already queued are answered before the
+    // socket closes (with --reuse-port they were meant for this process).
+    let mut drain = None;
     loop {
-        let (n, peer) = match interrupts.until(socket.recv_from(&mut buf)).await {
-            Err(_) => break,
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => {
+        let received = match drain.as_mut() {
+            Some(left) => {
+                if *left == 0 {
+                    break;
+                }
+                *left -= 1;
+                match socket.try_recv_from(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    r => r,
+                }
+            }
+            None => match interrupts.until(socket.recv_from(&mut buf)).await {
+                Err(_) => {
+                    drain = Some(DRAIN_MAX);
+                    continue;
+                }
+                Ok(r) => r,
+            },
+        };
+        let (n, peer) = match received {
+            Ok(x) => x,
+            Err(e) => {
                 // ICMP errors from earlier sends surface here; they concern
                 // one peer, never the listener.
                 tracing::debug!(listener = %url, error = %e, "udp receive error");
@@ -128,7 +160,8 @@ pub async fn serve(
             }
         };
         if peers.see(peer) {
-            shared.stats.client_connected();
+            // With a --counter-store, one round trip per new peer.
+            shared.count_client().await;
             counters.accepted.fetch_add(1, Ordering::Relaxed);
         }
         counters.request();

@@ -10,6 +10,7 @@
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::task::{Context, Poll};
 
 use tokio::net::{UnixListener, UnixStream};
 
@@ -39,15 +40,25 @@ impl Accept for UnixAcceptor {
 
     async fn accept(&self) -> io::Result<(UnixStream, Peer)> {
         let (stream, _) = self.listener.accept().await?;
-        let peer = match stream.peer_cred() {
-            Ok(c) => Peer::Unix {
-                pid: c.pid(),
-                uid: c.uid(),
-            },
-            Err(_) => Peer::Unknown,
-        };
-        Ok((stream, peer))
+        Ok(accepted(stream))
     }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, Peer)>> {
+        self.listener
+            .poll_accept(cx)
+            .map_ok(|(stream, _)| accepted(stream))
+    }
+}
+
+fn accepted(stream: UnixStream) -> (UnixStream, Peer) {
+    let peer = match stream.peer_cred() {
+        Ok(c) => Peer::Unix {
+            pid: c.pid(),
+            uid: c.uid(),
+        },
+        Err(_) => Peer::Unknown,
+    };
+    (stream, peer)
 }
 
 /// The socket file this process created.

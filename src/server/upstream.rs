@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::metrics::UpstreamFailure;
+use super::edge_metrics::UpstreamFailure;
 use crate::client::dial::{describe, resolve};
 use crate::endpoint::{Endpoint, HostPort};
 use crate::relay::proxy::{self, Origin, SendProxy};

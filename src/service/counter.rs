@@ -1,12 +1,22 @@
 //! `counter`: answers every request with the number of clients that have
 //! connected since the server started, over all transports (the classic
 //! concurrent server with a client counter).
+//!
+//! With `--counter-store`, the count is that of every instance sharing the
+//! store. The server counts each client in the store as it admits it (one
+//! `INCR`) and keeps the highest count the store has answered with; a
+//! request is answered from that, without a round trip of its own, or with
+//! `ERR counter store unavailable` while the store does not answer. The
+//! service stays free of I/O: it formats the number it is given.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use super::session::{LineService, OneReply, Session};
 use super::stats::Stats;
+
+/// The reply while the store that keeps the count does not answer.
+pub const UNAVAILABLE: &str = "ERR counter store unavailable";
 
 pub struct Counter {
     stats: Arc<Stats>,
@@ -43,8 +53,11 @@ impl Session for CounterSession {
 
     fn next_reply(&mut self, out: &mut Vec<u8>) -> bool {
         let stats = &self.stats;
-        self.reply.pull(out, |out| {
-            let _ = write!(out, "{}", stats.clients());
+        self.reply.pull(out, |out| match stats.count() {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => out.extend_from_slice(UNAVAILABLE.as_bytes()),
         })
     }
 }
@@ -63,5 +76,17 @@ mod tests {
         stats.client_connected();
         stats.client_connected();
         assert_eq!(ask(s.as_mut(), "anything"), vec!["2"]);
+    }
+
+    #[test]
+    fn a_shared_count_is_an_error_while_its_store_is_unavailable() {
+        let stats = Stats::shared();
+        let c = Counter::new(stats.clone());
+        let mut s = c.session(0);
+        assert_eq!(ask(s.as_mut(), ""), vec![UNAVAILABLE]);
+        stats.store_answered(41);
+        assert_eq!(ask(s.as_mut(), ""), vec!["41"]);
+        stats.store_failed();
+        assert_eq!(ask(s.as_mut(), ""), vec![UNAVAILABLE]);
     }
 }

@@ -27,7 +27,7 @@ pub use counter::Counter;
 pub use daytime::{Daytime, DaytimeFormat};
 pub use random::{Random, RandomConfig};
 pub use session::{Flow, LineService, Session, handle_request};
-pub use stats::Stats;
+pub use stats::{Stats, StoreState};
 
 /// A service as the server runs it.
 #[derive(Clone)]

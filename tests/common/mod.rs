@@ -81,7 +81,20 @@ impl Server {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn duplex");
+        Server::try_adopt(cmd.spawn().expect("spawn duplex"), lines)
+    }
+
+    /// A server started by another program (with piped stdout and stderr)
+    /// that becomes duplex, as systemd-socket-activate does: waits for
+    /// `lines` `listening` lines.
+    pub fn adopt(child: Child, lines: usize) -> Server {
+        match Server::try_adopt(child, lines) {
+            Ok(s) => s,
+            Err(f) => panic!("duplex did not start: {f:?}"),
+        }
+    }
+
+    fn try_adopt(mut child: Child, lines: usize) -> Result<Server, StartFailure> {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
         let (tx, rx) = mpsc::channel();

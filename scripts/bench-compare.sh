@@ -20,12 +20,28 @@
 #             (duplex tokio epoll socat ncat)
 #   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
 #   idle-ws   RSS per idle WebSocket connection at $IDLE_WS connections
-#             (duplex tungstenite fastwebsockets tokio-websockets websocat)
+#             (duplex tungstenite fastwebsockets tokio-websockets websocat
+#             yawc yawc-small soketto)
+#   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections offering
+#             permessage-deflate (load: examples/ws_deflate_load.rs, which
+#             also reports the bytes on the wire per message): yawc
+#             yawc-ct yawc-takeover websockets, and duplex (which answers no offer:
+#             the uncompressed baseline)
+#   idle-wsz  RSS per idle WebSocket connection with permessage-deflate
+#             offered, at $IDLE_WS connections (held by
+#             examples/ws_deflate_load.rs): yawc yawc-small yawc-ct
+#             yawc-takeover websockets, and duplex (no compression) for the baseline
 #
 # Servers: duplex = `duplex serve echo URL`; tokio = examples/ref_{tcp,unix,
 # udp}_echo.rs; epoll = benches/ref_epoll_echo.c (gcc -O2, one thread,
-# edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets =
-# examples/ref_ws_*.rs. The tools, as echo servers:
+# edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets /
+# yawc / soketto = examples/ref_ws_*.rs (yawc: permessage-deflate without
+# context takeover, state lent from a pool; yawc-takeover: with context
+# takeover; yawc-small: as yawc with 1 KiB socket buffers instead of 8;
+# yawc-ct: no context takeover for what the server sends, context takeover
+# for what the client sends, so each connection keeps an inflater);
+# websockets = examples/ref_ws_python.py (Python `websockets` from .venv,
+# compression as it configures it by default). The tools, as echo servers:
 #   socat     TCP  socat TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
 #             Unix socat UNIX-LISTEN:PATH,fork,backlog=128 PIPE
 #             UDP  socat UDP-RECVFROM:PORT,bind=127.0.0.1,fork PIPE
@@ -111,9 +127,9 @@ IDLE_TCP=${IDLE_TCP:-10000}
 IDLE_WS=${IDLE_WS:-5000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws"
+ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws wsz64k idle-wsz"
 SCENARIOS=${*:-$ALL}
-ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat"
+ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small yawc-ct yawc-takeover soketto websockets"
 SERVERS=${SERVERS:-$ALL_SERVERS}
 PLOTS=${PLOTS:-}
 PLOT_SCENARIOS=${PLOT_SCENARIOS:-tcp64 ws64}
@@ -139,12 +155,15 @@ scenario() {
         tcp16k) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP 16 KiB, 50 conns|-c 50 -s 16384" ;;
         unix64) echo "unix|duplex tokio socat|throughput|Unix 64 B, 50 conns|-c 50 -s 64" ;;
         udp64) echo "udp|duplex tokio socat|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
-        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
-        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc soketto|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
+        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc soketto|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
         connect) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
         # socat and ncat: a process per connection (see the header).
         idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
-        idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        # The load offers permessage-deflate (examples/ws_deflate_load.rs).
+        wsz64k) echo "ws|duplex yawc yawc-ct yawc-takeover websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536" ;;
+        idle-wsz) echo "ws|duplex yawc yawc-small yawc-ct yawc-takeover websockets|idle|idle WebSocket, deflate offered, $IDLE_WS conns|$IDLE_WS" ;;
         *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
     esac
 }
@@ -349,6 +368,12 @@ start_server() {
         tungstenite/ws) cmd=("$EX/ref_ws_tungstenite" 127.0.0.1:0) ;;
         fastwebsockets/ws) cmd=("$EX/ref_ws_fastwebsockets" 127.0.0.1:0) ;;
         tokio-websockets/ws) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
+        yawc/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0) ;;
+        yawc-takeover/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --compression takeover) ;;
+        yawc-small/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --buffer 1024) ;;
+        yawc-ct/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --compression client-takeover) ;;
+        soketto/ws) cmd=("$EX/ref_ws_soketto" 127.0.0.1:0) ;;
+        websockets/ws) cmd=(.venv/bin/python examples/ref_ws_python.py 127.0.0.1:0) ;;
         socat/tcp) cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
         socat/unix) cmd=(socat "UNIX-LISTEN:$sock,fork,backlog=128" PIPE) ;;
         socat/udp) cmd=(socat "UDP-RECVFROM:$port,bind=127.0.0.1,fork" PIPE) ;;
@@ -428,7 +453,30 @@ cpu_ticks() {
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
+# The load generator: `duplex bench`, or for the scenarios whose connections
+# offer permessage-deflate ($DEFLATE_LOAD set) examples/ws_deflate_load.rs.
+bench() {
+    if [ -n "$DEFLATE_LOAD" ]; then
+        local a=() d=
+        while [ $# -gt 0 ]; do
+            case $1 in
+                -d) d=$2; shift 2 ;;
+                --json) shift ;;
+                *) a+=("$1"); shift ;;
+            esac
+        done
+        taskset -c "$LOAD_CPU" "$EX/ws_deflate_load" "$URL" load "${a[@]}" -d "${d%s}"
+    else
+        taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"
+    fi
+}
+hold() {
+    if [ -n "$DEFLATE_LOAD" ]; then
+        exec taskset -c "$LOAD_CPU" "$EX/ws_deflate_load" "$URL" hold "$1" -d 300
+    else
+        exec taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$1" -d 300s --json
+    fi
+}
 
 # throughput SERVER TRANSPORT BENCH-ARGS…: one measured run; sets RESULT to
 # "msgs_per_sec server_cpu_us_per_msg bench_cpu_us_per_msg errors" and JSON
@@ -455,8 +503,13 @@ throughput() {
         echo "bench-compare: no messages measured against $server ($transport): $json" >&2
         exit 1
     fi
+    local down up
+    down=$(json_num wire_down_per_msg <<<"$json")
+    up=$(json_num wire_up_per_msg <<<"$json")
     RESULT=$(awk -v m="$msgs" -v r="$rate" -v t=$((after - before)) -v hz="$CLK_TCK" -v b="$bench_cpu" -v e="$errors" \
-        'BEGIN { printf "%.0f %.3f %.3f %d\n", r, t / hz * 1e6 / m, b * 1e6 / m, e }')
+        -v down="${down:--1}" -v up="${up:--1}" \
+        'BEGIN { printf "%.0f %.3f %.3f %d %.0f %.0f\n", r, t / hz * 1e6 / m, b * 1e6 / m, e, down, up }')
+    EXTENSIONS=$(sed -n 's/.*"extensions":"\([^"]*\)".*/\1/p' <<<"$json")
 }
 
 # idle SERVER TRANSPORT N: sets RESULT to "bytes_per_idle_connection".
@@ -467,8 +520,7 @@ idle() {
     local before after
     before=$(rss_kib "$SRV_MAIN")
     # Started directly so that $! is the bench itself and SIGINT reaches it.
-    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" -d 300s --json \
-        >"$WORK/hold.json" 2>"$WORK/hold.err" &
+    hold "$n" >"$WORK/hold.json" 2>"$WORK/hold.err" &
     BENCH_PID=$!
     for _ in $(seq 3000); do
         grep -q holding "$WORK/hold.err" && break
@@ -515,6 +567,8 @@ for name in $SCENARIOS; do
     fi
     WS_MODE=-b
     case " $args " in *" --text "*) WS_MODE=-t ;; esac
+    DEFLATE_LOAD=
+    case $name in wsz* | idle-wsz) DEFLATE_LOAD=1 ;; esac
     if [ "$kind" = throughput ]; then
         printf '%-6s %-17s %12s %12s %14s %7s\n' round server msgs/s "CPU µs/msg" "bench µs/msg" errors
     else
@@ -527,8 +581,13 @@ for name in $SCENARIOS; do
             if [ "$kind" = throughput ]; then
                 # shellcheck disable=SC2086 # the bench arguments are words
                 throughput "$server" "$transport" $args
-                read -r rate cpu bcpu errors <<<"$RESULT"
-                printf '%-6s %-17s %12s %12s %14s %7s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors"
+                read -r rate cpu bcpu errors down up <<<"$RESULT"
+                if [ -n "$DEFLATE_LOAD" ]; then
+                    printf '%-6s %-17s %12s %12s %14s %7s   wire B/msg down %s up %s; %s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors" "$down" "$up" "${EXTENSIONS:-no extension}"
+                    echo "${EXTENSIONS:-no extension}" >"$WORK/$name.$server.ext"
+                else
+                    printf '%-6s %-17s %12s %12s %14s %7s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors"
+                fi
             else
                 idle "$server" "$transport" "$args"
                 printf '%-6s %-17s %14s\n' "$round" "$server" "$RESULT"
@@ -543,14 +602,19 @@ for name in $SCENARIOS; do
     paired() {
         [ -f "$WORK/$name.duplex" ] || { echo "-"; return; }
         paste "$WORK/$name.duplex" "$WORK/$name.$1" |
-            awk '{ if ($2 > 0 && $6 > 0) print $2 / $6 }' | median | awk '{ if ($1 == "-") print "-"; else printf "%.2f", $1 }'
+            awk '{ h = NF / 2; if ($2 > 0 && $(h + 2) > 0) print $2 / $(h + 2) }' | median | awk '{ if ($1 == "-") print "-"; else printf "%.2f", $1 }'
     }
     echo "-- medians of $ROUNDS rounds; ratio = duplex ÷ server (of the medians; paired: median of the per-round ratios)"
     if [ "$kind" = throughput ]; then
         printf '%-17s %12s %12s %9s %7s %14s %7s\n' server msgs/s "CPU µs/msg" "CPU ratio" paired "bench µs/msg" errors
         dcpu=$([ -f "$WORK/$name.duplex" ] && col duplex 2 || echo 0)
-        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |" >>"$SUMMARY"
-        echo "|---|---|---:|---:|---:|---:|---:|---:|" >>"$SUMMARY"
+        if [ -n "$DEFLATE_LOAD" ]; then
+            echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | load CPU µs/msg | errors | wire B/msg to client | wire B/msg to server | extension agreed |" >>"$SUMMARY"
+            echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" >>"$SUMMARY"
+        else
+            echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |" >>"$SUMMARY"
+            echo "|---|---|---:|---:|---:|---:|---:|---:|" >>"$SUMMARY"
+        fi
         for server in "${list[@]}"; do
             rate=$(col "$server" 1)
             cpu=$(col "$server" 2)
@@ -558,7 +622,15 @@ for name in $SCENARIOS; do
             pr=$(paired "$server")
             errs=$(awk '{ s += $4 } END { print s }' "$WORK/$name.$server")
             printf '%-17s %12s %12s %9s %7s %14s %7s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$pr" "$bcpu" "$errs"
-            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |" >>"$SUMMARY"
+            if [ -n "$DEFLATE_LOAD" ]; then
+                down=$(col "$server" 5)
+                up=$(col "$server" 6)
+                ext=$(cat "$WORK/$name.$server.ext")
+                printf '%-17s   wire B/msg: down %s, up %s; %s\n' "" "$down" "$up" "$ext"
+                echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs | $down | $up | $ext |" >>"$SUMMARY"
+            else
+                echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |" >>"$SUMMARY"
+            fi
         done
     else
         printf '%-17s %14s %9s\n' server "RSS B/conn" ratio

@@ -9,7 +9,10 @@
 //! cargo run --release --example autobahn_client_yawc -- 127.0.0.1:9001
 //! ```
 //!
-//! `--compression off` offers no extension.
+//! It offers `permessage-deflate; client_max_window_bits=15;
+//! client_no_context_takeover`, so that the fuzzing server can ask for the
+//! window sizes and context modes of cases 13.x; `--compression off` offers
+//! no extension.
 
 use std::time::Duration;
 
@@ -35,7 +38,13 @@ async fn open(addr: &str, target: &str, compress: bool) -> anyhow::Result<WebSoc
         .with_limits(MAX_MESSAGE, MAX_MESSAGE)
         .with_utf8();
     if compress {
-        options = options.with_compression_level(CompressionLevel::new(1));
+        // Offer what a browser offers and more: `client_max_window_bits` and
+        // `client_no_context_takeover` let the fuzzing server ask for a
+        // smaller window and for no context takeover (cases 13.2–13.7).
+        options = options
+            .with_compression_level(CompressionLevel::new(1))
+            .client_no_context_takeover()
+            .with_client_max_window_bits(15);
     }
     let url = format!("ws://{addr}{target}");
     let ws = WebSocket::handshake(url.parse()?, tcp, options);

@@ -9,9 +9,9 @@
 //!
 //! Prints `listening PORT` once bound. soketto validates no UTF-8 itself:
 //! a text message that is not UTF-8 ends the connection here (its `send_text`
-//! takes a `str`). Messages are limited to 1 MiB as in duplex, counted
-//! before inflating: soketto's deflate extension inflates a message in full,
-//! with no limit of its own.
+//! takes a `str`). Messages are limited to 1 MiB as in duplex
+//! (`--max-message N` to change), counted before inflating: soketto's
+//! deflate extension inflates a message in full, with no limit of its own.
 
 use soketto::connection::Builder;
 use soketto::data::{Data, Incoming};
@@ -20,9 +20,11 @@ use soketto::handshake::server::{Response, Server};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
-const MAX_MESSAGE: usize = 1 << 20;
-
-async fn serve(stream: TcpStream, compression: bool) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    stream: TcpStream,
+    compression: bool,
+    max_message: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut server = Server::new(stream.compat());
     if compression {
         server.add_extension(Box::new(Deflate::new(soketto::Mode::Server)));
@@ -35,8 +37,8 @@ async fn serve(stream: TcpStream, compression: bool) -> Result<(), Box<dyn std::
         })
         .await?;
     let mut builder: Builder<_> = server.into_builder();
-    builder.set_max_message_size(MAX_MESSAGE);
-    builder.set_max_frame_size(MAX_MESSAGE);
+    builder.set_max_message_size(max_message);
+    builder.set_max_frame_size(max_message);
     let (mut sender, mut receiver) = builder.finish();
     let mut message = Vec::new();
     loop {
@@ -67,13 +69,18 @@ async fn main() -> std::io::Result<()> {
     let compression = !args
         .windows(2)
         .any(|w| w[0] == "--compression" && w[1] == "off");
+    let max_message = args
+        .windows(2)
+        .find(|w| w[0] == "--max-message")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(1 << 20);
     let listener = TcpListener::bind(&addr).await?;
     println!("listening {}", listener.local_addr()?.port());
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            if let Err(e) = serve(stream, compression).await {
+            if let Err(e) = serve(stream, compression, max_message).await {
                 eprintln!("ref_ws_soketto: {e}");
             }
         });

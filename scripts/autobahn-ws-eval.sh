@@ -12,7 +12,9 @@
 #
 # Servers (kosoku drives them): duplex (`duplex serve echo`, today's
 # tokio-websockets, no compression), yawc and yawc-takeover
-# (examples/ref_ws_yawc.rs with --compression on / takeover), soketto
+# (examples/ref_ws_yawc.rs with --compression on / takeover, the handshake
+# answered by the example), yawc-stock (the handshake answered by yawc's
+# `upgrade_with_options`), soketto
 # (examples/ref_ws_soketto.rs), tokio-websockets
 # (examples/ref_ws_tokio_websockets.rs). Clients (kosoku's fuzzing server
 # drives them): duplex-client (examples/autobahn_client.rs, today's
@@ -23,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL="duplex yawc yawc-takeover soketto duplex-client yawc-client"
+ALL="duplex yawc yawc-stock yawc-takeover soketto duplex-client yawc-client"
 RUNS=${*:-$ALL}
 CASES=${CASES:-}
 OUT=${OUT:-target/autobahn-ws-eval}
@@ -86,10 +88,14 @@ server() {
         duplex) cmd=(target/release/duplex -q serve echo ws://127.0.0.1:0/ --max-message 20000000) ;;
         yawc) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --max-message 20000000) ;;
         yawc-takeover) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --max-message 20000000 --compression takeover) ;;
-        soketto) cmd=("$EX/ref_ws_soketto" 127.0.0.1:0) ;;
+        yawc-stock) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --max-message 20000000 --handshake yawc) ;;
+        soketto) cmd=("$EX/ref_ws_soketto" 127.0.0.1:0 --max-message 20000000) ;;
         tokio-websockets) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
         *) echo "autobahn-ws-eval: unknown server $1" >&2; exit 2 ;;
     esac
+    # Emptied first: the server's own redirection may come after the first
+    # look for its `listening` line, which must not find the previous one.
+    : >"$WORK/server.out"
     "${cmd[@]}" >"$WORK/server.out" 2>"$WORK/server.err" &
     PID=$!
     local line=
@@ -119,6 +125,7 @@ for run in $RUNS; do
                 yawc-client) client=("$EX/autobahn_client_yawc") ;;
                 *) echo "autobahn-ws-eval: unknown client $run" >&2; exit 2 ;;
             esac
+            : >"$WORK/fuzz.err"
             "$KOSOKU" -m fuzzingserver 127.0.0.1:0 "${sel[@]}" -o "$dir" >"$WORK/fuzz.out" 2>"$WORK/fuzz.err" &
             PID=$!
             addr=

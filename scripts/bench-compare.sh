@@ -15,13 +15,15 @@
 #   unix64    Unix socket, 64 B, 50 connections          duplex tokio socat
 #   udp64     UDP, 64 B, 50 client sockets               duplex tokio socat
 #   ws64      WebSocket, 64 B text, 50 connections       duplex tungstenite fastwebsockets tokio-websockets websocat
-#   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same five)
+#             yawc yawc-small soketto
+#   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same eight)
 #   connect   TCP connect + one 64 B echo + close, 50 at a time: per connection
 #             (duplex tokio epoll socat ncat)
 #   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
 #   idle-ws   RSS per idle WebSocket connection at $IDLE_WS connections
-#             (duplex tungstenite fastwebsockets tokio-websockets websocat
-#             yawc yawc-small soketto)
+#             (the same eight)
+#   wsz64     WebSocket, 64 B JSON-like text, 50 connections offering
+#             permessage-deflate: duplex yawc yawc-takeover websockets
 #   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections offering
 #             permessage-deflate (load: examples/ws_deflate_load.rs, which
 #             also reports the bytes on the wire per message): yawc
@@ -127,7 +129,7 @@ IDLE_TCP=${IDLE_TCP:-10000}
 IDLE_WS=${IDLE_WS:-5000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws wsz64k idle-wsz"
+ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws wsz64 wsz64k idle-wsz"
 SCENARIOS=${*:-$ALL}
 ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small yawc-ct yawc-takeover soketto websockets"
 SERVERS=${SERVERS:-$ALL_SERVERS}
@@ -155,13 +157,14 @@ scenario() {
         tcp16k) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP 16 KiB, 50 conns|-c 50 -s 16384" ;;
         unix64) echo "unix|duplex tokio socat|throughput|Unix 64 B, 50 conns|-c 50 -s 64" ;;
         udp64) echo "udp|duplex tokio socat|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
-        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc soketto|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
-        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc soketto|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
+        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
         connect) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
         # socat and ncat: a process per connection (see the header).
         idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
         idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
         # The load offers permessage-deflate (examples/ws_deflate_load.rs).
+        wsz64) echo "ws|duplex yawc yawc-takeover websockets|throughput|WebSocket 64 B JSON text, deflate offered, 50 conns|-c 50 -s 64" ;;
         wsz64k) echo "ws|duplex yawc yawc-ct yawc-takeover websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536" ;;
         idle-wsz) echo "ws|duplex yawc yawc-small yawc-ct yawc-takeover websockets|idle|idle WebSocket, deflate offered, $IDLE_WS conns|$IDLE_WS" ;;
         *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
@@ -512,9 +515,24 @@ throughput() {
     EXTENSIONS=$(sed -n 's/.*"extensions":"\([^"]*\)".*/\1/p' <<<"$json")
 }
 
+# wait_ports N: waits (at most 70 s) until N more ephemeral ports are free.
+# Every idle run leaves its N client ports in TIME_WAIT for a minute, and
+# the default range (32768–60999) does not hold two runs of 10,000.
+wait_ports() {
+    local low high busy
+    read -r low high </proc/sys/net/ipv4/ip_local_port_range
+    for _ in $(seq 140); do
+        busy=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | wc -l)
+        [ $((high - low - busy)) -gt $(($1 + 1000)) ] && return
+        sleep 0.5
+    done
+    echo "bench-compare: fewer than $1 ephemeral ports free after 70 s; the run may fail" >&2
+}
+
 # idle SERVER TRANSPORT N: sets RESULT to "bytes_per_idle_connection".
 idle() {
     local server=$1 transport=$2 n=$3
+    wait_ports "$n"
     start_server "$server" "$transport"
     sleep 0.2
     local before after

@@ -20,6 +20,10 @@ use anyhow::{Context, bail};
 use tokio::net::TcpStream;
 use yawc::{CompressionLevel, OpCode, Options, WebSocket};
 
+#[path = "common/yawc_fail.rs"]
+mod yawc_fail;
+use yawc_fail::fail;
+
 /// The agent name the reports are filed under.
 const AGENT: &str = "yawc";
 /// Connect and handshake timeout of every connection.
@@ -59,15 +63,25 @@ async fn open(addr: &str, target: &str, compress: bool) -> anyhow::Result<WebSoc
 async fn echo(addr: &str, target: &str, compress: bool) -> anyhow::Result<()> {
     let mut ws = open(addr, target, compress).await?;
     // A close frame is answered by yawc on the next read, which then
-    // fails with `ConnectionClosed` and ends the loop.
-    while let Ok(frame) = ws.next_frame().await {
+    // fails with `ConnectionClosed`.
+    loop {
+        let frame = match ws.next_frame().await {
+            Ok(frame) => frame,
+            Err(e) => {
+                fail(&mut ws, e).await;
+                return Ok(());
+            }
+        };
+        // A close frame longer than 125 bytes: drop, do not answer it.
+        if frame.opcode() == OpCode::Close && frame.payload().len() > 125 {
+            return Ok(());
+        }
         if matches!(frame.opcode(), OpCode::Text | OpCode::Binary)
             && futures_util::SinkExt::send(&mut ws, frame).await.is_err()
         {
-            break;
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Reads the single text message the server sends on `target`.

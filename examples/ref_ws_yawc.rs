@@ -43,6 +43,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use base64::Engine;
+use futures_util::SinkExt;
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -54,6 +55,10 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use yawc::{CompressionLevel, DeflatePool, OpCode, Options, Role, WebSocket, WebSocketError};
+
+#[path = "common/yawc_fail.rs"]
+mod yawc_fail;
+use yawc_fail::fail;
 
 /// What the server agrees to in permessage-deflate (`None`: no compression).
 #[derive(Clone, Copy)]
@@ -238,13 +243,7 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
     loop {
         let frame = match ws.next_frame().await {
             Ok(frame) => frame,
-            Err(WebSocketError::ConnectionClosed) => return,
-            Err(_) => {
-                // A protocol error (1002, 1007, 1009) queued its close frame:
-                // the next read writes it out and ends the stream.
-                let _ = ws.next_frame().await;
-                return;
-            }
+            Err(e) => return fail(&mut ws, e).await,
         };
         // yawc accepts close frames longer than a control frame may be
         // (125 bytes) and has queued an answer: drop the connection instead
@@ -252,8 +251,7 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
         if frame.opcode() == OpCode::Close && frame.payload().len() > 125 {
             return;
         }
-        if matches!(frame.opcode(), OpCode::Text | OpCode::Binary)
-            && futures_util::SinkExt::send(&mut ws, frame).await.is_err()
+        if matches!(frame.opcode(), OpCode::Text | OpCode::Binary) && ws.send(frame).await.is_err()
         {
             return;
         }

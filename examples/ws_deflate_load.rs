@@ -96,7 +96,12 @@ impl Setup {
         };
         let mut options = Options::default().with_limits(1 << 21, 1 << 21);
         if self.compress {
-            options = options.with_compression_level(CompressionLevel::new(1));
+            // Offers `permessage-deflate; client_max_window_bits=15`: what
+            // browsers offer (they leave the value out, which yawc cannot),
+            // so that a server may ask for a smaller client window.
+            options = options
+                .with_compression_level(CompressionLevel::new(1))
+                .with_client_max_window_bits(15);
         }
         // yawc's client does not hand back the response headers:
         // `agreed_extensions` reads them with a raw handshake of its own.
@@ -111,7 +116,7 @@ async fn agreed_extensions(addr: &str, compress: bool) -> anyhow::Result<String>
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = TcpStream::connect(addr).await?;
     let offer = if compress {
-        "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15\r\n"
     } else {
         ""
     };

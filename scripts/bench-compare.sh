@@ -27,12 +27,12 @@
 #   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections offering
 #             permessage-deflate (load: examples/ws_deflate_load.rs, which
 #             also reports the bytes on the wire per message): yawc
-#             yawc-ct yawc-takeover websockets, and duplex (which answers no offer:
+#             yawc-ct yawc-takeover yawc-w10 websockets, and duplex (which answers no offer:
 #             the uncompressed baseline)
 #   idle-wsz  RSS per idle WebSocket connection with permessage-deflate
 #             offered, at $IDLE_WS connections (held by
 #             examples/ws_deflate_load.rs): yawc yawc-small yawc-ct
-#             yawc-takeover websockets, and duplex (no compression) for the baseline
+#             yawc-takeover yawc-w10 websockets, and duplex (no compression) for the baseline
 #
 # Servers: duplex = `duplex serve echo URL`; tokio = examples/ref_{tcp,unix,
 # udp}_echo.rs; epoll = benches/ref_epoll_echo.c (gcc -O2, one thread,
@@ -41,7 +41,8 @@
 # context takeover, state lent from a pool; yawc-takeover: with context
 # takeover; yawc-small: as yawc with 1 KiB socket buffers instead of 8;
 # yawc-ct: no context takeover for what the server sends, context takeover
-# for what the client sends, so each connection keeps an inflater);
+# for what the client sends, so each connection keeps an inflater; yawc-w10:
+# context takeover with 1 KiB windows both ways);
 # websockets = examples/ref_ws_python.py (Python `websockets` from .venv,
 # compression as it configures it by default). The tools, as echo servers:
 #   socat     TCP  socat TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
@@ -131,7 +132,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws wsz64 wsz64k idle-wsz"
 SCENARIOS=${*:-$ALL}
-ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small yawc-ct yawc-takeover soketto websockets"
+ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small yawc-ct yawc-takeover yawc-w10 soketto websockets"
 SERVERS=${SERVERS:-$ALL_SERVERS}
 PLOTS=${PLOTS:-}
 PLOT_SCENARIOS=${PLOT_SCENARIOS:-tcp64 ws64}
@@ -165,8 +166,8 @@ scenario() {
         idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
         # The load offers permessage-deflate (examples/ws_deflate_load.rs).
         wsz64) echo "ws|duplex yawc yawc-takeover websockets|throughput|WebSocket 64 B JSON text, deflate offered, 50 conns|-c 50 -s 64" ;;
-        wsz64k) echo "ws|duplex yawc yawc-ct yawc-takeover websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536" ;;
-        idle-wsz) echo "ws|duplex yawc yawc-small yawc-ct yawc-takeover websockets|idle|idle WebSocket, deflate offered, $IDLE_WS conns|$IDLE_WS" ;;
+        wsz64k) echo "ws|duplex yawc yawc-ct yawc-takeover yawc-w10 websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536" ;;
+        idle-wsz) echo "ws|duplex yawc yawc-small yawc-ct yawc-takeover yawc-w10 websockets|idle|idle WebSocket, deflate offered, $IDLE_WS conns|$IDLE_WS" ;;
         *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
     esac
 }
@@ -375,6 +376,7 @@ start_server() {
         yawc-takeover/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --compression takeover) ;;
         yawc-small/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --buffer 1024) ;;
         yawc-ct/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --compression client-takeover) ;;
+        yawc-w10/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --compression takeover --window-bits 10) ;;
         soketto/ws) cmd=("$EX/ref_ws_soketto" 127.0.0.1:0) ;;
         websockets/ws) cmd=(.venv/bin/python examples/ref_ws_python.py 127.0.0.1:0) ;;
         socat/tcp) cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
@@ -550,12 +552,18 @@ idle() {
         kill -0 "$BENCH_PID" 2>/dev/null && kill "$BENCH_PID"
         wait "$BENCH_PID" || status=$?
         BENCH_PID=
-        echo "bench-compare: could not open $n connections to $server (bench exit status $status): $(cat "$WORK/hold.err" "$WORK/hold.json")" >&2
+        echo "bench-compare: could not open $n connections to $server (bench exit status $status): $(tail -n 5 "$WORK/hold.err" "$WORK/hold.json" "$WORK/server.err")" >&2
         exit 1
     fi
     sleep 1
     after=$(rss_kib "$SRV_MAIN")
-    kill -INT "$BENCH_PID"
+    # SIGINT ends the hold; sent again while the load is still there (a
+    # signal that arrives before its handler is installed is ignored: the
+    # shell starts background jobs with SIGINT ignored).
+    for _ in $(seq 30); do
+        kill -INT "$BENCH_PID" 2>/dev/null || break
+        sleep 1
+    done
     wait "$BENCH_PID" || { echo "bench-compare: errors while holding connections to $server: $(cat "$WORK/hold.json")" >&2; exit 1; }
     BENCH_PID=
     stop_server

@@ -25,6 +25,8 @@
 //!   accepts for either direction (`server_max_window_bits` and
 //!   `client_max_window_bits`); default: whatever the client offers.
 //! * `--level N` (0–9) — deflate level of what the server sends; default 1.
+//! * `--threshold N` — messages shorter than N bytes are sent uncompressed
+//!   (yawc's `compression_threshold`); default 0.
 //! * `--buffer N` — bytes of socket read and write buffer a connection
 //!   starts with and returns to (yawc's default is 8 KiB each).
 //! * `--max-message N` — largest message, whole (fragments added up) and
@@ -197,6 +199,7 @@ fn options(args: &[String]) -> Options {
     let buffer: usize = flag(args, "--buffer", 0);
     let bits: u8 = flag(args, "--window-bits", 15);
     let level: u32 = flag(args, "--level", 1);
+    let threshold: usize = flag(args, "--threshold", 0);
     // yawc's limits are exclusive: one more than the largest message allowed.
     let mut o = Options::default()
         .with_limits(max_message + 1, max_message + 1)
@@ -230,6 +233,9 @@ fn options(args: &[String]) -> Options {
             );
             std::process::exit(2);
         }
+    }
+    if threshold > 0 {
+        o = o.with_compression_threshold(threshold);
     }
     if bits < 15 {
         o = o

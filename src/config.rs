@@ -16,10 +16,11 @@ use serde::Deserialize;
 
 use crate::cli::ServeArgs;
 use crate::endpoint::Endpoint;
-use crate::options::{LimitOptions, ListenerOptions, ServiceName, TlsOptions};
+use crate::options::{LimitOptions, ListenerOptions, ServiceName, TlsOptions, WebSocketOptions};
 use crate::server::{self, Limits, Listen, ServicePlan};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
+use crate::websocket::Policy;
 
 /// `src/default.toml`, with `{key}` where the default of `key` goes.
 const DEFAULT_TEMPLATE: &str = include_str!("default.toml");
@@ -53,6 +54,8 @@ pub fn default_config() -> String {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub limits: Limits,
+    /// permessage-deflate for WebSocket clients that offer it (`None`: off).
+    pub compression: Option<Policy>,
     /// Each with its service set and at least one URL.
     pub listeners: Vec<ListenerOptions>,
     /// Certificate and key for tls:// and wss:// listeners.
@@ -77,6 +80,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
             args.listener.check(service)?;
             Settings {
                 limits: Limits::default(),
+                compression: Some(Policy::default()),
                 listeners: vec![args.listener.clone()],
                 tls: None,
                 metrics: None,
@@ -92,6 +96,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
         }
     };
     settings.limits = args.limits.apply(settings.limits)?;
+    settings.compression = args.websocket.apply(settings.compression)?;
     if let Some(m) = &args.metrics {
         settings.metrics = Some(m.clone());
     }
@@ -128,6 +133,7 @@ impl Settings {
             .collect::<anyhow::Result<_>>()?;
         Ok(server::Plan {
             limits: self.limits,
+            compression: self.compression,
             stats,
             services,
             tls,
@@ -180,6 +186,8 @@ pub fn load_file(path: &Path) -> anyhow::Result<Settings> {
 struct File {
     #[serde(default)]
     limits: LimitOptions,
+    #[serde(default)]
+    websocket: WebSocketOptions,
     #[serde(default, rename = "listener")]
     listeners: Vec<toml::Spanned<ListenerOptions>>,
     tls: Option<TlsOptions>,
@@ -190,6 +198,7 @@ struct File {
 pub fn parse(text: &str) -> anyhow::Result<Settings> {
     let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limits = file.limits.apply(Limits::default())?;
+    let compression = file.websocket.apply(Some(Policy::default()))?;
     if file.listeners.is_empty() {
         anyhow::bail!(
             "no [[listener]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
@@ -210,6 +219,7 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         limits,
+        compression,
         listeners,
         tls: file.tls.as_ref().and_then(tls_files),
         metrics: file.metrics,
@@ -251,6 +261,7 @@ mod tests {
             }
         }
         assert_eq!(plan.limits, Limits::default());
+        assert_eq!(plan.compression, Some(Policy::default()));
     }
 
     #[test]

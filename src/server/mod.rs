@@ -72,7 +72,7 @@ pub use plan::{Listen, Plan, Prebound, ServicePlan};
 /// `shutdown`, listeners stop accepting and sessions get at most
 /// `--shutdown-timeout` to finish.
 pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
-    let shared = shared::Shared::new(plan.limits.clone(), plan.stats.clone());
+    let shared = shared::Shared::new(plan.limits.clone(), plan.compression, plan.stats.clone());
     let listeners = bind::bind_all(plan, &shared).await?;
     {
         // Held only while nothing is awaited: announcing and spawning.

@@ -9,10 +9,14 @@ use tokio_rustls::rustls::ServerConfig;
 use super::limits::Limits;
 use crate::endpoint::Endpoint;
 use crate::service::{Service, Stats};
+use crate::websocket::Policy;
 
 /// Everything one server process runs.
 pub struct Plan {
     pub limits: Limits,
+    /// permessage-deflate for WebSocket clients that offer it (`None`:
+    /// never agreed).
+    pub compression: Option<Policy>,
     /// The client count the server keeps: the same one every `counter`
     /// service of `services` was built to read.
     pub stats: Arc<Stats>,

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::limits::Limits;
 use super::metrics::Registry;
 use crate::service::Stats;
+use crate::websocket::{self, Policy};
 
 /// State shared by every listener and connection of one server process.
 pub struct Shared {
@@ -30,12 +31,20 @@ pub struct Shared {
     permits: Arc<Semaphore>,
     /// Every service's counters, for `/metrics`.
     pub metrics: Registry,
+    /// What the server agrees to when a WebSocket client offers
+    /// permessage-deflate (`None`: `--compression off`).
+    pub compression: Option<Policy>,
+    /// The settings of every WebSocket session, built once: the message
+    /// limit, and the deflate state the sessions share.
+    pub websocket: websocket::Config,
 }
 
 impl Shared {
-    pub fn new(limits: Limits, stats: Arc<Stats>) -> Arc<Shared> {
+    pub fn new(limits: Limits, compression: Option<Policy>, stats: Arc<Stats>) -> Arc<Shared> {
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         Arc::new(Shared {
+            websocket: websocket::Config::new(limits.max_message, compression.is_some()),
+            compression,
             limits,
             stats,
             token: CancellationToken::new(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::endpoint::Endpoint;
-use crate::options::{LimitOptions, ListenerOptions, TlsOptions, WebSocketOptions};
+use crate::options::{BridgeOptions, LimitOptions, ListenerOptions, TlsOptions, WebSocketOptions};
 pub use crate::options::{parse_duration, parse_endpoint};
 
 #[derive(Debug, Parser)]
@@ -22,6 +22,8 @@ pub use crate::options::{parse_duration, parse_endpoint};
   duplex serve                                     # every service on loopback default ports
   duplex serve echo tcp://:7007 udp://:7007 unix:///tmp/echo.sock
   duplex connect tcp://127.0.0.1:7013
+  duplex connect -l tcp://:7000                    # like nc -l
+  duplex bridge tcp://:8000 unix:///run/app.sock   # like socat TCP-LISTEN… UNIX-CONNECT…
   duplex bench tcp://127.0.0.1:7007 -c 50 -d 10s
   duplex config > duplex.toml
 
@@ -85,9 +87,32 @@ Examples:
   duplex connect unix:///tmp/echo.sock
   duplex connect -z -w 2s tcp://127.0.0.1:7007     # is it up? (nc -z -w 2)
   printf 'HEAD / HTTP/1.0\\r\\n\\r\\n' | duplex connect tcp://example.org:80 --quit-after 5s
-  duplex connect tcp://127.0.0.1:7014 | head -2      # stops quietly, exit 0"
+  duplex connect tcp://127.0.0.1:7014 | head -2      # stops quietly, exit 0
+  duplex connect -l tcp://:7000                    # nc -l: serve one client, then exit
+  duplex connect -lk tcp://:7000                   # nc -lk: one client after another
+  duplex connect -l udp://:7000                    # nc -lu: the first sender is the peer"
     )]
-    Connect(ConnectArgs),
+    Connect(Box<ConnectArgs>),
+    /// Relay every client of FROM to its own connection to TO.
+    #[command(
+        after_help = "Every session accepted on FROM gets its own connection to TO, dialled
+before anything is relayed (a client whose TO cannot be reached within
+--connect-timeout is closed, and one log line says why), and data flows
+both ways until the session ends: stream to stream, a half-close is passed
+on and the session ends when both directions are done. A UDP FROM keeps
+one session per client address, ended by --idle-timeout. Once bound,
+stdout gets `listening bridge URL`.
+
+Examples:
+  duplex bridge tcp://:8000 tcp://127.0.0.1:80         # socat TCP-LISTEN:8000,fork TCP:127.0.0.1:80
+  duplex bridge unix:///tmp/app.sock tcp://127.0.0.1:80
+  duplex bridge tcp://:80 unix:///run/app.sock --send-proxy v2
+  duplex bridge tls://:8443 tcp://127.0.0.1:80 --tls-cert tls/cert.pem --tls-key tls/key.pem
+  duplex bridge tcp://127.0.0.1:5000 tls://example.org:443
+  duplex bridge udp://:5353 udp://192.0.2.1:53 --idle-timeout 30s
+  duplex bridge tcp://:7000 udp://127.0.0.1:7007 --lines"
+    )]
+    Bridge(Box<BridgeArgs>),
     /// Load-test an echo server.
     #[command(
         after_help = "Examples:
@@ -160,10 +185,47 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// FROM, TO and the bridge options.
+    #[command(flatten)]
+    pub bridge: BridgeOptions,
+    #[command(flatten)]
+    pub limits: LimitOptions,
+    #[command(flatten)]
+    pub websocket: WebSocketOptions,
+    /// Serve Prometheus metrics over HTTP at this tcp:// address (GET /metrics).
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
+    pub metrics: Option<Endpoint>,
+    #[command(flatten)]
+    pub tls: TlsOptions,
+}
+
+#[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// The server, e.g. tcp://127.0.0.1:7007.
+    /// The server, e.g. tcp://127.0.0.1:7007 (with --listen: where to
+    /// listen, e.g. tcp://:7000).
     #[arg(value_parser = parse_endpoint)]
     pub url: Endpoint,
+    /// Listen on URL and serve one client with stdin and stdout, then exit
+    /// (nc -l).
+    ///
+    /// tcp, unix, tls (with --tls-cert and --tls-key) and udp. Over UDP the
+    /// first datagram's sender is the peer, as with nc -lu; a datagram from
+    /// another sender is printed too, and replies go to whoever sent last.
+    /// The bound address is logged on stderr (port 0: the real port).
+    #[arg(short = 'l', long, conflicts_with_all = ["zero_io", "ca", "insecure", "headers", "protocol"])]
+    pub listen: bool,
+    /// With --listen: after a client's session, listen for the next one
+    /// (nc -k). Stdin is shared: once it has ended, later sessions get its
+    /// end at once.
+    #[arg(short = 'k', long, requires = "listen")]
+    pub keep_listening: bool,
+    /// With --listen on tls://: the certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// With --listen on tls://: the private key (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
     /// Only check that the server is there, then exit 0 or 1 (nc -z).
     ///
     /// Connects, completes the TLS and WebSocket handshakes, and closes at
@@ -483,26 +545,34 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 /// ([`crate::options::defaults`]). Parsing, completions and man pages all
 /// use this one definition.
 pub fn command() -> clap::Command {
-    Cli::command().mut_subcommand("serve", |mut serve| {
-        for (key, value) in crate::options::defaults() {
-            let shown = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(n) => n.to_string(),
-                // Flags that are off, and lists that are empty, say so in
-                // their own words.
-                _ => continue,
-            };
-            serve = serve.mut_arg(key, |arg| {
-                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-                if help.contains("[default:") {
-                    arg
-                } else {
-                    arg.help(format!("{help} [default: {shown}]"))
-                }
-            });
+    Cli::command()
+        .mut_subcommand("serve", with_defaults)
+        .mut_subcommand("bridge", with_defaults)
+}
+
+/// `cmd` with the default of each of its options in its help.
+fn with_defaults(mut cmd: clap::Command) -> clap::Command {
+    for (key, value) in crate::options::defaults() {
+        let shown = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            // Flags that are off, and lists that are empty, say so in
+            // their own words.
+            _ => continue,
+        };
+        if !cmd.get_arguments().any(|a| a.get_id() == key) {
+            continue;
         }
-        serve
-    })
+        cmd = cmd.mut_arg(key, |arg| {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            if help.contains("[default:") {
+                arg
+            } else {
+                arg.help(format!("{help} [default: {shown}]"))
+            }
+        });
+    }
+    cmd
 }
 
 /// nc's `-q SECS` after `connect`: `-q` followed by a duration becomes

@@ -14,13 +14,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{BridgeArgs, ServeArgs};
+use crate::dial::DialOptions;
 use crate::endpoint::Endpoint;
-use crate::options::{LimitOptions, ListenerOptions, ServiceName, TlsOptions, WebSocketOptions};
-use crate::server::{self, Limits, Listen, ServicePlan};
+use crate::options::{
+    BridgeOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions, WebSocketOptions,
+};
+use crate::server::{self, BridgePlan, Limits, Listen, ServicePlan};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
-use crate::websocket::Policy;
+use crate::websocket::{ClientOptions, Policy};
 
 /// `src/default.toml`, with `{key}` where the default of `key` goes.
 const DEFAULT_TEMPLATE: &str = include_str!("default.toml");
@@ -58,6 +61,8 @@ pub struct Settings {
     pub compression: Option<Policy>,
     /// Each with its service set and at least one URL.
     pub listeners: Vec<ListenerOptions>,
+    /// Each checked ([`BridgeOptions::check`]).
+    pub bridges: Vec<BridgeOptions>,
     /// Certificate and key for tls:// and wss:// listeners.
     pub tls: Option<TlsFiles>,
     /// Where to serve Prometheus metrics (besides `/metrics` on every
@@ -82,6 +87,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
                 limits: Limits::default(),
                 compression: Some(Policy::default()),
                 listeners: vec![args.listener.clone()],
+                bridges: Vec::new(),
                 tls: None,
                 metrics: None,
             }
@@ -95,23 +101,65 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
             parse(&default_config()).context("the built-in configuration")?
         }
     };
-    settings.limits = args.limits.apply(settings.limits)?;
-    settings.compression = args.websocket.apply(settings.compression)?;
-    if let Some(m) = &args.metrics {
-        settings.metrics = Some(m.clone());
+    settings.apply_flags(
+        &args.limits,
+        &args.websocket,
+        args.metrics.as_ref(),
+        &args.tls,
+    )?;
+    Ok(settings)
+}
+
+/// The settings of `duplex bridge FROM TO`: one bridge, with the limit,
+/// TLS and metrics flags.
+pub fn from_bridge_args(args: &BridgeArgs) -> anyhow::Result<Settings> {
+    args.bridge.check()?;
+    if args.limits.max_line.is_some() {
+        anyhow::bail!("--max-line applies to the line services, not to bridges");
     }
-    if let Some(m) = &settings.metrics
-        && !matches!(m, Endpoint::Tcp(_))
-    {
-        anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {m})");
-    }
-    if let Some(files) = tls_files(&args.tls) {
-        settings.tls = Some(files);
-    }
+    let mut settings = Settings {
+        limits: Limits::default(),
+        compression: Some(Policy::default()),
+        listeners: Vec::new(),
+        bridges: vec![args.bridge.clone()],
+        tls: None,
+        metrics: None,
+    };
+    settings.apply_flags(
+        &args.limits,
+        &args.websocket,
+        args.metrics.as_ref(),
+        &args.tls,
+    )?;
     Ok(settings)
 }
 
 impl Settings {
+    /// The limit, `--metrics` and TLS flags over what the file (or the
+    /// defaults) said.
+    fn apply_flags(
+        &mut self,
+        limits: &LimitOptions,
+        websocket: &WebSocketOptions,
+        metrics: Option<&Endpoint>,
+        tls: &TlsOptions,
+    ) -> anyhow::Result<()> {
+        self.limits = limits.apply(self.limits.clone())?;
+        self.compression = websocket.apply(self.compression)?;
+        if let Some(m) = metrics {
+            self.metrics = Some(m.clone());
+        }
+        if let Some(m) = &self.metrics
+            && !matches!(m, Endpoint::Tcp(_))
+        {
+            anyhow::bail!("--metrics takes a tcp:// address, e.g. tcp://127.0.0.1:9090 (not {m})");
+        }
+        if let Some(files) = tls_files(tls) {
+            self.tls = Some(files);
+        }
+        Ok(())
+    }
+
     /// Builds what the server runs: reads the TLS files and makes every
     /// service, all sharing one client count.
     pub fn build(self) -> anyhow::Result<server::Plan> {
@@ -131,15 +179,49 @@ impl Settings {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
+        let bridges = self
+            .bridges
+            .iter()
+            .map(|b| build_bridge(b, &self.limits, self.compression.is_some()))
+            .collect::<anyhow::Result<_>>()?;
         Ok(server::Plan {
             limits: self.limits,
             compression: self.compression,
             stats,
             services,
+            bridges,
             tls,
             metrics: self.metrics,
         })
     }
+}
+
+/// Makes the plan of a bridge: its defaults filled in, and how its TO is
+/// dialled (the TLS client settings are built, and `--insecure` said on
+/// stderr, when the bridge starts).
+fn build_bridge(
+    b: &BridgeOptions,
+    limits: &Limits,
+    compression: bool,
+) -> anyhow::Result<BridgePlan> {
+    let (from, to) = b.check()?;
+    let defaults = crate::relay::Settings::default();
+    Ok(BridgePlan {
+        from: Listen::Url(from.clone()),
+        to: to.clone(),
+        dial: DialOptions {
+            timeout: b.connect_timeout.unwrap_or(BridgePlan::CONNECT_TIMEOUT),
+            ca: b.ca.clone(),
+            insecure: b.insecure,
+            websocket: ClientOptions::new(limits.max_message, compression),
+        },
+        send_proxy: b.send_proxy,
+        relay: crate::relay::Settings {
+            buffer: b.buffer_size.unwrap_or(defaults.buffer),
+            lines: b.lines,
+        },
+        wait: b.wait.unwrap_or(BridgePlan::WAIT),
+    })
 }
 
 /// Makes the service of a listener. `stats` is shared by every service of
@@ -190,6 +272,8 @@ struct File {
     websocket: WebSocketOptions,
     #[serde(default, rename = "listener")]
     listeners: Vec<toml::Spanned<ListenerOptions>>,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<toml::Spanned<BridgeOptions>>,
     tls: Option<TlsOptions>,
     metrics: Option<Endpoint>,
 }
@@ -199,9 +283,9 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
     let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limits = file.limits.apply(Limits::default())?;
     let compression = file.websocket.apply(Some(Policy::default()))?;
-    if file.listeners.is_empty() {
+    if file.listeners.is_empty() && file.bridges.is_empty() {
         anyhow::bail!(
-            "no [[listener]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
+            "no [[listener]] and no [[bridge]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
         );
     }
     let mut listeners = Vec::new();
@@ -217,10 +301,19 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
         build_service(&l, &Stats::new()).map_err(at)?;
         listeners.push(l);
     }
+    let mut bridges = Vec::new();
+    for spanned in file.bridges {
+        let (line, col) = line_col(text, spanned.span().start);
+        let b = spanned.into_inner();
+        b.check()
+            .map_err(|e| anyhow::anyhow!("line {line}, column {col}: {e}"))?;
+        bridges.push(b);
+    }
     Ok(Settings {
         limits,
         compression,
         listeners,
+        bridges,
         tls: file.tls.as_ref().and_then(tls_files),
         metrics: file.metrics,
     })
@@ -304,6 +397,44 @@ mod tests {
             "[tls]\ncert = \"c.pem\"\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://:1\"]\n",
         );
         assert!(e.contains("key"), "{e}");
+    }
+
+    /// The commented `[[bridge]]` of the default configuration, uncommented,
+    /// is a valid bridge beside the listeners.
+    #[test]
+    fn the_default_bridge_example_parses_when_uncommented() {
+        let text = default_config();
+        let example = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[bridge]]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(example.contains("[[bridge]]"), "{text}");
+        let base: String = text
+            .lines()
+            .take_while(|l| !l.starts_with("# [[bridge]]"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let settings = parse(&format!("{base}\n{example}\n")).expect("bridge example");
+        assert_eq!(settings.bridges.len(), 1);
+        assert_eq!(settings.listeners.len(), 4);
+        let b = &settings.bridges[0];
+        assert_eq!(b.connect_timeout, Some(BridgePlan::CONNECT_TIMEOUT));
+        assert_eq!(b.wait, Some(BridgePlan::WAIT));
+    }
+
+    #[test]
+    fn bridge_mistakes_have_line_and_column() {
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\n");
+        assert!(e.contains("to"), "{e}");
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"tcp://h:2\"\nlines = true\n");
+        assert!(e.contains("line 1") && e.contains("--lines applies"), "{e}");
+        let e = error("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"tcp://h:2\"\nsend_proxy = \"v3\"\n");
+        assert!(e.contains("line 4") && e.contains("v3"), "{e}");
+        let only_bridges = parse("[[bridge]]\nfrom = \"tcp://:1\"\nto = \"unix:///x.sock\"\n")
+            .expect("bridges alone are a configuration");
+        assert!(only_bridges.listeners.is_empty());
     }
 
     #[test]

@@ -45,6 +45,25 @@ pub struct DialOptions {
     pub websocket: ClientOptions,
 }
 
+/// Which step of reaching a server failed, for callers that count
+/// failures by kind (a bridge's metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The host name could not be resolved.
+    Dns,
+    /// Nothing listens there (TCP reset, ICMP port unreachable, no such
+    /// socket file).
+    Refused,
+    /// A step took longer than the timeout.
+    Timeout,
+    /// The TLS handshake failed (a bad certificate, not TLS at all).
+    Tls,
+    /// The server refused or botched the WebSocket handshake.
+    WebSocket,
+    /// Anything else (bad settings, permission denied…).
+    Other,
+}
+
 /// A failure to reach a server, as one line: `cannot connect to URL: why`.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to {url}: {why}")]
@@ -53,19 +72,31 @@ pub struct DialError {
     why: String,
     /// What kind of failure, for callers that count them.
     kind: io::ErrorKind,
+    failure: Failure,
 }
 
 impl DialError {
-    fn new(url: &Endpoint, why: impl std::fmt::Display, kind: io::ErrorKind) -> DialError {
+    fn new(
+        url: &Endpoint,
+        why: impl std::fmt::Display,
+        kind: io::ErrorKind,
+        failure: Failure,
+    ) -> DialError {
         DialError {
             url: url.to_string(),
             why: why.to_string(),
             kind,
+            failure,
         }
     }
 
     fn io(url: &Endpoint, e: &io::Error) -> DialError {
-        DialError::new(url, describe(e), e.kind())
+        let failure = match e.kind() {
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => Failure::Refused,
+            io::ErrorKind::TimedOut => Failure::Timeout,
+            _ => Failure::Other,
+        };
+        DialError::new(url, describe(e), e.kind(), failure)
     }
 
     fn timeout(url: &Endpoint, what: &str, after: Duration) -> DialError {
@@ -73,7 +104,22 @@ impl DialError {
             url,
             format!("{what}timed out after {after:?}"),
             io::ErrorKind::TimedOut,
+            Failure::Timeout,
         )
+    }
+
+    fn settings(url: &Endpoint, why: impl std::fmt::Display) -> DialError {
+        DialError::new(url, why, io::ErrorKind::InvalidInput, Failure::Other)
+    }
+
+    /// Which step failed.
+    pub fn failure(&self) -> Failure {
+        self.failure
+    }
+
+    /// Why, without the `cannot connect to URL:` in front.
+    pub fn reason(&self) -> &str {
+        &self.why
     }
 }
 
@@ -154,12 +200,24 @@ impl Dialer {
         }
         let o = &self.options;
         let config = crate::tls::client_config(o.ca.as_deref(), o.insecure)
-            .map_err(|e| DialError::new(url, format!("{e:#}"), io::ErrorKind::InvalidInput))?;
+            .map_err(|e| DialError::settings(url, format!("{e:#}")))?;
         let connector = TlsConnector::from(config);
         if self.tls.set(connector.clone()).is_ok() && o.insecure {
-            eprintln!("duplex: --insecure: the server's certificate is NOT verified");
+            eprintln!("duplex: --insecure: the certificate of {url} is NOT verified");
         }
         Ok(connector)
+    }
+
+    /// Checks what can be checked of `url` before any connection: the TLS
+    /// settings of a `tls://` or `wss://` URL are built (a bad `--ca` is an
+    /// error now, and `--insecure` is said now, once). Resolving waits for
+    /// [`Dialer::target`], so that a long-running caller (a bridge) follows
+    /// DNS changes.
+    pub fn prepare(&self, url: &Endpoint) -> Result<(), DialError> {
+        if matches!(url, Endpoint::Tls(_) | Endpoint::Wss(_)) {
+            self.tls_connector(url)?;
+        }
+        Ok(())
     }
 
     /// Resolves `url`'s host and prepares its TLS, or says why not.
@@ -171,7 +229,7 @@ impl Dialer {
             Endpoint::Tls(hp) | Endpoint::Wss(WsTarget { addr: hp, .. }) => {
                 let connector = self.tls_connector(url)?;
                 let name = crate::tls::server_name(&hp.host_name())
-                    .map_err(|e| DialError::new(url, e, io::ErrorKind::InvalidInput))?;
+                    .map_err(|e| DialError::settings(url, e))?;
                 (resolve(hp, url).await?, Some((connector, name)))
             }
         };
@@ -229,19 +287,34 @@ impl Dialer {
 
     /// A TCP connection with its TLS handshake done.
     pub async fn tls(&self, t: &Target) -> Result<TlsStream<TcpStream>, DialError> {
+        let tcp = self.tcp(t).await?;
+        self.tls_over(t, tcp).await
+    }
+
+    /// The TLS handshake over a stream connected already (a caller may
+    /// write something first, such as a PROXY protocol header).
+    pub async fn tls_over<S>(&self, t: &Target, stream: S) -> Result<TlsStream<S>, DialError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let Some((connector, name)) = &t.tls else {
-            return Err(DialError::new(
+            return Err(DialError::settings(
                 &t.url,
                 "TLS was not prepared for this target",
-                io::ErrorKind::InvalidInput,
             ));
         };
-        let tcp = self.tcp(t).await?;
         let timeout = self.options.timeout;
-        tokio::time::timeout(timeout, connector.connect(name.clone(), tcp))
+        tokio::time::timeout(timeout, connector.connect(name.clone(), stream))
             .await
             .map_err(|_| DialError::timeout(&t.url, "the TLS handshake ", timeout))?
-            .map_err(|e| DialError::new(&t.url, format!("TLS handshake failed: {e}"), e.kind()))
+            .map_err(|e| {
+                DialError::new(
+                    &t.url,
+                    format!("TLS handshake failed: {e}"),
+                    e.kind(),
+                    Failure::Tls,
+                )
+            })
     }
 
     /// A Unix domain stream socket.
@@ -255,12 +328,19 @@ impl Dialer {
 
     /// A UDP socket connected to the target's first address.
     pub async fn udp(&self, t: &Target) -> Result<UdpSocket, DialError> {
-        let fail = |e: io::Error| DialError::new(&t.url, describe_udp(&e), e.kind());
+        let fail = |e: io::Error| {
+            let failure = match e.kind() {
+                io::ErrorKind::ConnectionRefused => Failure::Refused,
+                _ => Failure::Other,
+            };
+            DialError::new(&t.url, describe_udp(&e), e.kind(), failure)
+        };
         let Some(&addr) = t.addrs.first() else {
             return Err(DialError::new(
                 &t.url,
                 "the host has no address",
                 io::ErrorKind::NotFound,
+                Failure::Dns,
             ));
         };
         let local: SocketAddr = if addr.is_ipv4() {
@@ -288,7 +368,7 @@ impl Dialer {
             .map_err(|_| DialError::timeout(&t.url, "the WebSocket handshake ", timeout))?
             .map_err(|e| {
                 let e = io::Error::from(e);
-                DialError::new(&t.url, e.to_string(), e.kind())
+                DialError::new(&t.url, e.to_string(), e.kind(), Failure::WebSocket)
             })
     }
 }
@@ -300,6 +380,7 @@ async fn resolve(hp: &HostPort, url: &Endpoint) -> Result<Vec<SocketAddr>, DialE
             url,
             format!("cannot resolve host '{}': {e}", hp.host_name()),
             e.kind(),
+            Failure::Dns,
         )
     })
 }

@@ -12,7 +12,12 @@
 //! service/       echo, daytime, random, counter: transport-independent
 //! server/        run(plan, shutdown): listeners per transport over one shared runtime
 //!                (connection limit, idle timeout, graceful shutdown)
-//! client/        `duplex connect`: stdin/stdout pump per transport
+//! client/        `duplex connect`: stdin/stdout pump per transport; `--listen`
+//! relay/         relaying between two peers, byte streams or message peers
+//!                (`duplex bridge`, run by `server`)
+//! dial.rs        reaching a server (connect, bench, bridge): resolve, tcp, unix,
+//!                udp, tls, ws, wss, one set of error messages
+//! websocket/     the one WebSocket stack (yawc) with permessage-deflate
 //! tls.rs         rustls settings for servers and clients, `duplex cert`
 //! timer.rs       deadlines and watched waits that cost nothing per message
 //! bench/         `duplex bench`: load generator, histograms, report
@@ -22,9 +27,11 @@
 //! ```
 //!
 //! Modules depend in one direction: `main` on the rest; `config` on
-//! `options`, `server` and `service`; `server` on `service`, never on its
-//! callers. docs/behaviour.md describes what duplex does, in the terms the
-//! tests use.
+//! `options`, `server` and `service`; `server` on `service`, `relay`,
+//! `websocket` and `dial`; `client` and `bench` on `dial` and `websocket`,
+//! never the other way; `client`'s `--listen` binds through
+//! `server::bound`. docs/behaviour.md describes what duplex does, in the
+//! terms the tests use.
 //!
 //! A service never knows which transport carries it, and a transport never
 //! knows which service it carries: transports frame requests and hand them to
@@ -41,6 +48,7 @@ pub mod endpoint;
 pub mod logging;
 pub mod man;
 pub mod options;
+pub mod relay;
 pub mod server;
 pub mod service;
 pub mod sys;

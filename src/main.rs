@@ -54,25 +54,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Serve(args) => {
-            let settings = match duplex::config::from_args(&args) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("duplex: {e:#}");
-                    return Ok(2);
-                }
-            };
-            let timeout = settings.limits.shutdown_timeout;
-            let plan = settings.build()?;
-            runtime()?.block_on(async {
-                let shutdown = on_signals(timeout)?;
-                duplex::server::run(plan, shutdown).await
-            })?;
-            Ok(0)
-        }
+        Command::Serve(args) => serve(duplex::config::from_args(&args)),
+        Command::Bridge(args) => serve(duplex::config::from_bridge_args(&args)),
         Command::Connect(args) => {
             let rt = runtime()?;
-            let result = rt.block_on(duplex::client::run(args));
+            let result = rt.block_on(duplex::client::run(*args));
             // Dropping the runtime would wait for the blocking stdin read
             // (which may never end) when the server closed first.
             rt.shutdown_background();
@@ -90,6 +76,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(verdict.code())
         }
     }
+}
+
+/// Runs a server (`serve`, `bridge`) until a signal; bad settings are a
+/// usage error.
+fn serve(settings: anyhow::Result<duplex::config::Settings>) -> anyhow::Result<i32> {
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("duplex: {e:#}");
+            return Ok(2);
+        }
+    };
+    let timeout = settings.limits.shutdown_timeout;
+    let plan = settings.build()?;
+    runtime()?.block_on(async {
+        let shutdown = on_signals(timeout)?;
+        duplex::server::run(plan, shutdown).await
+    })?;
+    Ok(0)
 }
 
 /// The server's shutdown future: completes at the first SIGINT or SIGTERM;

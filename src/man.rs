@@ -32,7 +32,33 @@ fn write_page(
     let mut page = Vec::new();
     man.render(&mut page)
         .with_context(|| format!("cannot render {}", path.display()))?;
+    let page = ascii_roff(&String::from_utf8_lossy(&page));
     std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
     written.push(path);
     Ok(())
+}
+
+/// roff input is ASCII: any other character of the help text (`×`, `…`,
+/// `µ`) is written as groff's `\[uXXXX]` escape, which renders as itself.
+fn ascii_roff(page: &str) -> String {
+    let mut out = String::with_capacity(page.len());
+    for c in page.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\[u{:04X}]", c as u32));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn non_ascii_characters_become_groff_escapes() {
+        assert_eq!(
+            super::ascii_roff("R×c, 5 µs…"),
+            "R\\[u00D7]c, 5 \\[u00B5]s\\[u2026]"
+        );
+    }
 }

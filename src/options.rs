@@ -18,7 +18,8 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
 use crate::endpoint::Endpoint;
-use crate::server::Limits;
+use crate::relay::proxy::SendProxy;
+use crate::server::{BridgePlan, Limits};
 use crate::service::{DaytimeFormat, RandomConfig};
 use crate::websocket::Policy;
 use crate::websocket::deflate::WINDOW_BITS;
@@ -296,6 +297,105 @@ impl ListenerOptions {
     }
 }
 
+/// One bridge: `duplex bridge FROM TO [bridge options]` and a `[[bridge]]`
+/// table, which say the same thing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeOptions {
+    /// Where clients come: tcp://, unix://, tls:// (with --tls-cert and
+    /// --tls-key) or udp://, e.g. tcp://:8000.
+    #[arg(value_name = "FROM", value_parser = parse_endpoint, required = true)]
+    #[serde(deserialize_with = "required")]
+    pub from: Option<Endpoint>,
+    /// Where each session gets its own connection: tcp://, unix://, tls://
+    /// or udp://, e.g. tcp://127.0.0.1:80.
+    #[arg(value_name = "TO", value_parser = parse_endpoint, required = true)]
+    #[serde(deserialize_with = "required")]
+    pub to: Option<Endpoint>,
+    /// Give up reaching TO after this long (TLS handshake included); the
+    /// client is then closed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Bridge")]
+    #[serde(default, deserialize_with = "duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Start every upstream stream with a PROXY protocol header carrying
+    /// the client's address: v1 (text) or v2 (binary).
+    #[arg(long, value_enum, value_name = "VERSION", help_heading = "Bridge")]
+    pub send_proxy: Option<SendProxy>,
+    /// Where a stream meets UDP: each line is one datagram (with its line
+    /// break), and each datagram is written followed by a line break unless
+    /// it ends with one.
+    #[arg(long, help_heading = "Bridge")]
+    #[serde(default)]
+    pub lines: bool,
+    /// Bytes read at once, and the most a session holds per direction when
+    /// a side is slow to take them; also the largest datagram made from a
+    /// stream.
+    #[arg(long, value_name = "BYTES", help_heading = "Bridge")]
+    pub buffer_size: Option<usize>,
+    /// With a UDP side: once the other side has ended, end the session when
+    /// no datagram has come for this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Bridge")]
+    #[serde(default, deserialize_with = "duration")]
+    pub wait: Option<Duration>,
+    /// A tls:// TO: also trust the certificates in this PEM file.
+    #[arg(long, value_name = "FILE", help_heading = "Bridge")]
+    pub ca: Option<PathBuf>,
+    /// A tls:// TO: do not verify its certificate (said on stderr).
+    #[arg(long, conflicts_with = "ca", help_heading = "Bridge")]
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// The largest `--buffer-size`: 16 MiB.
+pub const MAX_BUFFER_SIZE: usize = 16 << 20;
+
+impl BridgeOptions {
+    /// FROM and TO, checked; and every option given checked against them
+    /// (an option that would change nothing is a mistake worth reporting).
+    pub fn check(&self) -> anyhow::Result<(&Endpoint, &Endpoint)> {
+        let (Some(from), Some(to)) = (&self.from, &self.to) else {
+            anyhow::bail!("a bridge needs FROM and TO");
+        };
+        for url in [from, to] {
+            if matches!(url, Endpoint::Ws(_) | Endpoint::Wss(_)) {
+                anyhow::bail!(
+                    "{url}: bridges relay tcp, unix, tls and udp (WebSocket endpoints are not supported yet)"
+                );
+            }
+        }
+        let udp = |e: &Endpoint| matches!(e, Endpoint::Udp(_));
+        if let Some(version) = self.send_proxy {
+            if udp(to) {
+                anyhow::bail!("--send-proxy starts an upstream stream (tcp, unix, tls), not {to}");
+            }
+            if version == SendProxy::V1 && udp(from) {
+                anyhow::bail!(
+                    "--send-proxy v1 describes TCP clients only; for the UDP clients of {from} use v2"
+                );
+            }
+        }
+        if !udp(from) && !udp(to) {
+            if self.lines {
+                anyhow::bail!(
+                    "--lines applies where a stream meets UDP ({from} to {to} has no UDP side)"
+                );
+            }
+            if self.wait.is_some() {
+                anyhow::bail!("--wait applies to bridges with a UDP side");
+            }
+        }
+        if !matches!(to, Endpoint::Tls(_)) && (self.ca.is_some() || self.insecure) {
+            anyhow::bail!("--ca and --insecure apply to a tls:// TO, not {to}");
+        }
+        if let Some(n) = self.buffer_size
+            && !(1..=MAX_BUFFER_SIZE).contains(&n)
+        {
+            anyhow::bail!("--buffer-size must be between 1 and {MAX_BUFFER_SIZE} bytes");
+        }
+        Ok((from, to))
+    }
+}
+
 /// The certificate and key of `tls://` and `wss://` listeners:
 /// `--tls-cert`/`--tls-key` and the `[tls]` table (where both are needed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
@@ -350,6 +450,12 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
         ("min", Value::Integer(random.min)),
         ("max", Value::Integer(random.max)),
         ("max_count", int(random.max_count)),
+        ("connect_timeout", duration(BridgePlan::CONNECT_TIMEOUT)),
+        (
+            "buffer_size",
+            int(crate::relay::Settings::default().buffer as u64),
+        ),
+        ("wait", duration(BridgePlan::WAIT)),
     ]
 }
 
@@ -419,10 +525,14 @@ mod tests {
         let mut listener = toml::Table::new();
         listener.insert("service".into(), "echo".into());
         listener.insert("urls".into(), toml::Value::Array(Vec::new()));
+        let mut bridge = toml::Table::new();
+        bridge.insert("from".into(), "udp://127.0.0.1:1".into());
+        bridge.insert("to".into(), "tcp://127.0.0.1:2".into());
         for (key, value) in defaults() {
             let table = match key {
                 "format" | "utc" | "once" | "min" | "max" | "max_count" => &mut listener,
                 k if k.starts_with("compression") => &mut websocket,
+                "connect_timeout" | "buffer_size" | "wait" => &mut bridge,
                 _ => &mut limits,
             };
             table.insert(key.to_string(), value);
@@ -440,6 +550,14 @@ mod tests {
         let listener: ListenerOptions = listener.try_into().expect("listener");
         assert_eq!(listener.random(), RandomConfig::default());
         assert_eq!(listener.format, Some(DaytimeFormat::default()));
+        let bridge: BridgeOptions = bridge.try_into().expect("bridge");
+        bridge.check().expect("valid bridge");
+        assert_eq!(bridge.connect_timeout, Some(BridgePlan::CONNECT_TIMEOUT));
+        assert_eq!(bridge.wait, Some(BridgePlan::WAIT));
+        assert_eq!(
+            bridge.buffer_size,
+            Some(crate::relay::Settings::default().buffer)
+        );
     }
 
     #[test]

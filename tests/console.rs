@@ -377,18 +377,19 @@ fn console_negotiates_compression_and_shows_it() {
     let request = b.event("Network.webSocketWillSendHandshakeRequest")["request"].clone();
     let offer = header(&request, "sec-websocket-extensions").unwrap_or_default();
     assert!(offer.contains("permessage-deflate"), "offer: {offer:?}");
-    assert_eq!(
-        b.eval("ws.extensions"),
-        json!(agreed)
-    );
+    assert_eq!(b.eval("ws.extensions"), json!(agreed));
     let status = b.eval("document.getElementById('status').textContent");
     assert!(
-        status.as_str().is_some_and(|t| t.contains("compressed") && !t.contains("uncompressed")),
+        status
+            .as_str()
+            .is_some_and(|t| t.contains("compressed") && !t.contains("uncompressed")),
         "status: {status}"
     );
     assert!(
-        b.eval(&format!("{}.some(t => t.includes('compression agreed: permessage-deflate'))", rows("sys")))
-            == json!(true),
+        b.eval(&format!(
+            "{}.some(t => t.includes('compression agreed: permessage-deflate'))",
+            rows("sys")
+        )) == json!(true),
         "the log names the agreed extension"
     );
     // Messages go through compressed, both ways, large ones too.
@@ -414,7 +415,11 @@ fn console_shows_an_uncompressed_session_when_compression_is_off() {
     let s = Server::start(&["serve", "--config", config.to_str().expect("utf-8")], 1);
     let mut b = Browser::launch();
     let answer = handshake_answer(&mut b, &s);
-    assert_eq!(header(&answer, "sec-websocket-extensions"), None, "{answer}");
+    assert_eq!(
+        header(&answer, "sec-websocket-extensions"),
+        None,
+        "{answer}"
+    );
     let status = b.eval("document.getElementById('status').textContent");
     assert!(
         status.as_str().is_some_and(|t| t.contains("uncompressed")),

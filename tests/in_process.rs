@@ -46,6 +46,7 @@ impl Sockets {
             limits,
             compression: Some(Policy::default()),
             stats,
+            bridges: Vec::new(),
             services: vec![
                 ServicePlan {
                     service: Service::Echo,
@@ -201,6 +202,7 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
         limits: Limits::default(),
         compression: None,
         stats: Stats::new(),
+        bridges: Vec::new(),
         services: vec![ServicePlan {
             service: Service::Echo,
             listen: vec![Listen::Bound(Prebound::Udp(udp), url("tcp://127.0.0.1:0"))],

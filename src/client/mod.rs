@@ -7,11 +7,13 @@
 //! Reaching the server is [`crate::dial`]'s work. What every transport
 //! shares is in `session`: how a session ended (and so the exit status),
 //! Ctrl-C, and the clock behind `-w` (give up after that long without data
-//! either way) and `--quit-after` (quit that long after stdin EOF). `-z`
+//! either way) and `--quit-after` (quit that long after stdin EOF).
+//! `--listen` (in `listen`) serves clients with the same pumps. `-z`
 //! connects (and completes the TLS and WebSocket handshakes), closes, and
 //! reports only whether that worked.
 
 mod close;
+mod listen;
 mod session;
 mod stdio;
 mod stream;
@@ -35,6 +37,9 @@ const PROBE_CLOSE: Duration = Duration::from_secs(1);
 /// ([`Ending::Interrupted`]).
 pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
     let mut interrupt = Interrupt::new()?;
+    if args.listen {
+        return listen::run(&args, &mut interrupt).await;
+    }
     let mut clock = Clock::new(&args);
     let dialer = Dialer::new(args.dial_options(ws::MAX_MESSAGE));
     let Some(connection) = interrupt.or(dialer.dial(&args.url)).await else {
@@ -46,7 +51,14 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
                 let _ = tokio::time::timeout(PROBE_CLOSE, stream.shutdown()).await;
                 return Ok(Ending::Done);
             }
-            stream::pump(stream, &args.url, &clock, &mut interrupt).await
+            stream::pump(
+                stream,
+                &args.url,
+                &clock,
+                &mut interrupt,
+                &mut tokio::io::stdin(),
+            )
+            .await
         }
         Connection::Datagram(socket) => {
             if !args.zero_io {

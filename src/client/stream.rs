@@ -4,7 +4,7 @@
 //! until the server closes, `--quit-after` passes or `-w` finds the session
 //! idle. A closed stdout (`| head`) ends the session quietly.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Stdin};
 
 use super::session::{Clock, ConnectError, Ending, Expiry, Interrupt};
 use super::stdio::{stdout_error, stdout_gone};
@@ -26,14 +26,19 @@ enum Down {
 
 /// Copies stdin to the stream and the stream to stdout at the same time,
 /// until the session ends.
+///
+/// `stdin` outlives the session (`--listen -k` serves one session after
+/// another): a read cut short when a session ends is not lost, the next
+/// session gets its data.
 pub async fn pump<S: AsyncRead + AsyncWrite>(
     stream: S,
     url: &Endpoint,
     clock: &Clock,
     interrupt: &mut Interrupt,
+    stdin: &mut Stdin,
 ) -> anyhow::Result<Ending> {
     let (from_server, to_server) = tokio::io::split(stream);
-    let upload = upload(to_server, clock);
+    let upload = upload(to_server, clock, stdin);
     let download = download(from_server, clock);
     tokio::pin!(upload, download);
     let mut uploading = true;
@@ -64,9 +69,12 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
 }
 
 /// Stdin to the server; at stdin EOF, half-closes.
-async fn upload<W: AsyncWrite>(to_server: W, clock: &Clock) -> std::io::Result<()> {
+async fn upload<W: AsyncWrite>(
+    to_server: W,
+    clock: &Clock,
+    stdin: &mut Stdin,
+) -> std::io::Result<()> {
     tokio::pin!(to_server);
-    let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = stdin.read(&mut buf).await?;

@@ -5,6 +5,7 @@
 //! datagram `\n`); `--strip-newline` sends the bare line instead. Each
 //! datagram received is printed, with `\n` added unless it ends with one.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -50,16 +51,64 @@ pub async fn probe(socket: &UdpSocket, url: &Endpoint, wait: Duration) -> anyhow
     }
 }
 
-/// The stdin/stdout session over `socket`.
+/// Stdin as the lines a UDP session sends.
+pub fn stdin_lines() -> Lines {
+    // Room for the line break that --strip-newline leaves out.
+    Lines::new(MAX_PAYLOAD + 2)
+}
+
+/// Whom the datagrams of a session go to.
+pub enum Remote {
+    /// The server: the socket is connected to it.
+    Server,
+    /// `--listen`: the socket hears anyone, and replies go to whoever
+    /// sent last.
+    Last(SocketAddr),
+}
+
+impl Remote {
+    /// Receives a datagram (cancel-safe).
+    async fn recv(&mut self, socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Remote::Server => socket.recv(buf).await,
+            Remote::Last(peer) => {
+                let (n, from) = socket.recv_from(buf).await?;
+                *peer = from;
+                Ok(n)
+            }
+        }
+    }
+
+    async fn send(&self, socket: &UdpSocket, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Remote::Server => socket.send(data).await,
+            Remote::Last(peer) => socket.send_to(data, peer).await,
+        }
+    }
+}
+
+/// The stdin/stdout session over `socket`, connected to the server.
 pub async fn run(
     socket: UdpSocket,
     args: &ConnectArgs,
     clock: &mut Clock,
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<Ending> {
+    let mut lines = stdin_lines();
+    run_with(&socket, Remote::Server, &mut lines, args, clock, interrupt).await
+}
+
+/// The session over `socket` with `remote`; `lines` is stdin
+/// ([`stdin_lines`]), which outlives a session.
+pub async fn run_with(
+    socket: &UdpSocket,
+    mut remote: Remote,
+    lines: &mut Lines,
+    args: &ConnectArgs,
+    clock: &mut Clock,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Ending> {
     let url = &args.url;
-    // Room for the line break that --strip-newline leaves out.
-    let mut lines = Lines::new(MAX_PAYLOAD + 2);
     let mut buf = vec![0u8; 65_536];
     let mut stdin_open = true;
     // After stdin EOF: ends once no datagram has come for `--wait`.
@@ -68,7 +117,7 @@ pub async fn run(
     clock.touch();
     loop {
         tokio::select! {
-            r = socket.recv(&mut buf) => {
+            r = remote.recv(socket, &mut buf) => {
                 let n = r.map_err(|e| fail(url, &e))?;
                 clock.touch();
                 if let Err(e) = write_record(&buf[..n]) {
@@ -92,7 +141,7 @@ pub async fn run(
                         too_long(payload.len());
                         continue;
                     }
-                    socket.send(payload).await.map_err(|e| fail(url, &e))?;
+                    remote.send(socket, payload).await.map_err(|e| fail(url, &e))?;
                     clock.touch();
                 }
             },

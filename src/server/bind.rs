@@ -12,14 +12,17 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
+use super::bridge::Bridge;
 use super::listener::{Listener, Serves, StreamSocket};
+use super::metrics::ServiceCounters;
 use super::mounted::Mounted;
-use super::plan::{Listen, Plan, Prebound};
+use super::plan::{BridgePlan, Listen, Plan, Prebound};
 use super::routes::Routes;
 use super::shared::Shared;
 use super::tcp::{self, TcpAcceptor};
 use super::udp::{self, UdpListener};
 use super::unix::{self, UnixAcceptor};
+use super::upstream::Upstream;
 use crate::endpoint::{Endpoint, Host};
 
 /// Binds every listener of `plan` and registers its services' counters.
@@ -39,11 +42,27 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
                 Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
                     WsGroup::add(&mut groups, url, &mounted)?
                 }
-                Listen::Url(url) => listeners.push(bind(&url, &mounted, tls).await?),
+                Listen::Url(url) => {
+                    listeners.push(bind(&url, &Target::Service(mounted.clone()), tls).await?)
+                }
                 Listen::Bound(socket, url) => {
-                    listeners.push(adopt(socket, url, &mounted, tls, max_connections)?)
+                    let target = Target::Service(mounted.clone());
+                    listeners.push(adopt(socket, url, &target, tls, max_connections)?)
                 }
             }
+        }
+    }
+    if !plan.bridges.is_empty() {
+        // One set of counters for every bridge: `service="bridge"`.
+        let counters = Arc::new(ServiceCounters::default());
+        shared.metrics.register("bridge", counters.clone());
+        shared
+            .metrics
+            .upstream_failures
+            .in_use
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for plan in plan.bridges {
+            listeners.push(bind_bridge(plan, &counters, tls, max_connections).await?);
         }
     }
     for group in groups {
@@ -55,13 +74,69 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
     Ok(listeners)
 }
 
-/// Binds a stream or datagram endpoint for one service.
+/// What a stream or datagram listener is bound for.
+enum Target {
+    Service(Arc<Mounted>),
+    Bridge(Arc<Bridge>),
+}
+
+impl Target {
+    fn serves(&self) -> Serves {
+        match self {
+            Target::Service(m) => Serves::Service(m.clone()),
+            Target::Bridge(b) => Serves::Bridge(b.clone()),
+        }
+    }
+
+    fn datagram(&self, socket: UdpListener, url: Endpoint) -> Listener {
+        match self {
+            Target::Service(m) => datagram(socket, m, url),
+            Target::Bridge(b) => Listener::UdpBridge {
+                socket,
+                bridge: b.clone(),
+                url,
+            },
+        }
+    }
+
+    /// The service to mount on a WebSocket path.
+    fn mounted(&self, url: &Endpoint) -> anyhow::Result<&Arc<Mounted>> {
+        match self {
+            Target::Service(m) => Ok(m),
+            Target::Bridge(_) => {
+                anyhow::bail!("{url}: WebSocket endpoints are not supported by bridges")
+            }
+        }
+    }
+}
+
+/// Binds a bridge's FROM.
+async fn bind_bridge(
+    plan: BridgePlan,
+    counters: &Arc<ServiceCounters>,
+    tls: Option<&Arc<ServerConfig>>,
+    max_connections: usize,
+) -> anyhow::Result<Listener> {
+    let upstream = Upstream::new(plan.to, plan.dial, plan.send_proxy)?;
+    let target = Target::Bridge(Arc::new(Bridge {
+        upstream,
+        relay: plan.relay,
+        wait: plan.wait,
+        counters: counters.clone(),
+    }));
+    match plan.from {
+        Listen::Url(url) => bind(&url, &target, tls).await,
+        Listen::Bound(socket, url) => adopt(socket, url, &target, tls, max_connections),
+    }
+}
+
+/// Binds a stream or datagram endpoint for one service or bridge.
 async fn bind(
     url: &Endpoint,
-    mounted: &Arc<Mounted>,
+    target: &Target,
     tls: Option<&Arc<ServerConfig>>,
 ) -> anyhow::Result<Listener> {
-    let serves = Serves::Service(mounted.clone());
+    let serves = target.serves();
     Ok(match url {
         Endpoint::Tcp(hp) | Endpoint::Tls(hp) => {
             let a = tcp::bind(hp, url).await?;
@@ -75,7 +150,7 @@ async fn bind(
         Endpoint::Udp(hp) => {
             let socket = udp::bind(hp, url).await?;
             let real = url.with_port(socket.local_port());
-            datagram(socket, mounted, real)
+            target.datagram(socket, real)
         }
         Endpoint::Unix(path) => {
             let socket = StreamSocket::Unix(unix::bind(path, url)?);
@@ -92,11 +167,11 @@ async fn bind(
 fn adopt(
     socket: Prebound,
     url: Endpoint,
-    mounted: &Arc<Mounted>,
+    target: &Target,
     tls: Option<&Arc<ServerConfig>>,
     max_connections: usize,
 ) -> anyhow::Result<Listener> {
-    let serves = Serves::Service(mounted.clone());
+    let serves = target.serves();
     Ok(match (socket, &url) {
         (Prebound::Tcp(l), Endpoint::Tcp(_) | Endpoint::Tls(_)) => {
             let a = TcpAcceptor::from_std(l)?;
@@ -113,7 +188,7 @@ fn adopt(
                 _ => None,
             };
             let a = TcpAcceptor::from_std(l)?;
-            let paths = BTreeMap::from([(t.path.clone(), mounted.clone())]);
+            let paths = BTreeMap::from([(t.path.clone(), target.mounted(&url)?.clone())]);
             let routes = Arc::new(Routes::new(paths, max_connections));
             let real = url.with_port(a.local_port());
             stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real)
@@ -121,7 +196,7 @@ fn adopt(
         (Prebound::Udp(s), Endpoint::Udp(_)) => {
             let socket = UdpListener::from_std(s)?;
             let real = url.with_port(socket.local_port());
-            datagram(socket, mounted, real)
+            target.datagram(socket, real)
         }
         (Prebound::Unix(l), Endpoint::Unix(_)) => {
             let socket = StreamSocket::Unix(UnixAcceptor::from_std(l)?);

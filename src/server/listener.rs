@@ -8,14 +8,15 @@ use std::sync::atomic::Ordering;
 use tokio_rustls::TlsAcceptor;
 
 use super::accept::{Accept, accept_loop};
-use super::metrics::Transport;
+use super::bridge::{self, Accepted, Bridge};
+use super::metrics::{ServiceCounters, Transport};
 use super::mounted::Mounted;
 use super::routes::Routes;
 use super::shared::Shared;
 use super::tcp::TcpAcceptor;
 use super::udp::UdpListener;
 use super::unix::UnixAcceptor;
-use super::{http, stream, tls_accept, udp};
+use super::{bridge_udp, http, stream, tls_accept, udp};
 use crate::endpoint::Endpoint;
 
 /// A listening socket, bound, with what it serves.
@@ -24,6 +25,13 @@ pub enum Listener {
     Datagram {
         socket: UdpListener,
         mounted: Arc<Mounted>,
+        /// The URL asked for, with the real port.
+        url: Endpoint,
+    },
+    /// Datagrams relayed by a bridge, one session per client address.
+    UdpBridge {
+        socket: UdpListener,
+        bridge: Arc<Bridge>,
         /// The URL asked for, with the real port.
         url: Endpoint,
     },
@@ -54,6 +62,8 @@ pub enum Serves {
     WebSockets(Arc<Routes>),
     /// HTTP for `--metrics` (the same routes without WebSocket services).
     Metrics(Arc<Routes>),
+    /// Each connection relayed to its own upstream.
+    Bridge(Arc<Bridge>),
 }
 
 impl Listener {
@@ -61,26 +71,33 @@ impl Listener {
     /// serves, and from now on shows its services in `/metrics`.
     pub fn announce(&self, out: &mut impl Write) -> io::Result<()> {
         let names = self.names();
-        for (mounted, name, url) in &names {
+        for (counters, name, url) in &names {
             writeln!(out, "listening {name} {url}")?;
             tracing::debug!(service = name, url = %url, "listening");
-            if let Some(m) = mounted {
-                let counters = m.counters.get(Transport::of(url));
-                counters.in_use.store(true, Ordering::Relaxed);
+            if let Some(c) = counters {
+                c.get(Transport::of(url))
+                    .in_use
+                    .store(true, Ordering::Relaxed);
             }
         }
         out.flush()
     }
 
-    /// Every (service, name, URL) this listener answers for.
-    fn names(&self) -> Vec<(Option<&Arc<Mounted>>, &'static str, Endpoint)> {
+    /// Every (counters, name, URL) this listener answers for.
+    fn names(&self) -> Vec<(Option<&ServiceCounters>, &'static str, Endpoint)> {
         match self {
             Listener::Datagram { mounted, url, .. }
             | Listener::Stream {
                 serves: Serves::Service(mounted),
                 url,
                 ..
-            } => vec![(Some(mounted), mounted.name(), url.clone())],
+            } => vec![(Some(&mounted.counters), mounted.name(), url.clone())],
+            Listener::UdpBridge { bridge, url, .. }
+            | Listener::Stream {
+                serves: Serves::Bridge(bridge),
+                url,
+                ..
+            } => vec![(Some(&bridge.counters), "bridge", url.clone())],
             Listener::Stream {
                 serves: Serves::WebSockets(routes),
                 url,
@@ -94,7 +111,7 @@ impl Listener {
                         t.path = path.clone();
                         t.query = None;
                     }
-                    (Some(m), m.name(), e)
+                    (Some(&*m.counters), m.name(), e)
                 })
                 .collect(),
             Listener::Stream {
@@ -119,6 +136,15 @@ impl Listener {
                     .tracker
                     .spawn(udp::serve(socket, mounted, shared.clone(), name));
             }
+            Listener::UdpBridge {
+                socket,
+                bridge,
+                url,
+            } => {
+                let name = url.to_string().into();
+                let serve = bridge_udp::serve(socket, bridge, shared.clone(), name);
+                shared.tracker.spawn(serve);
+            }
             Listener::Stream {
                 socket,
                 tls,
@@ -134,7 +160,7 @@ impl Listener {
 
 /// Runs the accept loop of a stream listener: each connection gets its TLS
 /// handshake if any, then the service or HTTP.
-fn spawn_accept<A: Accept>(
+fn spawn_accept<A: Accept<Stream: Accepted>>(
     acceptor: A,
     tls: Option<TlsAcceptor>,
     serves: Serves,
@@ -156,6 +182,20 @@ fn spawn_accept<A: Accept>(
                 let (m, sh2) = (m.clone(), sh.clone());
                 tls_accept::after_handshake(s, peer, tls.clone(), sh.clone(), move |s, peer| {
                     stream::serve_connection(s, peer, m, sh2, transport)
+                })
+            };
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+        }
+        (Serves::Bridge(b), None) => {
+            let serve =
+                move |s, peer| bridge::serve_connection(s, peer, b.clone(), sh.clone(), transport);
+            tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))
+        }
+        (Serves::Bridge(b), Some(tls)) => {
+            let serve = move |s, peer| {
+                let (b, sh2) = (b.clone(), sh.clone());
+                tls_accept::after_handshake(s, peer, tls.clone(), sh.clone(), move |s, peer| {
+                    bridge::serve_connection(s, peer, b, sh2, transport)
                 })
             };
             tracker.spawn(accept_loop(acceptor, shared.clone(), name, serve))

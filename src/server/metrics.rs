@@ -105,6 +105,54 @@ impl Limit {
     }
 }
 
+/// Why a bridge could not reach its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Nothing listens there.
+    Refused,
+    /// `--connect-timeout` passed.
+    Timeout,
+    /// The host name does not resolve.
+    Dns,
+    /// The TLS handshake failed (a certificate that does not verify).
+    Tls,
+    /// Anything else (no such socket file, unreachable network, …).
+    Other,
+}
+
+impl UpstreamFailure {
+    const ALL: [UpstreamFailure; 5] = [
+        UpstreamFailure::Refused,
+        UpstreamFailure::Timeout,
+        UpstreamFailure::Dns,
+        UpstreamFailure::Tls,
+        UpstreamFailure::Other,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamFailure::Refused => "refused",
+            UpstreamFailure::Timeout => "timeout",
+            UpstreamFailure::Dns => "dns",
+            UpstreamFailure::Tls => "tls",
+            UpstreamFailure::Other => "other",
+        }
+    }
+}
+
+/// Bridges' failures to reach their upstream, by kind; rendered once a
+/// bridge runs.
+#[derive(Debug, Default)]
+pub struct UpstreamFailures {
+    pub in_use: AtomicBool,
+    by_kind: [AtomicU64; 5],
+}
+
+impl UpstreamFailures {
+    pub fn count(&self, kind: UpstreamFailure) {
+        self.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The counters of one service on one transport.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -186,6 +234,8 @@ pub struct Registry {
     services: Mutex<Vec<(&'static str, Arc<ServiceCounters>)>>,
     /// TLS handshakes that failed or timed out (before any service is known).
     pub tls_handshake_failures: AtomicU64,
+    /// Bridges' failures to reach their upstream.
+    pub upstream_failures: UpstreamFailures,
 }
 
 impl Registry {
@@ -298,6 +348,20 @@ impl Registry {
             "{name} {}",
             self.tls_handshake_failures.load(Ordering::Relaxed)
         );
+        let failures = &self.upstream_failures;
+        if failures.in_use.load(Ordering::Relaxed) {
+            let name = "duplex_bridge_upstream_failures_total";
+            header(
+                &mut out,
+                name,
+                "counter",
+                "Bridge sessions whose upstream could not be reached, by kind.",
+            );
+            for kind in UpstreamFailure::ALL {
+                let n = failures.by_kind[kind as usize].load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", kind.label());
+            }
+        }
         out
     }
 }

@@ -29,6 +29,10 @@
 //! limits.rs      Limits and their defaults
 //! metrics.rs     counters per service and transport, Prometheus text
 //! peer.rs        who is on the other end, for logs
+//! bridge.rs      one bridge session: admit, dial TO, relay (crate::relay), log
+//! bridge_udp.rs  a bridge from UDP: one session per client address
+//! upstream.rs    reaching a bridge's TO: timeout, PROXY header, TLS, kinds of failure
+//! bound.rs       one listener bound as `serve` binds, for `connect --listen`
 //! ```
 //!
 //! A transport frames requests and hands them to the service; the service
@@ -36,6 +40,9 @@
 
 mod accept;
 mod bind;
+pub mod bound;
+mod bridge;
+mod bridge_udp;
 mod handshake;
 mod http;
 mod interrupts;
@@ -56,13 +63,14 @@ mod tcp;
 mod tls_accept;
 mod udp;
 mod unix;
+mod upstream;
 mod ws;
 
 use std::future::Future;
 
 pub use limits::Limits;
 pub use mounted::Mounted;
-pub use plan::{Listen, Plan, Prebound, ServicePlan};
+pub use plan::{BridgePlan, Listen, Plan, Prebound, ServicePlan};
 
 /// Runs `plan` until `shutdown` completes, then shuts down gracefully.
 ///

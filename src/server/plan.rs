@@ -4,10 +4,15 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio_rustls::rustls::ServerConfig;
 
 use super::limits::Limits;
+use crate::dial::DialOptions;
 use crate::endpoint::Endpoint;
+use crate::relay;
+use crate::relay::proxy::SendProxy;
 use crate::service::{Service, Stats};
 use crate::websocket::Policy;
 
@@ -22,6 +27,8 @@ pub struct Plan {
     pub stats: Arc<Stats>,
     /// Every service, with where it listens.
     pub services: Vec<ServicePlan>,
+    /// Every bridge, beside the services.
+    pub bridges: Vec<BridgePlan>,
     /// Certificate and key for `tls://` and `wss://` listeners, loaded.
     pub tls: Option<Arc<ServerConfig>>,
     /// Where to serve Prometheus metrics (besides `/metrics` on every
@@ -33,6 +40,30 @@ pub struct Plan {
 pub struct ServicePlan {
     pub service: Service,
     pub listen: Vec<Listen>,
+}
+
+/// A bridge: every session accepted on `from` relayed to its own
+/// connection to `to`.
+pub struct BridgePlan {
+    pub from: Listen,
+    pub to: Endpoint,
+    /// How `to` is reached: `--connect-timeout` (each step: connecting,
+    /// the TLS handshake, the WebSocket handshake), `--ca`, `--insecure`,
+    /// and for a WebSocket `to` the message limit and compression.
+    pub dial: DialOptions,
+    /// Start every upstream stream with a PROXY protocol header.
+    pub send_proxy: Option<SendProxy>,
+    pub relay: relay::Settings,
+    /// After one side of a session with a UDP side ended, end it once
+    /// nothing has come for this long.
+    pub wait: Duration,
+}
+
+impl BridgePlan {
+    /// The default `connect_timeout`, as `duplex connect`'s.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default `wait`, as `duplex connect`'s.
+    pub const WAIT: Duration = Duration::from_secs(1);
 }
 
 /// A listener of a plan: an endpoint to bind when the server starts, or a

@@ -42,6 +42,11 @@ impl UdpListener {
         self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The socket, for a bridge's own loop.
+    pub fn into_socket(self) -> UdpSocket {
+        self.socket
+    }
+
     /// Serves a socket bound elsewhere.
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpListener> {
         socket.set_nonblocking(true)?;

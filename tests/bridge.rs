@@ -1,0 +1,423 @@
+//! `duplex bridge FROM TO` (docs/behaviour.md, "Relaying"): the 16 pairs of
+//! tcp, unix, tls and udp relaying real data both ways through a real
+//! upstream, and the promises of the contract one by one: TO dialled
+//! before anything is relayed, half-close passed on, one upstream per UDP
+//! client, chunking and `--lines`, the PROXY header, the limits.
+
+mod bridgeutil;
+mod common;
+mod tlsutil;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+
+use bridgeutil::*;
+use common::*;
+use tlsutil::{make_cert, tls_args};
+
+/// FROM → TO through `duplex serve echo` on TO: data of every size goes
+/// through and comes back unchanged, and is counted each way; a stream
+/// client's half-close comes back as the end of the stream (from a UDP
+/// upstream, which has no end, the session ends after --wait), and the
+/// session ends.
+fn relays_both_ways(from: T, to: T) {
+    let dir = tempdir();
+    let cert = make_cert(dir.path());
+    let upstream = echo_upstream(to, dir.path(), &cert);
+    let ca = cert.cert.display().to_string();
+    let mut extra: Vec<String> = vec!["--metrics".into(), "tcp://127.0.0.1:0".into()];
+    if from == T::Tls {
+        extra.extend(tls_args(&cert));
+    }
+    if to == T::Tls {
+        extra.extend(["--ca".into(), ca]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let b = bridge(
+        &from.listen_url(dir.path(), "from.sock"),
+        upstream.url(0),
+        &extra,
+    );
+    let mut client = Client::to(bridge_url(&b), &cert);
+    for size in [1, 100, 1400, 16 * 1024, 60_000] {
+        client.round_trip(&binary(size));
+    }
+    let metrics_url = b.url(0).to_string();
+    let text = metrics(&metrics_url);
+    let transport = bridge_url(&b)
+        .split("://")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let bytes = 1 + 100 + 1400 + 16 * 1024 + 60_000;
+    for name in ["duplex_bytes_received_total", "duplex_bytes_sent_total"] {
+        let key = format!("{name}{{service=\"bridge\",transport=\"{transport}\"}}");
+        assert_eq!(sample(&text, &key), Some(bytes), "{key}:\n{text}");
+    }
+    if let Client::Stream(mut c) = client {
+        c.shutdown_write();
+        if to == T::Udp {
+            // UDP has no end: the session ends when the upstream has been
+            // quiet for --wait after the client's.
+            log_lines(&b, &["session closed", "(--wait)"], 1);
+        } else {
+            c.expect_eof(WAIT);
+            log_lines(&b, &["session closed", "client closed first"], 1);
+        }
+        sessions_end(&metrics_url, &transport);
+    }
+}
+
+macro_rules! matrix {
+    ($($name:ident: $from:ident -> $to:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                relays_both_ways(T::$from, T::$to);
+            }
+        )*
+    };
+}
+
+matrix! {
+    tcp_to_tcp: Tcp -> Tcp;
+    tcp_to_unix: Tcp -> Unix;
+    tcp_to_tls: Tcp -> Tls;
+    tcp_to_udp: Tcp -> Udp;
+    unix_to_tcp: Unix -> Tcp;
+    unix_to_unix: Unix -> Unix;
+    unix_to_tls: Unix -> Tls;
+    unix_to_udp: Unix -> Udp;
+    tls_to_tcp: Tls -> Tcp;
+    tls_to_unix: Tls -> Unix;
+    tls_to_tls: Tls -> Tls;
+    tls_to_udp: Tls -> Udp;
+    udp_to_tcp: Udp -> Tcp;
+    udp_to_unix: Udp -> Unix;
+    udp_to_tls: Udp -> Tls;
+    udp_to_udp: Udp -> Udp;
+}
+
+/// A TCP upstream the test plays by hand.
+fn tcp_upstream() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("tcp://{}", l.local_addr().expect("addr"));
+    (l, url)
+}
+
+fn accept(l: &TcpListener) -> std::net::TcpStream {
+    l.set_nonblocking(false).expect("blocking");
+    let (s, _) = l.accept().expect("the bridge connects upstream");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s
+}
+
+#[test]
+fn upstream_is_dialled_before_the_client_sends_anything() {
+    let (l, url) = tcp_upstream();
+    let b = bridge("tcp://127.0.0.1:0", &url, &[]);
+    let _client = Conn::to(bridge_url(&b));
+    l.set_nonblocking(true).expect("nonblocking");
+    let dialled = eventually(WAIT, || l.accept().is_ok());
+    assert!(dialled, "no upstream connection for a silent client");
+}
+
+#[test]
+fn half_close_is_passed_on_and_the_session_ends_when_both_directions_are_done() {
+    let (l, url) = tcp_upstream();
+    let b = bridge("tcp://127.0.0.1:0", &url, &[]);
+    let mut client = Conn::to(bridge_url(&b));
+    let mut up = accept(&l);
+    client.send(b"request");
+    client.shutdown_write();
+    // The upstream sees the request, then the end of it...
+    let mut got = Vec::new();
+    up.read_to_end(&mut got).expect("read to the client's EOF");
+    assert_eq!(got, b"request");
+    // ...and can still answer, which reaches the client, then ends.
+    up.write_all(b"answer").expect("answer after EOF");
+    client.expect_silence(BRIEF);
+    drop(up);
+    match client.try_read_line(WAIT) {
+        Read1::Eof(rest) => assert_eq!(rest, b"answer"),
+        other => panic!("expected the answer and EOF, got {other:?}"),
+    }
+    let line = log_lines(&b, &["session closed"], 1);
+    assert!(line[0].contains("client closed first"), "{line:?}");
+    assert!(
+        line[0].contains("bytes_in=7") && line[0].contains("bytes_out=6"),
+        "{line:?}"
+    );
+    assert!(line[0].contains(&format!("upstream={url}")), "{line:?}");
+}
+
+#[test]
+fn a_udp_client_gets_its_own_upstream_until_it_is_idle() {
+    let (l, url) = tcp_upstream();
+    let b = bridge(
+        "udp://127.0.0.1:0",
+        &url,
+        &["--idle-timeout", "1s", "--metrics", "tcp://127.0.0.1:0"],
+    );
+    let from = socket_addr(bridge_url(&b));
+    let one = Udp::to(from);
+    let two = Udp::to(from);
+    one.send(b"one\n");
+    let mut up1 = accept(&l);
+    two.send(b"two\n");
+    let mut up2 = accept(&l);
+    let mut buf = [0u8; 16];
+    let n = up1.read(&mut buf).expect("first client's datagram");
+    assert_eq!(&buf[..n], b"one\n");
+    let n = up2.read(&mut buf).expect("second client's datagram");
+    assert_eq!(&buf[..n], b"two\n");
+    // Each upstream answers its own client only.
+    up2.write_all(b"to two").expect("write");
+    assert_eq!(two.recv(), b"to two");
+    assert_eq!(one.try_recv(BRIEF), None);
+    // The same client again: the same upstream.
+    one.send(b"again");
+    let n = up1.read(&mut buf).expect("again");
+    assert_eq!(&buf[..n], b"again");
+    // Quiet for --idle-timeout: both sessions end and close their upstream.
+    assert_eq!(up1.read(&mut buf).expect("EOF"), 0);
+    assert_eq!(up2.read(&mut buf).expect("EOF"), 0);
+    sessions_end(b.url(0), "udp");
+    log_lines(
+        &b,
+        &["session closed", "idle timeout", "transport=\"udp\""],
+        2,
+    );
+    // It comes back: a new session, a new upstream.
+    one.send(b"back");
+    let mut up3 = accept(&l);
+    let n = up3.read(&mut buf).expect("back");
+    assert_eq!(&buf[..n], b"back");
+}
+
+#[test]
+fn udp_clients_beyond_max_connections_are_dropped_and_counted() {
+    let upstream = Server::serve("echo", &["udp://127.0.0.1:0"], &[]);
+    let b = bridge(
+        "udp://127.0.0.1:0",
+        upstream.url(0),
+        &["--max-connections", "1", "--metrics", "tcp://127.0.0.1:0"],
+    );
+    let from = socket_addr(bridge_url(&b));
+    let one = Udp::to(from);
+    let two = Udp::to(from);
+    assert_eq!(one.ask("first"), "first");
+    two.send(b"second");
+    assert_eq!(two.try_recv(BRIEF), None, "a second session over the limit");
+    assert_eq!(one.ask("still"), "still");
+    let text = metrics(b.url(0));
+    let key = "duplex_connections_refused_total{service=\"bridge\",transport=\"udp\"}";
+    assert_eq!(sample(&text, key), Some(1), "{text}");
+}
+
+#[test]
+fn a_stream_is_cut_into_datagrams_of_at_most_the_buffer_size() {
+    let up = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    up.set_read_timeout(Some(WAIT)).expect("timeout");
+    let url = format!("udp://{}", up.local_addr().expect("addr"));
+    let b = bridge("tcp://127.0.0.1:0", &url, &["--buffer-size", "100"]);
+    let mut client = Conn::to(bridge_url(&b));
+    let data = binary(1000);
+    client.send(&data);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    let mut peer = None;
+    while got.len() < data.len() {
+        let (n, from) = up.recv_from(&mut buf).expect("a datagram");
+        assert!(n <= 100, "a datagram of {n} bytes");
+        got.extend_from_slice(&buf[..n]);
+        peer = Some(from);
+    }
+    assert_eq!(got, data);
+    // A datagram back is written to the stream as it is.
+    up.send_to(b"reply", peer.expect("peer")).expect("send");
+    assert_eq!(client.read_exact_within(5, WAIT), b"reply");
+}
+
+#[test]
+fn lines_make_one_datagram_each_and_datagrams_come_back_as_lines() {
+    let up = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    up.set_read_timeout(Some(WAIT)).expect("timeout");
+    let url = format!("udp://{}", up.local_addr().expect("addr"));
+    let b = bridge("tcp://127.0.0.1:0", &url, &["--lines"]);
+    let mut client = Conn::to(bridge_url(&b));
+    client.send(b"a\nbb\r\nccc\n");
+    let mut buf = [0u8; 64];
+    let mut peer = None;
+    for want in [&b"a\n"[..], b"bb\r\n", b"ccc\n"] {
+        let (n, from) = up.recv_from(&mut buf).expect("a datagram");
+        assert_eq!(&buf[..n], want);
+        peer = Some(from);
+    }
+    let peer = peer.expect("peer");
+    up.send_to(b"no line break", peer).expect("send");
+    up.send_to(b"has one\n", peer).expect("send");
+    assert_eq!(client.read_line(), "no line break");
+    assert_eq!(client.read_line(), "has one");
+    // A last line without a line break is sent at the client's EOF.
+    client.send(b"last");
+    client.shutdown_write();
+    let (n, _) = up.recv_from(&mut buf).expect("the last line");
+    assert_eq!(&buf[..n], b"last");
+}
+
+/// A client of a `--send-proxy VERSION` bridge, and the upstream
+/// connection the bridge made for it.
+fn through_send_proxy(version: &str) -> (std::net::TcpStream, std::net::TcpStream, Server) {
+    let (l, url) = tcp_upstream();
+    let b = bridge("tcp://127.0.0.1:0", &url, &["--send-proxy", version]);
+    let client = std::net::TcpStream::connect(socket_addr(bridge_url(&b))).expect("connect");
+    let up = accept(&l);
+    (client, up, b)
+}
+
+#[test]
+fn send_proxy_v1_starts_the_upstream_with_the_client_address() {
+    let (mut client, mut up, b) = through_send_proxy("v1");
+    let c = client.local_addr().expect("client address");
+    let want = format!(
+        "PROXY TCP4 {} 127.0.0.1 {} {}\r\n",
+        c.ip(),
+        c.port(),
+        socket_addr(bridge_url(&b)).port()
+    );
+    let mut header = vec![0u8; want.len()];
+    up.read_exact(&mut header).expect("the header");
+    assert_eq!(String::from_utf8_lossy(&header), want);
+    // Then the client's own bytes.
+    client.write_all(b"payload").expect("write");
+    let mut rest = [0u8; 7];
+    up.read_exact(&mut rest).expect("payload");
+    assert_eq!(&rest, b"payload");
+}
+
+#[test]
+fn send_proxy_v2_starts_the_upstream_with_the_binary_header() {
+    let (client, mut up, b) = through_send_proxy("v2");
+    let c = client.local_addr().expect("client address");
+    let mut want = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    // Version 2, PROXY; IPv4 over a stream; 12 bytes of addresses.
+    want.extend([0x21, 0x11, 0, 12]);
+    let std::net::IpAddr::V4(ip) = c.ip() else {
+        panic!("an IPv4 client");
+    };
+    want.extend(ip.octets());
+    want.extend([127, 0, 0, 1]);
+    want.extend(c.port().to_be_bytes());
+    want.extend(socket_addr(bridge_url(&b)).port().to_be_bytes());
+    let mut header = vec![0u8; want.len()];
+    up.read_exact(&mut header).expect("the header");
+    assert_eq!(header, want);
+}
+
+#[test]
+fn options_that_change_nothing_and_websocket_urls_are_usage_errors() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["ws://127.0.0.1:0/", "tcp://127.0.0.1:1"],
+            "WebSocket endpoints are not supported yet",
+        ),
+        (
+            &[
+                "tcp://127.0.0.1:0",
+                "udp://127.0.0.1:1",
+                "--send-proxy",
+                "v1",
+            ],
+            "--send-proxy starts an upstream stream",
+        ),
+        (
+            &[
+                "udp://127.0.0.1:0",
+                "tcp://127.0.0.1:1",
+                "--send-proxy",
+                "v1",
+            ],
+            "use v2",
+        ),
+        (
+            &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--lines"],
+            "--lines applies where a stream meets UDP",
+        ),
+        (
+            &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--insecure"],
+            "apply to a tls:// TO",
+        ),
+        (
+            &[
+                "tcp://127.0.0.1:0",
+                "tcp://127.0.0.1:1",
+                "--buffer-size",
+                "0",
+            ],
+            "--buffer-size must be between",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["bridge"];
+        all.extend_from_slice(args);
+        let out = run_duplex(&all, WAIT);
+        assert_eq!(out.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = run_duplex(&["bridge", "tls://127.0.0.1:0", "tcp://127.0.0.1:1"], WAIT);
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("TLS needs --tls-cert and --tls-key"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn shutdown_ends_open_sessions_and_exits_0() {
+    let (l, url) = tcp_upstream();
+    let mut b = bridge("tcp://127.0.0.1:0", &url, &["--shutdown-timeout", "3s"]);
+    let mut client = Conn::to(bridge_url(&b));
+    let mut up = accept(&l);
+    client.send(b"in flight");
+    let mut buf = [0u8; 9];
+    up.read_exact(&mut buf).expect("relayed");
+    b.signal(libc::SIGTERM);
+    // Both sides are closed (FIN), and the process is done well within
+    // --shutdown-timeout.
+    client.expect_eof(WAIT);
+    let mut rest = Vec::new();
+    up.read_to_end(&mut rest).expect("upstream EOF");
+    let status = b.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", b.stderr());
+    assert!(
+        b.stderr().contains("reason=server shutdown"),
+        "{}",
+        b.stderr()
+    );
+    assert!(b.stderr().contains("shutdown complete"), "{}", b.stderr());
+}
+
+#[test]
+fn bridges_of_a_configuration_file_run_beside_its_listeners() {
+    let dir = tempdir();
+    let port = closed_port();
+    let file = dir.path().join("duplex.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[limits]\nidle_timeout = \"30s\"\n\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:{port}\"]\n\n\
+             [[bridge]]\nfrom = \"udp://127.0.0.1:0\"\nto = \"tcp://127.0.0.1:{port}\"\nlines = true\nbuffer_size = 4096\n"
+        ),
+    )
+    .expect("write the configuration");
+    let s = Server::start(&["serve", "--config", &file.display().to_string()], 2);
+    let names: Vec<&str> = s.listening.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["echo", "bridge"]);
+    // A datagram to the bridge reaches the echo listener of the same
+    // process and comes back, a line each way.
+    let client = Udp::to(s.addr(1));
+    assert_eq!(client.ask("round trip\n"), "round trip\n");
+}

@@ -1,0 +1,167 @@
+//! `duplex bridge` between tools nobody here wrote: OpenBSD `nc` and
+//! `socat` as the clients and as the upstreams, one test for each row of
+//! the README's table "duplex as nc, socat, websocat and websockify" that
+//! `tests/connect_listen.rs` does not cover.
+
+mod bridgeutil;
+mod common;
+mod connect_peers;
+mod tlsutil;
+
+use std::process::Command;
+
+use bridgeutil::*;
+use common::*;
+use connect_peers::{nc, socat_server, tool};
+use tlsutil::{make_cert, tls_args};
+
+const LONG: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn with(mut cmd: Command, args: &[&str]) -> Command {
+    cmd.args(args);
+    cmd
+}
+
+fn socat() -> Command {
+    tool("socat", "socat")
+}
+
+/// `nc -N HOST PORT` with `input`: what came back.
+fn nc_through(url: &str, input: &[u8]) -> Vec<u8> {
+    let a = socket_addr(url);
+    let out = run_with_input(
+        with(nc(), &["-N", &a.ip().to_string(), &a.port().to_string()]),
+        input,
+        LONG,
+    );
+    assert_eq!(out.code(), Some(0), "nc: {}", out.stderr);
+    out.stdout
+}
+
+/// README: `socat TCP-LISTEN:8000,fork TCP:127.0.0.1:80`.
+#[test]
+fn tcp_to_tcp_between_nc_and_a_socat_upstream() {
+    let (_up, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1", "cat");
+    let b = bridge("tcp://127.0.0.1:0", &format!("tcp://127.0.0.1:{port}"), &[]);
+    let data = binary(1 << 20);
+    let back = nc_through(bridge_url(&b), &data);
+    assert!(back == data, "{} bytes came back, differing", back.len());
+}
+
+/// README: `socat UNIX-LISTEN:/tmp/app.sock,fork TCP:127.0.0.1:80`.
+#[test]
+fn unix_to_tcp_with_socat_at_both_ends() {
+    let dir = tempdir();
+    let (_up, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1", "cat");
+    let from = unix_url(dir.path(), "app.sock");
+    let b = bridge(&from, &format!("tcp://127.0.0.1:{port}"), &[]);
+    let path = bridge_url(&b).trim_start_matches("unix://").to_string();
+    let out = run_with_input(
+        with(socat(), &["-t", "5", "-", &format!("UNIX-CONNECT:{path}")]),
+        b"through a unix socket\n",
+        LONG,
+    );
+    assert_eq!(
+        out.stdout_str(),
+        "through a unix socket\n",
+        "{}",
+        out.stderr
+    );
+}
+
+/// README: `socat TCP-LISTEN:80,fork UNIX-CONNECT:/run/app.sock`.
+#[test]
+fn tcp_to_unix_between_nc_and_a_socat_upstream() {
+    let dir = tempdir();
+    let sock = dir.path().join("up.sock");
+    let (_up, _) = socat_server(&format!("UNIX-LISTEN:{}", sock.display()), "cat");
+    let b = bridge(
+        "tcp://127.0.0.1:0",
+        &format!("unix://{}", sock.display()),
+        &[],
+    );
+    assert_eq!(
+        nc_through(bridge_url(&b), b"to a unix upstream\n"),
+        b"to a unix upstream\n"
+    );
+}
+
+/// README: `socat OPENSSL-LISTEN:8443,cert=…,fork TCP:127.0.0.1:80` (TLS
+/// in front of a plain service).
+#[test]
+fn tls_to_tcp_with_a_socat_openssl_client() {
+    let dir = tempdir();
+    let cert = make_cert(dir.path());
+    let (_up, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1", "cat");
+    let tls = tls_args(&cert);
+    let extra: Vec<&str> = tls.iter().map(String::as_str).collect();
+    let b = bridge(
+        "tls://127.0.0.1:0",
+        &format!("tcp://127.0.0.1:{port}"),
+        &extra,
+    );
+    let target = format!(
+        "OPENSSL:127.0.0.1:{},cafile={},commonname=localhost",
+        socket_addr(bridge_url(&b)).port(),
+        cert.cert.display()
+    );
+    let out = run_with_input(
+        with(socat(), &["-t", "5", "-", &target]),
+        b"over TLS\n",
+        LONG,
+    );
+    assert_eq!(out.stdout_str(), "over TLS\n", "{}", out.stderr);
+}
+
+/// README: `socat TCP-LISTEN:5000,fork OPENSSL:example.org:443` (a plain
+/// client reaches a TLS service).
+#[test]
+fn tcp_to_tls_between_nc_and_a_socat_openssl_upstream() {
+    let dir = tempdir();
+    let cert = make_cert(dir.path());
+    let listen = format!(
+        "OPENSSL-LISTEN:0,bind=127.0.0.1,cert={},key={},verify=0",
+        cert.cert.display(),
+        cert.key.display()
+    );
+    let (_up, port) = socat_server(&listen, "cat");
+    let ca = cert.cert.display().to_string();
+    let b = bridge(
+        "tcp://127.0.0.1:0",
+        &format!("tls://localhost:{port}"),
+        &["--ca", &ca],
+    );
+    assert_eq!(
+        nc_through(bridge_url(&b), b"to a TLS upstream\n"),
+        b"to a TLS upstream\n"
+    );
+}
+
+/// README: `socat UDP-LISTEN:5353,fork UDP:192.0.2.1:53`.
+#[test]
+fn udp_to_udp_between_nc_and_a_socat_upstream() {
+    let (_up, port) = {
+        let p = closed_port();
+        let mut cmd = socat();
+        cmd.args([
+            "-d",
+            "-d",
+            &format!("UDP-RECVFROM:{p},bind=127.0.0.1,fork"),
+            "PIPE",
+        ]);
+        let up = Interactive::spawn(cmd);
+        let ready = eventually(WAIT, || up.stderr().contains("receiving on"));
+        assert!(ready, "socat did not listen: {}", up.stderr());
+        (up, p)
+    };
+    let b = bridge("udp://127.0.0.1:0", &format!("udp://127.0.0.1:{port}"), &[]);
+    let a = socket_addr(bridge_url(&b));
+    let mut client = Interactive::spawn(with(
+        nc(),
+        &["-u", &a.ip().to_string(), &a.port().to_string()],
+    ));
+    for line in ["one", "two"] {
+        client.write(format!("{line}\n").as_bytes());
+        assert_eq!(client.read_line(WAIT), line);
+    }
+}

@@ -287,6 +287,11 @@ pub struct ConnectArgs {
     /// messages (it says so in its offer), so its memory stays bounded.
     #[arg(long)]
     pub compress: bool,
+    /// WebSocket: the largest message sent or accepted, in bytes (a
+    /// compressed one: once inflated). A larger incoming message ends the
+    /// session with close 1009 before it is inflated in full.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::client::ws::MAX_MESSAGE, value_parser = count(usize::MAX))]
+    pub max_message: usize,
     /// TLS: also trust the certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,

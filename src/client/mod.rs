@@ -41,7 +41,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
         return listen::run(&args, &mut interrupt).await;
     }
     let mut clock = Clock::new(&args);
-    let dialer = Dialer::new(args.dial_options(ws::MAX_MESSAGE));
+    let dialer = Dialer::new(args.dial_options(args.max_message));
     let Some(connection) = interrupt.or(dialer.dial(&args.url)).await else {
         return Ok(Ending::Interrupted);
     };

@@ -19,7 +19,8 @@ use crate::websocket::{Close, Handshaken, Incoming, Message, WebSocket};
 
 /// How long the close handshake may take before the client gives up.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
-/// Largest message the client sends or accepts.
+/// Largest message the client sends or accepts by default
+/// (`--max-message`).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
 /// `duplex connect ws://` and `wss://` once the handshake is done: `-z` or
@@ -63,7 +64,8 @@ where
 {
     /// Pumps stdin and the WebSocket until either side ends.
     async fn pump(&mut self, interrupt: &mut Interrupt) -> anyhow::Result<Ending> {
-        let mut lines = Lines::new(MAX_MESSAGE);
+        let max = self.args.max_message;
+        let mut lines = Lines::new(max);
         let mut stdin_open = true;
         self.clock.touch();
         loop {
@@ -100,7 +102,7 @@ where
                     }
                     Line::Eof => return self.close_and_say(Ending::Done).await,
                     Line::TooLong(n) => eprintln!(
-                        "duplex: a line of {n} bytes is over the largest message ({MAX_MESSAGE} bytes); not sent"
+                        "duplex: a line of {n} bytes is over the largest message ({max} bytes, --max-message); not sent"
                     ),
                     Line::Complete => {
                         let msg = message(lines.bare(), self.args.binary);

@@ -14,20 +14,32 @@
 #   tcp16k    TCP, 16 KiB round trips, 50 connections    duplex tokio epoll socat ncat
 #   unix64    Unix socket, 64 B, 50 connections          duplex tokio socat
 #   udp64     UDP, 64 B, 50 client sockets               duplex tokio socat
-#   ws64      WebSocket, 64 B text, 50 connections       duplex tungstenite fastwebsockets tokio-websockets websocat
-#             yawc yawc-small soketto
+#   ws64      WebSocket, 64 B text, 50 connections       duplex duplex-prev tungstenite fastwebsockets
+#             tokio-websockets websocat yawc yawc-small
 #   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same eight)
+#   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections, the bench
+#             offering permessage-deflate (--compress --json-text): duplex
+#             websockets; also the bytes each server wrote and read per
+#             message (/proc/PID/io: frame headers included)
 #   connect   TCP connect + one 64 B echo + close, 50 at a time: per connection
 #             (duplex tokio epoll socat ncat)
 #   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
 #   idle-ws   RSS per idle WebSocket connection at $IDLE_WS connections
 #             (the same eight)
+#   idle-wsz  the same, every connection offering permessage-deflate and
+#             echoing one compressed message first: duplex websockets
 #
-# Servers: duplex = `duplex serve echo URL`; tokio = examples/ref_{tcp,unix,
+# Servers: duplex = `duplex serve echo URL`; duplex-prev = the same with the
+# binary $DUPLEX_PREV (another build of duplex, e.g. the last one on
+# tokio-websockets: `git worktree add /tmp/prev 368e3c3 && (cd /tmp/prev &&
+# cargo build --release --bin duplex)`, then
+# DUPLEX_PREV=/tmp/prev/target/release/duplex); tokio = examples/ref_{tcp,unix,
 # udp}_echo.rs; epoll = benches/ref_epoll_echo.c (gcc -O2, one thread,
 # edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets /
-# yawc / soketto = examples/ref_ws_*.rs (yawc-small: yawc with 1 KiB socket
-# buffers instead of 8). The tools, as echo servers:
+# yawc = examples/ref_ws_*.rs (yawc-small: yawc with 1 KiB socket
+# buffers instead of 8); websockets = examples/ref_ws_python.py (Python
+# `websockets` from .venv, its default compression: context takeover,
+# 12-bit windows). The tools, as echo servers:
 #   socat     TCP  socat TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
 #             Unix socat UNIX-LISTEN:PATH,fork,backlog=128 PIPE
 #             UDP  socat UDP-RECVFROM:PORT,bind=127.0.0.1,fork PIPE
@@ -104,9 +116,9 @@ IDLE_WS=${IDLE_WS:-5000}
 HOLD_WAIT=${HOLD_WAIT:-120}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws"
+ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k wsz64k connect idle-tcp idle-ws idle-wsz"
 SCENARIOS=${*:-$ALL}
-ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small soketto"
+ALL_SERVERS="duplex duplex-prev tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small websockets"
 SERVERS=${SERVERS:-$ALL_SERVERS}
 PLOTS=${PLOTS:-}
 PLOT_SCENARIOS=${PLOT_SCENARIOS:-tcp64 ws64}
@@ -132,12 +144,14 @@ scenario() {
         tcp16k) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP 16 KiB, 50 conns|-c 50 -s 16384" ;;
         unix64) echo "unix|duplex tokio socat|throughput|Unix 64 B, 50 conns|-c 50 -s 64" ;;
         udp64) echo "udp|duplex tokio socat|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
-        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
-        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        ws64) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
+        ws64k) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        wsz64k) echo "ws|duplex websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536 --json-text --compress" ;;
         connect) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
         # socat and ncat: a process per connection (see the header).
         idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
-        idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small soketto|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        idle-ws) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        idle-wsz) echo "ws|duplex websockets|idle|idle WebSocket, deflate agreed, $IDLE_WS conns|$IDLE_WS --compress" ;;
         *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
     esac
 }
@@ -211,6 +225,14 @@ if uses websocat; then
             fi
         fi
     fi
+fi
+if uses duplex-prev && ! [ -x "${DUPLEX_PREV:-}" ]; then
+    echo "bench-compare: duplex-prev needs DUPLEX_PREV=PATH to another duplex binary (see the header), or leave it out with SERVERS=\"…\"" >&2
+    exit 1
+fi
+if uses websockets && ! .venv/bin/python -c 'import websockets' 2>/dev/null; then
+    echo "bench-compare: websockets needs Python websockets in .venv (bash scripts/test.sh installs it)" >&2
+    exit 1
 fi
 if [ -n "$PLOTS" ]; then
     mkdir -p "$PLOTS"
@@ -288,6 +310,8 @@ start_server() {
     case $server/$transport in
         duplex/unix) cmd=("$DUPLEX" -q serve echo "unix://$sock") ;;
         duplex/ws) cmd=("$DUPLEX" -q serve echo "ws://127.0.0.1:0/") ;;
+        duplex-prev/ws) cmd=("$DUPLEX_PREV" -q serve echo "ws://127.0.0.1:0/") ;;
+        websockets/ws) cmd=(.venv/bin/python examples/ref_ws_python.py 127.0.0.1:0) ;;
         duplex/*) cmd=("$DUPLEX" -q serve echo "$transport://127.0.0.1:0") ;;
         tokio/tcp) cmd=("$EX/ref_tcp_echo" 127.0.0.1:0) ;;
         tokio/unix) cmd=("$EX/ref_unix_echo" "$sock") ;;
@@ -298,7 +322,6 @@ start_server() {
         tokio-websockets/ws) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
         yawc/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0) ;;
         yawc-small/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --buffer 1024) ;;
-        soketto/ws) cmd=("$EX/ref_ws_soketto" 127.0.0.1:0) ;;
         socat/tcp) cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
         socat/unix) cmd=(socat "UNIX-LISTEN:$sock,fork,backlog=128" PIPE) ;;
         socat/udp) cmd=(socat "UDP-RECVFROM:$port,bind=127.0.0.1,fork" PIPE) ;;
@@ -355,19 +378,33 @@ stop_server() {
 
 bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
 
+# io_bytes PID: "written read": the bytes the process has written and read
+# through system calls (sockets included), from /proc/PID/io.
+io_bytes() { awk '/^wchar:/ { w = $2 } /^rchar:/ { r = $2 } END { print w, r }' "/proc/$1/io"; }
+
 # throughput SERVER TRANSPORT BENCH-ARGS…: one run (warm-up, then the
 # measured window); sets RESULT to "msgs_per_sec server_cpu_us_per_msg
-# bench_cpu_us_per_msg errors" and JSON to the bench's report.
+# bench_cpu_us_per_msg errors" and JSON to the bench's report. With WIRE
+# set: no warm-up (every message is in the window) and RESULT also has
+# "bytes_to_client bytes_to_server" per message: what the server process
+# wrote and read (frames, headers included; the handshakes are a few
+# hundred bytes per connection, under 0.1% of a run).
 throughput() {
-    local server=$1 transport=$2
+    local server=$1 transport=$2 w0 r0 w1 r1 warmup=$WARMUP
     shift 2
     start_server "$server" "$transport"
-    JSON=$(bench "$@" --warmup "$WARMUP" -d "$DURATION" --server-pid "$SRV_PID" --json) || true
+    [ -n "${WIRE:-}" ] && { warmup=0; read -r w0 r0 <<<"$(io_bytes "$SRV_PID")"; }
+    JSON=$(bench "$@" --warmup "$warmup" -d "$DURATION" --server-pid "$SRV_PID" --json) || true
+    [ -n "${WIRE:-}" ] && read -r w1 r1 <<<"$(io_bytes "$SRV_PID")"
     stop_server
     RESULT=$(result "$JSON") || {
         echo "bench-compare: no messages measured against $server ($transport): $JSON" >&2
         exit 1
     }
+    if [ -n "${WIRE:-}" ]; then
+        RESULT+=$(awk -v m="$(json_num messages <<<"$JSON")" -v w=$((w1 - w0)) -v r=$((r1 - r0)) \
+            'BEGIN { printf " %.0f %.0f", w / m, r / m }')
+    fi
 }
 
 # wait_ports N: waits (at most 70 s) until N more ephemeral ports are free.
@@ -399,12 +436,13 @@ idle() {
 }
 
 idle_once() {
-    local server=$1 transport=$2 n=$3
+    local server=$1 transport=$2 n=${3%% *} extra=()
+    read -ra extra <<<"${3#"$n"}"
     wait_ports "$n"
     start_server "$server" "$transport"
     sleep 0.2
     # Started directly so that $! is the bench itself and SIGINT reaches it.
-    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" -d 300s --server-pid "$SRV_PID" --json \
+    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" "${extra[@]}" -d 300s --server-pid "$SRV_PID" --json \
         >"$WORK/hold.json" 2>"$WORK/hold.err" &
     BENCH_PID=$!
     for _ in $(seq $((HOLD_WAIT * 10))); do
@@ -463,8 +501,10 @@ for name in $SCENARIOS; do
     fi
     WS_MODE=-b
     case " $args " in *" --text "*) WS_MODE=-t ;; esac
+    WIRE=
+    case " $args " in *" --compress "*) WIRE=1 ;; esac
     if [ "$kind" = throughput ]; then
-        printf '%-6s %-17s %12s %12s %14s %7s\n' round server msgs/s "CPU µs/msg" "bench µs/msg" errors
+        printf '%-6s %-17s %12s %12s %14s %7s %s\n' round server msgs/s "CPU µs/msg" "bench µs/msg" errors "${WIRE:+ B/msg to client, to server}"
     else
         printf '%-6s %-17s %14s\n' round server "RSS B/conn"
     fi
@@ -475,8 +515,8 @@ for name in $SCENARIOS; do
             if [ "$kind" = throughput ]; then
                 # shellcheck disable=SC2086 # the bench arguments are words
                 throughput "$server" "$transport" $args
-                read -r rate cpu bcpu errors <<<"$RESULT"
-                printf '%-6s %-17s %12s %12s %14s %7s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors"
+                read -r rate cpu bcpu errors down up <<<"$RESULT"
+                printf '%-6s %-17s %12s %12s %14s %7s %s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors" "${WIRE:+ $down $up}"
             else
                 idle "$server" "$transport" "$args"
                 printf '%-6s %-17s %14s\n' "$round" "$server" "$RESULT"
@@ -497,16 +537,18 @@ for name in $SCENARIOS; do
     if [ "$kind" = throughput ]; then
         printf '%-17s %12s %12s %9s %7s %14s %7s\n' server msgs/s "CPU µs/msg" "CPU ratio" paired "bench µs/msg" errors
         dcpu=$([ -f "$WORK/$name.duplex" ] && col duplex 2 || echo 0)
-        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |" >>"$SUMMARY"
-        echo "|---|---|---:|---:|---:|---:|---:|---:|" >>"$SUMMARY"
+        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |${WIRE:+ wire B/msg to client | wire B/msg to server |}" >>"$SUMMARY"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|${WIRE:+---:|---:|}" >>"$SUMMARY"
         for server in "${list[@]}"; do
             rate=$(col "$server" 1)
             cpu=$(col "$server" 2)
             bcpu=$(col "$server" 3)
             pr=$(paired "$server")
             errs=$(awk '{ s += $4 } END { print s }' "$WORK/$name.$server")
-            printf '%-17s %12s %12s %9s %7s %14s %7s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$pr" "$bcpu" "$errs"
-            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |" >>"$SUMMARY"
+            wire=
+            [ -n "$WIRE" ] && wire=" $(col "$server" 5) | $(col "$server" 6) |"
+            printf '%-17s %12s %12s %9s %7s %14s %7s%s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$pr" "$bcpu" "$errs" "${wire//|/}"
+            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |$wire" >>"$SUMMARY"
         done
     else
         printf '%-17s %14s %9s\n' server "RSS B/conn" ratio

@@ -10,13 +10,15 @@
 #   SERVERS="duplex yawc" scripts/callgrind-ws.sh
 #   N1=5000 N2=25000 SIZE=64 scripts/callgrind-ws.sh
 #
-# Servers: duplex (`duplex serve echo`), tokio-websockets, fastwebsockets,
-# yawc, yawc-small (1 KiB socket buffers), soketto (examples/ref_ws_*.rs). Needs valgrind (apt-get install -y
-# valgrind, done here when missing and possible).
+# Servers: duplex (`duplex serve echo`), duplex-prev (the same with the
+# binary $DUPLEX_PREV, another build of duplex; see scripts/bench-compare.sh),
+# tokio-websockets, fastwebsockets, yawc, yawc-small (1 KiB socket buffers)
+# (examples/ref_ws_*.rs). Needs valgrind (apt-get install -y valgrind, done
+# here when missing and possible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SERVERS=${SERVERS:-duplex tokio-websockets fastwebsockets yawc yawc-small soketto}
+SERVERS=${SERVERS:-duplex tokio-websockets fastwebsockets yawc yawc-small}
 N1=${N1:-10000}
 N2=${N2:-30000}
 SIZE=${SIZE:-64}
@@ -50,7 +52,7 @@ instructions() {
         fastwebsockets) cmd=("$EX/ref_ws_fastwebsockets" 127.0.0.1:0) ;;
         yawc) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0) ;;
         yawc-small) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --buffer 1024) ;;
-        soketto) cmd=("$EX/ref_ws_soketto" 127.0.0.1:0) ;;
+        duplex-prev) cmd=("${DUPLEX_PREV:?duplex-prev needs DUPLEX_PREV=PATH to another duplex binary}" -q serve echo ws://127.0.0.1:0/) ;;
         *) echo "callgrind-ws: unknown server $1" >&2; exit 2 ;;
     esac
     : >"$out"

@@ -8,13 +8,17 @@
 //! kosoku -m fuzzingserver 127.0.0.1:9001 -o reports &
 //! cargo run --example autobahn_client -- 127.0.0.1:9001
 //! cargo run --example autobahn_client -- 127.0.0.1:9001 --no-compress
+//! cargo run --example autobahn_client -- 127.0.0.1:9001 --parallel 2
 //! ```
 //!
 //! Every connection offers permessage-deflate as `duplex connect
-//! --compress` does (`--no-compress`: no offer). Prints one line per case
-//! (`case N/TOTAL`) and exits 0 once the reports are updated; a failure to
-//! talk to the fuzzing server exits 1.
+//! --compress` does (`--no-compress`: no offer). `--parallel N` runs up to
+//! N cases at once (each case is a connection of its own; the fuzzing
+//! server grades each by itself). Prints one line per case (`case
+//! N/TOTAL`) and exits 0 once the reports are updated; a failure to talk
+//! to the fuzzing server exits 1.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -87,28 +91,36 @@ async fn read_text(dialer: &Dialer, addr: &str, target: &str) -> anyhow::Result<
     Ok(text)
 }
 
-async fn run(addr: &str, compress: bool) -> anyhow::Result<()> {
-    let dialer = Dialer::new(DialOptions {
+async fn run(addr: &str, compress: bool, parallel: usize) -> anyhow::Result<()> {
+    let dialer = Arc::new(Dialer::new(DialOptions {
         timeout: TIMEOUT,
         ca: None,
         insecure: false,
         websocket: ClientOptions::new(MAX_MESSAGE, compress),
-    });
+    }));
     let count: u32 = read_text(&dialer, addr, "/getCaseCount")
         .await?
         .trim()
         .parse()
         .context("the case count is not a number")?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut cases = tokio::task::JoinSet::new();
     for case in 1..=count {
+        let slot = slots.clone().acquire_owned().await?;
         println!("case {case}/{count}");
-        let target = format!("/runCase?case={case}&agent={AGENT}");
-        match tokio::time::timeout(CASE_TIMEOUT, echo(&dialer, addr, &target)).await {
-            Ok(Ok(())) => {}
-            // A refused handshake is a result of the case, not of the run.
-            Ok(Err(e)) => eprintln!("case {case}: {e:#}"),
-            Err(_) => eprintln!("case {case}: still running after {CASE_TIMEOUT:?}; moving on"),
-        }
+        let (dialer, addr) = (dialer.clone(), addr.to_string());
+        cases.spawn(async move {
+            let target = format!("/runCase?case={case}&agent={AGENT}");
+            match tokio::time::timeout(CASE_TIMEOUT, echo(&dialer, &addr, &target)).await {
+                Ok(Ok(())) => {}
+                // A refused handshake is a result of the case, not of the run.
+                Ok(Err(e)) => eprintln!("case {case}: {e:#}"),
+                Err(_) => eprintln!("case {case}: still running after {CASE_TIMEOUT:?}; moving on"),
+            }
+            drop(slot);
+        });
     }
+    while cases.join_next().await.is_some() {}
     let target = format!("/updateReports?agent={AGENT}");
     let mut ws = open(&dialer, addr, &target).await?;
     let _ = tokio::time::timeout(TIMEOUT, async {
@@ -124,15 +136,27 @@ async fn run(addr: &str, compress: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(addr) = args.get(1) else {
-        eprintln!("usage: autobahn_client HOST:PORT [--no-compress] (the fuzzing server)");
+        eprintln!(
+            "usage: autobahn_client HOST:PORT [--no-compress] [--parallel N] (the fuzzing server)"
+        );
         std::process::exit(2);
     };
     let compress = !args.iter().any(|a| a == "--no-compress");
-    if let Err(e) = run(addr, compress).await {
+    let parallel = match args.iter().position(|a| a == "--parallel") {
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                eprintln!("autobahn_client: --parallel takes a number");
+                std::process::exit(2);
+            }
+        },
+        None => 1,
+    };
+    if let Err(e) = run(addr, compress, parallel).await {
         eprintln!("autobahn_client: {e:#}");
         std::process::exit(1);
     }

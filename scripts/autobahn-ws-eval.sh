@@ -123,7 +123,7 @@ for run in $RUNS; do
     case $run in
         *-client)
             case $run in
-                duplex-client) client=("$EX/autobahn_client") ;;
+                duplex-client) client=("$EX/autobahn_client" --parallel "$PARALLEL") ;;
                 *) echo "autobahn-ws-eval: unknown client $run" >&2; exit 2 ;;
             esac
             : >"$WORK/fuzz.err"
@@ -136,7 +136,7 @@ for run in $RUNS; do
                 sleep 0.1
             done
             [ -n "$addr" ] || { echo "autobahn-ws-eval: kosoku did not start: $(cat "$WORK/fuzz.err")" >&2; exit 1; }
-            timeout 900 "${client[@]}" "$addr" >"$WORK/client.out" 2>"$WORK/client.err" ||
+            timeout 900 "${client[0]}" "$addr" "${client[@]:1}" >"$WORK/client.out" 2>"$WORK/client.err" ||
                 echo "$run: the client exited with an error: $(tail -n 3 "$WORK/client.err")"
             for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
             kill "$PID" 2>/dev/null || true

@@ -252,7 +252,13 @@ echo "building (release)…" >&2
 # Two builds: the examples' dev-dependencies turn on tokio's test-util, and
 # one build of both would measure a duplex compiled with it. The binary is
 # built last, on its own, as `cargo install` would build it.
-cargo build --release --examples --quiet
+# The examples only when a reference server (or PLOTS) needs them.
+for s in tokio tungstenite fastwebsockets tokio-websockets yawc yawc-small; do
+    if uses "$s" || [ -n "$PLOTS" ]; then
+        cargo build --release --examples --quiet
+        break
+    fi
+done
 cargo build --release --bin duplex --quiet
 WORK=$(mktemp -d)
 gcc -O2 -o "$WORK/ref_epoll_echo" benches/ref_epoll_echo.c

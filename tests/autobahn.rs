@@ -21,8 +21,8 @@
 //! and fragmented. `AUTOBAHN_ALL=1` runs every case
 //! (`scripts/autobahn.sh` does, on a release build).
 //!
-//! The two suites run at the same time (two tests of one binary), the
-//! server's with two cases in parallel, and the deflate code is built
+//! The two suites run at the same time (two tests of one binary), each
+//! with two cases in parallel, and the deflate code is built
 //! optimised even in test builds (Cargo.toml): unoptimised, zlib-rs alone
 //! would take most of the CI budget (BENCHMARKS.md, "Conformance").
 
@@ -270,7 +270,7 @@ fn autobahn_client_groups_1_to_13_pass() {
 
     let start = Instant::now();
     let mut cmd = Command::new(&client);
-    cmd.arg(&addr);
+    cmd.arg(&addr).args(["--parallel", "2"]);
     let out = run(cmd, SUITE_TIMEOUT);
     let elapsed = start.elapsed();
     assert_eq!(

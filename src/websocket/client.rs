@@ -17,8 +17,10 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::config::{Config, accept_key};
 use super::deflate::{self, Params};
-use super::{Config, Prefixed, Role, WebSocket, accept_key};
+use super::prefixed::Prefixed;
+use super::socket::{Role, WebSocket};
 use crate::endpoint::{Host, WsTarget};
 
 /// Bytes of a refusal's body shown to the user.

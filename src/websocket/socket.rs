@@ -19,7 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 use yawc::{Frame, OpCode, WebSocketError};
 
-use super::{Close, Config};
+use super::close::Close;
+use super::config::Config;
 
 /// Which end of the connection this is: a client masks what it sends.
 pub use yawc::Role;

@@ -161,7 +161,12 @@ pub async fn run(load: Load, sets: Sets) -> anyhow::Result<Report> {
         while set.join_next().await.is_some() {}
         ctrl_c.abort();
         let url = &ctl.load.targets[0];
-        anyhow::bail!("cannot connect to {url}: {}", targets[0].why().await);
+        let why = targets[0].why().await;
+        // The dialer's errors say whom they could not reach already.
+        if why.starts_with("cannot connect to ") {
+            anyhow::bail!("{why}");
+        }
+        anyhow::bail!("cannot connect to {url}: {why}");
     }
     // Without a warm-up the window starts when the gate opens: the first
     // sample is taken while every worker still waits at it. After a

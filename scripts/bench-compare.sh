@@ -19,8 +19,8 @@
 #   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same eight)
 #   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections, the bench
 #             offering permessage-deflate (--compress --json-text): duplex
-#             websockets; also the bytes each server wrote and read per
-#             message (/proc/PID/io: frame headers included)
+#             websockets (the bytes on the wire: examples/ws_deflate_load.rs,
+#             see BENCHMARKS.md)
 #   connect   TCP connect + one 64 B echo + close, 50 at a time: per connection
 #             (duplex tokio epoll socat ncat)
 #   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
@@ -384,33 +384,19 @@ stop_server() {
 
 bench() { taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" "$@"; }
 
-# io_bytes PID: "written read": the bytes the process has written and read
-# through system calls (sockets included), from /proc/PID/io.
-io_bytes() { awk '/^wchar:/ { w = $2 } /^rchar:/ { r = $2 } END { print w, r }' "/proc/$1/io"; }
-
 # throughput SERVER TRANSPORT BENCH-ARGS…: one run (warm-up, then the
 # measured window); sets RESULT to "msgs_per_sec server_cpu_us_per_msg
-# bench_cpu_us_per_msg errors" and JSON to the bench's report. With WIRE
-# set: no warm-up (every message is in the window) and RESULT also has
-# "bytes_to_client bytes_to_server" per message: what the server process
-# wrote and read (frames, headers included; the handshakes are a few
-# hundred bytes per connection, under 0.1% of a run).
+# bench_cpu_us_per_msg errors" and JSON to the bench's report.
 throughput() {
-    local server=$1 transport=$2 w0 r0 w1 r1 warmup=$WARMUP
+    local server=$1 transport=$2
     shift 2
     start_server "$server" "$transport"
-    [ -n "${WIRE:-}" ] && { warmup=0; read -r w0 r0 <<<"$(io_bytes "$SRV_PID")"; }
-    JSON=$(bench "$@" --warmup "$warmup" -d "$DURATION" --server-pid "$SRV_PID" --json) || true
-    [ -n "${WIRE:-}" ] && read -r w1 r1 <<<"$(io_bytes "$SRV_PID")"
+    JSON=$(bench "$@" --warmup "$WARMUP" -d "$DURATION" --server-pid "$SRV_PID" --json) || true
     stop_server
     RESULT=$(result "$JSON") || {
         echo "bench-compare: no messages measured against $server ($transport): $JSON" >&2
         exit 1
     }
-    if [ -n "${WIRE:-}" ]; then
-        RESULT+=$(awk -v m="$(json_num messages <<<"$JSON")" -v w=$((w1 - w0)) -v r=$((r1 - r0)) \
-            'BEGIN { printf " %.0f %.0f", w / m, r / m }')
-    fi
 }
 
 # wait_ports N: waits (at most 70 s) until N more ephemeral ports are free.
@@ -507,10 +493,8 @@ for name in $SCENARIOS; do
     fi
     WS_MODE=-b
     case " $args " in *" --text "*) WS_MODE=-t ;; esac
-    WIRE=
-    case " $args " in *" --compress "*) WIRE=1 ;; esac
     if [ "$kind" = throughput ]; then
-        printf '%-6s %-17s %12s %12s %14s %7s %s\n' round server msgs/s "CPU µs/msg" "bench µs/msg" errors "${WIRE:+ B/msg to client, to server}"
+        printf '%-6s %-17s %12s %12s %14s %7s\n' round server msgs/s "CPU µs/msg" "bench µs/msg" errors
     else
         printf '%-6s %-17s %14s\n' round server "RSS B/conn"
     fi
@@ -521,8 +505,8 @@ for name in $SCENARIOS; do
             if [ "$kind" = throughput ]; then
                 # shellcheck disable=SC2086 # the bench arguments are words
                 throughput "$server" "$transport" $args
-                read -r rate cpu bcpu errors down up <<<"$RESULT"
-                printf '%-6s %-17s %12s %12s %14s %7s %s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors" "${WIRE:+ $down $up}"
+                read -r rate cpu bcpu errors <<<"$RESULT"
+                printf '%-6s %-17s %12s %12s %14s %7s\n' "$round" "$server" "$rate" "$cpu" "$bcpu" "$errors"
             else
                 idle "$server" "$transport" "$args"
                 printf '%-6s %-17s %14s\n' "$round" "$server" "$RESULT"
@@ -543,18 +527,16 @@ for name in $SCENARIOS; do
     if [ "$kind" = throughput ]; then
         printf '%-17s %12s %12s %9s %7s %14s %7s\n' server msgs/s "CPU µs/msg" "CPU ratio" paired "bench µs/msg" errors
         dcpu=$([ -f "$WORK/$name.duplex" ] && col duplex 2 || echo 0)
-        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |${WIRE:+ wire B/msg to client | wire B/msg to server |}" >>"$SUMMARY"
-        echo "|---|---|---:|---:|---:|---:|---:|---:|${WIRE:+---:|---:|}" >>"$SUMMARY"
+        echo "| $title | server | msgs/s | server CPU µs/msg | duplex CPU ÷ this | paired | bench CPU µs/msg | errors |" >>"$SUMMARY"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|" >>"$SUMMARY"
         for server in "${list[@]}"; do
             rate=$(col "$server" 1)
             cpu=$(col "$server" 2)
             bcpu=$(col "$server" 3)
             pr=$(paired "$server")
             errs=$(awk '{ s += $4 } END { print s }' "$WORK/$name.$server")
-            wire=
-            [ -n "$WIRE" ] && wire=" $(col "$server" 5) | $(col "$server" 6) |"
-            printf '%-17s %12s %12s %9s %7s %14s %7s%s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$pr" "$bcpu" "$errs" "${wire//|/}"
-            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |$wire" >>"$SUMMARY"
+            printf '%-17s %12s %12s %9s %7s %14s %7s\n' "$server" "$rate" "$cpu" "$(ratio "$dcpu" "$cpu")" "$pr" "$bcpu" "$errs"
+            echo "| | $server | $rate | $cpu | $(ratio "$dcpu" "$cpu") | $pr | $bcpu | $errs |" >>"$SUMMARY"
         done
     else
         printf '%-17s %14s %9s\n' server "RSS B/conn" ratio

@@ -19,21 +19,23 @@
 #   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same eight)
 #   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections, the bench
 #             offering permessage-deflate (--compress --json-text): duplex
-#             websockets (the bytes on the wire: examples/ws_deflate_load.rs,
-#             see BENCHMARKS.md)
+#             duplex-context websockets (the bytes on the wire:
+#             examples/ws_deflate_load.rs, see BENCHMARKS.md)
 #   connect   TCP connect + one 64 B echo + close, 50 at a time: per connection
 #             (duplex tokio epoll socat ncat)
 #   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
 #   idle-ws   RSS per idle WebSocket connection at $IDLE_WS connections
 #             (the same eight)
 #   idle-wsz  the same, every connection offering permessage-deflate and
-#             echoing one compressed message first: duplex websockets
+#             echoing one compressed message first: duplex duplex-context
+#             websockets
 #
 # Servers: duplex = `duplex serve echo URL`; duplex-prev = the same with the
 # binary $DUPLEX_PREV (another build of duplex, e.g. the last one on
 # tokio-websockets: `git worktree add /tmp/prev 368e3c3 && (cd /tmp/prev &&
 # cargo build --release --bin duplex)`, then
-# DUPLEX_PREV=/tmp/prev/target/release/duplex); tokio = examples/ref_{tcp,unix,
+# DUPLEX_PREV=/tmp/prev/target/release/duplex); duplex-context = duplex with
+# --compression-context (both sides keep their deflate context); tokio = examples/ref_{tcp,unix,
 # udp}_echo.rs; epoll = benches/ref_epoll_echo.c (gcc -O2, one thread,
 # edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets /
 # yawc = examples/ref_ws_*.rs (yawc-small: yawc with 1 KiB socket
@@ -118,7 +120,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k wsz64k connect idle-tcp idle-ws idle-wsz"
 SCENARIOS=${*:-$ALL}
-ALL_SERVERS="duplex duplex-prev tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small websockets"
+ALL_SERVERS="duplex duplex-prev duplex-context tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small websockets"
 SERVERS=${SERVERS:-$ALL_SERVERS}
 PLOTS=${PLOTS:-}
 PLOT_SCENARIOS=${PLOT_SCENARIOS:-tcp64 ws64}
@@ -146,12 +148,12 @@ scenario() {
         udp64) echo "udp|duplex tokio socat|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
         ws64) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
         ws64k) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
-        wsz64k) echo "ws|duplex websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536 --json-text --compress" ;;
+        wsz64k) echo "ws|duplex duplex-context websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536 --json-text --compress" ;;
         connect) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
         # socat and ncat: a process per connection (see the header).
         idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
         idle-ws) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
-        idle-wsz) echo "ws|duplex websockets|idle|idle WebSocket, deflate agreed, $IDLE_WS conns|$IDLE_WS --compress" ;;
+        idle-wsz) echo "ws|duplex duplex-context websockets|idle|idle WebSocket, deflate agreed, $IDLE_WS conns|$IDLE_WS --compress" ;;
         *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
     esac
 }
@@ -317,6 +319,7 @@ start_server() {
         duplex/unix) cmd=("$DUPLEX" -q serve echo "unix://$sock") ;;
         duplex/ws) cmd=("$DUPLEX" -q serve echo "ws://127.0.0.1:0/") ;;
         duplex-prev/ws) cmd=("$DUPLEX_PREV" -q serve echo "ws://127.0.0.1:0/") ;;
+        duplex-context/ws) cmd=("$DUPLEX" -q serve echo "ws://127.0.0.1:0/" --compression-context) ;;
         websockets/ws) cmd=(.venv/bin/python examples/ref_ws_python.py 127.0.0.1:0) ;;
         duplex/*) cmd=("$DUPLEX" -q serve echo "$transport://127.0.0.1:0") ;;
         tokio/tcp) cmd=("$EX/ref_tcp_echo" 127.0.0.1:0) ;;

@@ -8,6 +8,7 @@
 #   ROUNDS=5 DURATION=10 scripts/bench-compare.sh tcp64
 #   SERVERS="duplex tokio socat" scripts/bench-compare.sh tcp64 unix64
 #   PLOTS=plots scripts/bench-compare.sh tcp64 ws64   # + latency curves
+#   BUILD=0 scripts/bench-compare.sh ws64            # no build: target/release as it is
 #
 # Scenarios (servers compared):
 #   tcp64     TCP, 64 B round trips, 50 connections      duplex tokio epoll socat ncat
@@ -250,18 +251,22 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_MAX + 100)) ]
     fi
 fi
 
-echo "building (release)…" >&2
-# Two builds: the examples' dev-dependencies turn on tokio's test-util, and
-# one build of both would measure a duplex compiled with it. The binary is
-# built last, on its own, as `cargo install` would build it.
-# The examples only when a reference server (or PLOTS) needs them.
-for s in tokio tungstenite fastwebsockets tokio-websockets yawc yawc-small; do
-    if uses "$s" || [ -n "$PLOTS" ]; then
-        cargo build --release --examples --quiet
-        break
-    fi
-done
-cargo build --release --bin duplex --quiet
+if [ "${BUILD:-1}" = 0 ]; then
+    echo "BUILD=0: using the binaries in target/release as they are" >&2
+else
+    echo "building (release)…" >&2
+    # Two builds: the examples' dev-dependencies turn on tokio's test-util, and
+    # one build of both would measure a duplex compiled with it. The binary is
+    # built last, on its own, as `cargo install` would build it.
+    # The examples only when a reference server (or PLOTS) needs them.
+    for s in tokio tungstenite fastwebsockets tokio-websockets yawc yawc-small; do
+        if uses "$s" || [ -n "$PLOTS" ]; then
+            cargo build --release --examples --quiet
+            break
+        fi
+    done
+    cargo build --release --bin duplex --quiet
+fi
 WORK=$(mktemp -d)
 gcc -O2 -o "$WORK/ref_epoll_echo" benches/ref_epoll_echo.c
 DUPLEX=target/release/duplex

@@ -150,7 +150,7 @@ pub struct WebSocketOptions {
     #[arg(long, value_enum, help_heading = "WebSocket")]
     pub compression: Option<Switch>,
     /// Let compressing sides keep their context from message to message:
-    /// better compression of small messages, about 100 KiB more memory per
+    /// better compression of small messages, about 320 KiB more memory per
     /// connection (without it no deflate state outlives a message).
     #[arg(long, help_heading = "WebSocket")]
     #[serde(default)]

@@ -9,6 +9,7 @@
 #   scripts/callgrind-ws.sh                              # every server
 #   SERVERS="duplex yawc" scripts/callgrind-ws.sh
 #   N1=5000 N2=25000 SIZE=64 scripts/callgrind-ws.sh
+#   BUILD=0 SERVERS="duplex duplex-prev" DUPLEX_PREV=… scripts/callgrind-ws.sh
 #
 # Servers: duplex (`duplex serve echo`), duplex-prev (the same with the
 # binary $DUPLEX_PREV, another build of duplex; see scripts/bench-compare.sh),
@@ -31,13 +32,17 @@ if ! command -v valgrind >/dev/null; then
         exit 1
     fi
 fi
-echo "building (release)…" >&2
-# The examples only for the reference servers, and duplex on its own after
-# them (their dev-dependencies would turn on tokio's test-util in it).
-case " $SERVERS " in
-    *" tokio-websockets "* | *" fastwebsockets "* | *" yawc"*) cargo build --release --examples --quiet ;;
-esac
-cargo build --release --bin duplex --quiet
+if [ "${BUILD:-1}" = 0 ]; then
+    echo "BUILD=0: using the binaries in target/release as they are" >&2
+else
+    echo "building (release)…" >&2
+    # The examples only for the reference servers, and duplex on its own
+    # after them (their dev-dependencies would turn on tokio's test-util).
+    case " $SERVERS " in
+        *" tokio-websockets "* | *" fastwebsockets "* | *" yawc"*) cargo build --release --examples --quiet ;;
+    esac
+    cargo build --release --bin duplex --quiet
+fi
 DUPLEX=target/release/duplex
 EX=target/release/examples
 WORK=$(mktemp -d)

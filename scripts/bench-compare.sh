@@ -8,24 +8,41 @@
 #   ROUNDS=5 DURATION=10 scripts/bench-compare.sh tcp64
 #   SERVERS="duplex tokio socat" scripts/bench-compare.sh tcp64 unix64
 #   PLOTS=plots scripts/bench-compare.sh tcp64 ws64   # + latency curves
+#   BUILD=0 scripts/bench-compare.sh ws64            # no build: target/release as it is
 #
 # Scenarios (servers compared):
 #   tcp64     TCP, 64 B round trips, 50 connections      duplex tokio epoll socat ncat
 #   tcp16k    TCP, 16 KiB round trips, 50 connections    duplex tokio epoll socat ncat
 #   unix64    Unix socket, 64 B, 50 connections          duplex tokio socat
 #   udp64     UDP, 64 B, 50 client sockets               duplex tokio socat
-#   ws64      WebSocket, 64 B text, 50 connections       duplex tungstenite fastwebsockets tokio-websockets websocat
-#   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same five)
+#   ws64      WebSocket, 64 B text, 50 connections       duplex duplex-prev tungstenite fastwebsockets
+#             tokio-websockets websocat yawc yawc-small
+#   ws64k     WebSocket, 64 KiB binary, 20 connections   (the same eight)
+#   wsz64k    WebSocket, 64 KiB JSON-like text, 20 connections, the bench
+#             offering permessage-deflate (--compress --json-text): duplex
+#             duplex-context websockets (the bytes on the wire:
+#             examples/ws_deflate_load.rs, see BENCHMARKS.md)
 #   connect   TCP connect + one 64 B echo + close, 50 at a time: per connection
 #             (duplex tokio epoll socat ncat)
 #   idle-tcp  RSS per idle TCP connection at $IDLE_TCP connections (duplex tokio epoll)
 #   idle-ws   RSS per idle WebSocket connection at $IDLE_WS connections
-#             (duplex tungstenite fastwebsockets tokio-websockets websocat)
+#             (the same eight)
+#   idle-wsz  the same, every connection offering permessage-deflate and
+#             echoing one compressed message first: duplex duplex-context
+#             websockets
 #
-# Servers: duplex = `duplex serve echo URL`; tokio = examples/ref_{tcp,unix,
+# Servers: duplex = `duplex serve echo URL`; duplex-prev = the same with the
+# binary $DUPLEX_PREV (another build of duplex, e.g. the last one on
+# tokio-websockets: `git worktree add /tmp/prev 368e3c3 && (cd /tmp/prev &&
+# cargo build --release --bin duplex)`, then
+# DUPLEX_PREV=/tmp/prev/target/release/duplex); duplex-context = duplex with
+# --compression-context (both sides keep their deflate context); tokio = examples/ref_{tcp,unix,
 # udp}_echo.rs; epoll = benches/ref_epoll_echo.c (gcc -O2, one thread,
-# edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets =
-# examples/ref_ws_*.rs. The tools, as echo servers:
+# edge-triggered epoll); tungstenite / fastwebsockets / tokio-websockets /
+# yawc = examples/ref_ws_*.rs (yawc-small: yawc with 1 KiB socket
+# buffers instead of 8); websockets = examples/ref_ws_python.py (Python
+# `websockets` from .venv, its default compression: context takeover,
+# 12-bit windows). The tools, as echo servers:
 #   socat     TCP  socat TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
 #             Unix socat UNIX-LISTEN:PATH,fork,backlog=128 PIPE
 #             UDP  socat UDP-RECVFROM:PORT,bind=127.0.0.1,fork PIPE
@@ -99,11 +116,12 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 IDLE_TCP=${IDLE_TCP:-10000}
 IDLE_WS=${IDLE_WS:-5000}
+HOLD_WAIT=${HOLD_WAIT:-120}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k connect idle-tcp idle-ws"
+ALL="tcp64 tcp16k unix64 udp64 ws64 ws64k wsz64k connect idle-tcp idle-ws idle-wsz"
 SCENARIOS=${*:-$ALL}
-ALL_SERVERS="duplex tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat"
+ALL_SERVERS="duplex duplex-prev duplex-context tokio epoll tungstenite fastwebsockets tokio-websockets socat ncat websocat yawc yawc-small websockets"
 SERVERS=${SERVERS:-$ALL_SERVERS}
 PLOTS=${PLOTS:-}
 PLOT_SCENARIOS=${PLOT_SCENARIOS:-tcp64 ws64}
@@ -129,12 +147,14 @@ scenario() {
         tcp16k) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP 16 KiB, 50 conns|-c 50 -s 16384" ;;
         unix64) echo "unix|duplex tokio socat|throughput|Unix 64 B, 50 conns|-c 50 -s 64" ;;
         udp64) echo "udp|duplex tokio socat|throughput|UDP 64 B, 50 clients|-c 50 -s 64" ;;
-        ws64) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
-        ws64k) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        ws64) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|throughput|WebSocket 64 B text, 50 conns|-c 50 -s 64 --text" ;;
+        ws64k) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|throughput|WebSocket 64 KiB binary, 20 conns|-c 20 -s 65536" ;;
+        wsz64k) echo "ws|duplex duplex-context websockets|throughput|WebSocket 64 KiB JSON text, deflate offered, 20 conns|-c 20 -s 65536 --json-text --compress" ;;
         connect) echo "tcp|duplex tokio epoll socat ncat|throughput|TCP connect+echo+close, 50 at a time|-c 50 -s 64 --connect-rate" ;;
         # socat and ncat: a process per connection (see the header).
         idle-tcp) echo "tcp|duplex tokio epoll|idle|idle TCP, $IDLE_TCP conns|$IDLE_TCP" ;;
-        idle-ws) echo "ws|duplex tungstenite fastwebsockets tokio-websockets websocat|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        idle-ws) echo "ws|duplex duplex-prev tungstenite fastwebsockets tokio-websockets websocat yawc yawc-small|idle|idle WebSocket, $IDLE_WS conns|$IDLE_WS" ;;
+        idle-wsz) echo "ws|duplex duplex-context websockets|idle|idle WebSocket, deflate agreed, $IDLE_WS conns|$IDLE_WS --compress" ;;
         *) echo "bench-compare: unknown scenario '$1' (known: $ALL)" >&2; exit 2 ;;
     esac
 }
@@ -209,6 +229,14 @@ if uses websocat; then
         fi
     fi
 fi
+if uses duplex-prev && ! [ -x "${DUPLEX_PREV:-}" ]; then
+    echo "bench-compare: duplex-prev needs DUPLEX_PREV=PATH to another duplex binary (see the header), or leave it out with SERVERS=\"…\"" >&2
+    exit 1
+fi
+if uses websockets && ! .venv/bin/python -c 'import websockets' 2>/dev/null; then
+    echo "bench-compare: websockets needs Python websockets in .venv (bash scripts/test.sh installs it)" >&2
+    exit 1
+fi
 if [ -n "$PLOTS" ]; then
     mkdir -p "$PLOTS"
     PLOTS=$(cd "$PLOTS" && pwd)
@@ -223,12 +251,22 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_MAX + 100)) ]
     fi
 fi
 
-echo "building (release)…" >&2
-# Two builds: the examples' dev-dependencies turn on tokio's test-util, and
-# one build of both would measure a duplex compiled with it. The binary is
-# built last, on its own, as `cargo install` would build it.
-cargo build --release --examples --quiet
-cargo build --release --bin duplex --quiet
+if [ "${BUILD:-1}" = 0 ]; then
+    echo "BUILD=0: using the binaries in target/release as they are" >&2
+else
+    echo "building (release)…" >&2
+    # Two builds: the examples' dev-dependencies turn on tokio's test-util, and
+    # one build of both would measure a duplex compiled with it. The binary is
+    # built last, on its own, as `cargo install` would build it.
+    # The examples only when a reference server (or PLOTS) needs them.
+    for s in tokio tungstenite fastwebsockets tokio-websockets yawc yawc-small; do
+        if uses "$s" || [ -n "$PLOTS" ]; then
+            cargo build --release --examples --quiet
+            break
+        fi
+    done
+    cargo build --release --bin duplex --quiet
+fi
 WORK=$(mktemp -d)
 gcc -O2 -o "$WORK/ref_epoll_echo" benches/ref_epoll_echo.c
 DUPLEX=target/release/duplex
@@ -285,6 +323,9 @@ start_server() {
     case $server/$transport in
         duplex/unix) cmd=("$DUPLEX" -q serve echo "unix://$sock") ;;
         duplex/ws) cmd=("$DUPLEX" -q serve echo "ws://127.0.0.1:0/") ;;
+        duplex-prev/ws) cmd=("$DUPLEX_PREV" -q serve echo "ws://127.0.0.1:0/") ;;
+        duplex-context/ws) cmd=("$DUPLEX" -q serve echo "ws://127.0.0.1:0/" --compression-context) ;;
+        websockets/ws) cmd=(.venv/bin/python examples/ref_ws_python.py 127.0.0.1:0) ;;
         duplex/*) cmd=("$DUPLEX" -q serve echo "$transport://127.0.0.1:0") ;;
         tokio/tcp) cmd=("$EX/ref_tcp_echo" 127.0.0.1:0) ;;
         tokio/unix) cmd=("$EX/ref_unix_echo" "$sock") ;;
@@ -293,6 +334,8 @@ start_server() {
         tungstenite/ws) cmd=("$EX/ref_ws_tungstenite" 127.0.0.1:0) ;;
         fastwebsockets/ws) cmd=("$EX/ref_ws_fastwebsockets" 127.0.0.1:0) ;;
         tokio-websockets/ws) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
+        yawc/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0) ;;
+        yawc-small/ws) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --buffer 1024) ;;
         socat/tcp) cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
         socat/unix) cmd=(socat "UNIX-LISTEN:$sock,fork,backlog=128" PIPE) ;;
         socat/udp) cmd=(socat "UDP-RECVFROM:$port,bind=127.0.0.1,fork" PIPE) ;;
@@ -364,32 +407,71 @@ throughput() {
     }
 }
 
+# wait_ports N: waits (at most 70 s) until N more ephemeral ports are free.
+# Every idle run leaves its N client ports in TIME_WAIT for a minute, and
+# the default range (32768–60999) does not hold two runs of 10,000.
+wait_ports() {
+    local low high busy
+    read -r low high </proc/sys/net/ipv4/ip_local_port_range
+    for _ in $(seq 140); do
+        busy=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | wc -l)
+        [ $((high - low - busy)) -gt $(($1 + 1000)) ] && return
+        sleep 0.5
+    done
+    echo "bench-compare: fewer than $1 ephemeral ports free after 70 s; the run may fail" >&2
+}
+
 # idle SERVER TRANSPORT N: sets RESULT to "bytes_per_idle_connection".
+# On this shared machine a hold of 10,000 connections now and then never
+# completes (the load stays short of "holding" with nothing on stderr): such
+# a run is abandoned after $HOLD_WAIT s and tried again, twice at most.
 idle() {
-    local server=$1 transport=$2 n=$3
+    local attempt
+    for attempt in 1 2 3; do
+        idle_once "$@" && return
+        echo "bench-compare: $1: the hold did not complete (attempt $attempt of 3)" >&2
+    done
+    echo "bench-compare: could not open $3 connections to $1: $(tail -n 5 "$WORK/hold.err" "$WORK/hold.json" "$WORK/server.err")" >&2
+    exit 1
+}
+
+idle_once() {
+    local server=$1 transport=$2 n=${3%% *} extra=()
+    read -ra extra <<<"${3#"$n"}"
+    wait_ports "$n"
     start_server "$server" "$transport"
     sleep 0.2
     # Started directly so that $! is the bench itself and SIGINT reaches it.
-    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" -d 300s --server-pid "$SRV_PID" --json \
+    taskset -c "$LOAD_CPU" "$DUPLEX" bench "$URL" --hold "$n" "${extra[@]}" -d 300s --server-pid "$SRV_PID" --json \
         >"$WORK/hold.json" 2>"$WORK/hold.err" &
     BENCH_PID=$!
-    for _ in $(seq 3000); do
+    for _ in $(seq $((HOLD_WAIT * 10))); do
         grep -q holding "$WORK/hold.err" && break
         kill -0 "$BENCH_PID" 2>/dev/null || break
         sleep 0.1
     done
     if ! grep -q holding "$WORK/hold.err"; then
-        local status=0
-        kill -0 "$BENCH_PID" 2>/dev/null && kill "$BENCH_PID"
-        wait "$BENCH_PID" || status=$?
+        if kill -0 "$BENCH_PID" 2>/dev/null; then kill "$BENCH_PID"; fi
+        wait "$BENCH_PID" 2>/dev/null || true
         BENCH_PID=
-        echo "bench-compare: could not open $n connections to $server (bench exit status $status): $(cat "$WORK/hold.err" "$WORK/hold.json")" >&2
-        exit 1
+        stop_server
+        return 1
     fi
     # Let the server settle, then end the hold: the bench reads the
-    # server's RSS before it closes the connections.
+    # server's RSS before it closes the connections. SIGINT ends the hold;
+    # it is sent again if the load is still there after 10 s: a signal that
+    # arrives before its handler is installed is ignored (the shell starts
+    # background jobs with SIGINT ignored).
     sleep 1
-    kill -INT "$BENCH_PID"
+    local i
+    for i in 1 2 3; do
+        kill -INT "$BENCH_PID" 2>/dev/null || break
+        for _ in $(seq 100); do
+            kill -0 "$BENCH_PID" 2>/dev/null || break 2
+            sleep 0.1
+        done
+        [ "$i" -lt 3 ] || kill "$BENCH_PID" 2>/dev/null || true
+    done
     wait "$BENCH_PID" || { echo "bench-compare: errors while holding connections to $server: $(cat "$WORK/hold.json")" >&2; exit 1; }
     BENCH_PID=
     stop_server

@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::endpoint::Endpoint;
-use crate::options::{BridgeOptions, CounterOptions, LimitOptions, ListenerOptions, TlsOptions};
+use crate::options::{
+    BridgeOptions, CounterOptions, LimitOptions, ListenerOptions, TlsOptions, WebSocketOptions,
+};
 pub use crate::options::{parse_duration, parse_endpoint};
 
 #[derive(Debug, Parser)]
@@ -183,6 +185,8 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitOptions,
+    #[command(flatten)]
+    pub websocket: WebSocketOptions,
     /// Serve Prometheus metrics over HTTP at this tcp:// address (GET /metrics).
     #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
     pub metrics: Option<Endpoint>,
@@ -199,6 +203,8 @@ pub struct BridgeArgs {
     pub bridge: BridgeOptions,
     #[command(flatten)]
     pub limits: LimitOptions,
+    #[command(flatten)]
+    pub websocket: WebSocketOptions,
     /// Serve Prometheus metrics over HTTP at this tcp:// address (GET /metrics).
     #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
     pub metrics: Option<Endpoint>,
@@ -282,11 +288,22 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub binary: bool,
     /// WebSocket: extra request header, 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = header)]
     pub headers: Vec<String>,
     /// WebSocket: subprotocol to ask for.
-    #[arg(long)]
+    #[arg(long, value_parser = subprotocol)]
     pub protocol: Option<String>,
+    /// WebSocket: offer permessage-deflate (RFC 7692); the server decides.
+    ///
+    /// duplex's client never keeps its compression context between
+    /// messages (it says so in its offer), so its memory stays bounded.
+    #[arg(long)]
+    pub compress: bool,
+    /// WebSocket: the largest message sent or accepted, in bytes (a
+    /// compressed one: once inflated). A larger incoming message ends the
+    /// session with close 1009 before it is inflated in full.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::client::ws::MAX_MESSAGE, value_parser = count(usize::MAX))]
+    pub max_message: usize,
     /// TLS: also trust the certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
@@ -296,6 +313,21 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// How `connect` reaches its server.
+    pub fn dial_options(&self, max_message: usize) -> crate::dial::DialOptions {
+        crate::dial::DialOptions {
+            timeout: self.connect_timeout(),
+            ca: self.ca.clone(),
+            insecure: self.insecure,
+            websocket: websocket_options(
+                &self.headers,
+                self.protocol.as_deref(),
+                self.compress,
+                max_message,
+            ),
+        }
+    }
+
     /// `--timeout`, else `-w` (as `nc -w` bounds connecting too), else 10 s.
     pub fn connect_timeout(&self) -> Duration {
         self.timeout
@@ -398,11 +430,20 @@ pub struct BenchArgs {
     #[arg(long, requires = "request")]
     pub greeting: bool,
     /// WebSocket: extra request header, 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = header)]
     pub headers: Vec<String>,
     /// WebSocket: subprotocol to ask for (Sec-WebSocket-Protocol).
-    #[arg(long)]
+    #[arg(long, value_parser = subprotocol)]
     pub protocol: Option<String>,
+    /// WebSocket: offer permessage-deflate (RFC 7692) on every connection,
+    /// without keeping context between messages; the server decides.
+    #[arg(long)]
+    pub compress: bool,
+    /// Payloads of JSON-like text (records with ids, names, dates and
+    /// numbers), sent as text messages over ws:// and wss://: what
+    /// compression is measured with (random payloads do not compress).
+    #[arg(long, conflicts_with = "text")]
+    pub json_text: bool,
     /// TLS (tls://, wss://): also trust the certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
@@ -462,6 +503,36 @@ pub const MAX_RATE: f64 = 1e6;
 /// A count from 1 to `max`.
 fn count(max: usize) -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..=max as u64)
+}
+
+/// The WebSocket handshake options of `-H`, `--protocol` and `--compress`
+/// (checked by clap already).
+pub fn websocket_options(
+    headers: &[String],
+    protocol: Option<&str>,
+    compress: bool,
+    max_message: usize,
+) -> crate::websocket::ClientOptions {
+    let mut o = crate::websocket::ClientOptions::new(max_message, compress);
+    o.headers = headers
+        .iter()
+        .filter_map(|h| crate::websocket::parse_header(h).ok())
+        .collect();
+    o.protocol = protocol.and_then(|p| hyper::header::HeaderValue::from_str(p).ok());
+    o
+}
+
+/// `-H 'Name: value'`, checked as a request header duplex lets a user set.
+fn header(s: &str) -> Result<String, String> {
+    crate::websocket::parse_header(s).map(|_| s.to_string())
+}
+
+/// `--protocol`, checked as a header value.
+fn subprotocol(s: &str) -> Result<String, String> {
+    match hyper::header::HeaderValue::from_str(s) {
+        Ok(_) if !s.trim().is_empty() => Ok(s.to_string()),
+        _ => Err(format!("--protocol '{s}' is not a valid subprotocol")),
+    }
 }
 
 /// A duration greater than zero.

@@ -16,13 +16,16 @@ use serde::Deserialize;
 
 use crate::activation::Activation;
 use crate::cli::{BridgeArgs, ServeArgs};
+use crate::dial::DialOptions;
 use crate::endpoint::Endpoint;
 use crate::options::{
     BridgeOptions, CounterOptions, LimitOptions, ListenerOptions, ServiceName, TlsOptions,
+    WebSocketOptions,
 };
 use crate::server::{self, BridgePlan, Limits, Listen, ServicePlan, StoreSettings};
 use crate::service::{Counter, Daytime, Random, Service, Stats};
 use crate::tls::TlsFiles;
+use crate::websocket::{ClientOptions, Policy};
 
 /// `src/default.toml`, with `{key}` where the default of `key` goes.
 const DEFAULT_TEMPLATE: &str = include_str!("default.toml");
@@ -56,6 +59,8 @@ pub fn default_config() -> String {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub limits: Limits,
+    /// permessage-deflate for WebSocket clients that offer it (`None`: off).
+    pub compression: Option<Policy>,
     /// Each with its service set and at least one URL.
     pub listeners: Vec<ListenerOptions>,
     /// Each checked ([`BridgeOptions::check`]).
@@ -84,6 +89,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
             args.listener.check(service)?;
             Settings {
                 limits: Limits::default(),
+                compression: Some(Policy::default()),
                 listeners: vec![args.listener.clone()],
                 bridges: Vec::new(),
                 tls: None,
@@ -106,7 +112,12 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
         l.reuse_port |= args.listener.reuse_port;
         l.proxy_protocol |= args.listener.proxy_protocol;
     }
-    settings.apply_flags(&args.limits, args.metrics.as_ref(), &args.tls)?;
+    settings.apply_flags(
+        &args.limits,
+        &args.websocket,
+        args.metrics.as_ref(),
+        &args.tls,
+    )?;
     let file_counter = settings.counter_store.take().map(|s| CounterOptions {
         counter_store: Some(s.url),
         counter_key: Some(s.key),
@@ -128,13 +139,19 @@ pub fn from_bridge_args(args: &BridgeArgs) -> anyhow::Result<Settings> {
     }
     let mut settings = Settings {
         limits: Limits::default(),
+        compression: Some(Policy::default()),
         listeners: Vec::new(),
         bridges: vec![args.bridge.clone()],
         tls: None,
         metrics: None,
         counter_store: None,
     };
-    settings.apply_flags(&args.limits, args.metrics.as_ref(), &args.tls)?;
+    settings.apply_flags(
+        &args.limits,
+        &args.websocket,
+        args.metrics.as_ref(),
+        &args.tls,
+    )?;
     Ok(settings)
 }
 
@@ -144,10 +161,12 @@ impl Settings {
     fn apply_flags(
         &mut self,
         limits: &LimitOptions,
+        websocket: &WebSocketOptions,
         metrics: Option<&Endpoint>,
         tls: &TlsOptions,
     ) -> anyhow::Result<()> {
         self.limits = limits.apply(self.limits.clone())?;
+        self.compression = websocket.apply(self.compression)?;
         if let Some(m) = metrics {
             self.metrics = Some(m.clone());
         }
@@ -193,12 +212,18 @@ impl Settings {
         for b in &self.bridges {
             let (from, _) = b.check()?;
             for from in activation.listen(from.clone())? {
-                bridges.push(build_bridge(b, from)?);
+                bridges.push(build_bridge(
+                    b,
+                    from,
+                    &self.limits,
+                    self.compression.is_some(),
+                )?);
             }
         }
         activation.finish();
         Ok(server::Plan {
             limits: self.limits,
+            compression: self.compression,
             stats,
             services,
             bridges,
@@ -210,33 +235,33 @@ impl Settings {
     }
 }
 
-/// Makes the plan of a bridge: its defaults filled in and the TLS client
-/// settings of a `tls://` TO built once (the system roots plus `--ca`, or
-/// none with `--insecure`, which is said on stderr).
-fn build_bridge(b: &BridgeOptions, from: Listen) -> anyhow::Result<BridgePlan> {
+/// Makes the plan of a bridge: its defaults filled in, and how its TO is
+/// dialled (the TLS client settings are built, and `--insecure` said on
+/// stderr, when the bridge starts).
+fn build_bridge(
+    b: &BridgeOptions,
+    from: Listen,
+    limits: &Limits,
+    compression: bool,
+) -> anyhow::Result<BridgePlan> {
     let (_, to) = b.check()?;
-    let tls = match to {
-        Endpoint::Tls(_) => {
-            if b.insecure {
-                eprintln!("duplex: --insecure: the certificate of {to} is NOT verified");
-            }
-            Some(crate::tls::client_config(b.ca.as_deref(), b.insecure)?)
-        }
-        _ => None,
-    };
     let defaults = crate::relay::Settings::default();
     Ok(BridgePlan {
         from,
         options: b.listen_options(),
         to: to.clone(),
-        connect_timeout: b.connect_timeout.unwrap_or(BridgePlan::CONNECT_TIMEOUT),
+        dial: DialOptions {
+            timeout: b.connect_timeout.unwrap_or(BridgePlan::CONNECT_TIMEOUT),
+            ca: b.ca.clone(),
+            insecure: b.insecure,
+            websocket: ClientOptions::new(limits.max_message, compression),
+        },
         send_proxy: b.send_proxy,
         relay: crate::relay::Settings {
             buffer: b.buffer_size.unwrap_or(defaults.buffer),
             lines: b.lines,
         },
         wait: b.wait.unwrap_or(BridgePlan::WAIT),
-        tls,
     })
 }
 
@@ -284,6 +309,8 @@ pub fn load_file(path: &Path) -> anyhow::Result<Settings> {
 struct File {
     #[serde(default)]
     limits: LimitOptions,
+    #[serde(default)]
+    websocket: WebSocketOptions,
     #[serde(default, rename = "listener")]
     listeners: Vec<toml::Spanned<ListenerOptions>>,
     #[serde(default, rename = "bridge")]
@@ -297,6 +324,7 @@ struct File {
 pub fn parse(text: &str) -> anyhow::Result<Settings> {
     let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limits = file.limits.apply(Limits::default())?;
+    let compression = file.websocket.apply(Some(Policy::default()))?;
     if file.listeners.is_empty() && file.bridges.is_empty() {
         anyhow::bail!(
             "no [[listener]] and no [[bridge]]: add at least one, e.g.\n[[listener]]\nservice = \"echo\"\nurls = [\"tcp://127.0.0.1:7007\"]"
@@ -325,6 +353,7 @@ pub fn parse(text: &str) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         limits,
+        compression,
         listeners,
         bridges,
         tls: file.tls.as_ref().and_then(tls_files),
@@ -368,6 +397,7 @@ mod tests {
             }
         }
         assert_eq!(plan.limits, Limits::default());
+        assert_eq!(plan.compression, Some(Policy::default()));
     }
 
     #[test]

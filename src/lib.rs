@@ -18,6 +18,9 @@
 //! client/        `duplex connect`: stdin/stdout pump per transport; `--listen`
 //! relay/         relaying between two peers, byte streams or message peers
 //!                (`duplex bridge`, run by `server`)
+//! dial.rs        reaching a server (connect, bench, bridge): resolve, tcp, unix,
+//!                udp, tls, ws, wss, one set of error messages
+//! websocket/     the one WebSocket stack (yawc) with permessage-deflate
 //! tls.rs         rustls settings for servers and clients, `duplex cert`
 //! timer.rs       deadlines and watched waits that cost nothing per message
 //! bench/         `duplex bench`: load generator, histograms, report
@@ -27,10 +30,11 @@
 //! ```
 //!
 //! Modules depend in one direction: `main` on the rest; `config` on
-//! `options`, `server` and `service`; `server` on `service`, `relay` and
-//! the dialling functions of `client::dial`, never on its callers;
-//! `client`'s `--listen` binds through `server::bound`. docs/behaviour.md describes what duplex does, in the terms the
-//! tests use.
+//! `options`, `server` and `service`; `server` on `service`, `relay`,
+//! `websocket` and `dial`; `client` and `bench` on `dial` and `websocket`,
+//! never the other way; `client`'s `--listen` binds through
+//! `server::bound`. docs/behaviour.md describes what duplex does, in the
+//! terms the tests use.
 //!
 //! A service never knows which transport carries it, and a transport never
 //! knows which service it carries: transports frame requests and hand them to
@@ -43,6 +47,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dial;
 pub mod endpoint;
 pub mod logging;
 pub mod man;
@@ -55,3 +60,4 @@ pub mod sys;
 pub mod systemd;
 pub mod timer;
 pub mod tls;
+pub mod websocket;

@@ -24,6 +24,8 @@ use crate::proxy_header;
 use crate::relay::proxy::SendProxy;
 use crate::server::{BridgePlan, Limits, ListenOptions, StoreSettings};
 use crate::service::{DaytimeFormat, RandomConfig};
+use crate::websocket::Policy;
+use crate::websocket::deflate::WINDOW_BITS;
 
 /// The services `duplex serve` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, Deserialize)]
@@ -168,6 +170,81 @@ fn check(l: &Limits) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// WebSocket permessage-deflate (RFC 7692): the compression flags of
+/// `duplex serve` and the `[websocket]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketOptions {
+    /// Agree to permessage-deflate when a client offers it (browsers always
+    /// do), or never [default: on].
+    #[arg(long, value_enum, help_heading = "WebSocket")]
+    pub compression: Option<Switch>,
+    /// Let compressing sides keep their context from message to message:
+    /// better compression of small messages, about 320 KiB more memory per
+    /// connection (without it no deflate state outlives a message).
+    #[arg(long, help_heading = "WebSocket")]
+    #[serde(default)]
+    pub compression_context: bool,
+    /// Largest LZ77 window either side may use, in bits (9 to 15): a
+    /// smaller window caps what a client with context takeover keeps
+    /// (2^bits bytes) and compresses less.
+    #[arg(long, value_name = "BITS", value_parser = window_bits, help_heading = "WebSocket")]
+    pub compression_window_bits: Option<u8>,
+}
+
+impl WebSocketOptions {
+    /// `base` with what is given here put in: the file's over the defaults,
+    /// then the flags' over the file's. `None` is compression off.
+    pub fn apply(&self, base: Option<Policy>) -> anyhow::Result<Option<Policy>> {
+        // Destructured so that a new option cannot be forgotten here.
+        let WebSocketOptions {
+            compression,
+            compression_context,
+            compression_window_bits,
+        } = self;
+        if let Some(bits) = compression_window_bits {
+            window_bits(&bits.to_string()).map_err(anyhow::Error::msg)?;
+        }
+        let on = match compression {
+            Some(Switch::On) => true,
+            Some(Switch::Off) => false,
+            None => base.is_some(),
+        };
+        if !on {
+            return Ok(None);
+        }
+        let mut policy = base.unwrap_or_default();
+        policy.context_takeover |= *compression_context;
+        if let Some(bits) = compression_window_bits {
+            policy.window_bits = *bits;
+        }
+        Ok(Some(policy))
+    }
+}
+
+/// A window size in bits that deflate can use.
+fn window_bits(s: &str) -> Result<u8, String> {
+    s.trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|b| WINDOW_BITS.contains(b))
+        .ok_or_else(|| {
+            format!(
+                "'{s}' is not a window size: give bits from {} to {}",
+                WINDOW_BITS.start(),
+                WINDOW_BITS.end()
+            )
+        })
 }
 
 /// One service and where it listens: `duplex serve SERVICE URL… [service
@@ -508,6 +585,7 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
     use toml::Value;
     let limits = Limits::default();
     let random = RandomConfig::default();
+    let compression = Policy::default();
     let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
     let duration = |d: Duration| Value::String(humantime::format_duration(d).to_string());
     let format = DaytimeFormat::default()
@@ -535,6 +613,15 @@ pub fn defaults() -> Vec<(&'static str, toml::Value)> {
                     .map(|n| Value::String(n.to_string()))
                     .collect(),
             ),
+        ),
+        ("compression", Value::String("on".into())),
+        (
+            "compression_context",
+            Value::Boolean(compression.context_takeover),
+        ),
+        (
+            "compression_window_bits",
+            int(u64::from(compression.window_bits)),
         ),
         ("format", Value::String(format)),
         ("utc", Value::Boolean(false)),
@@ -638,6 +725,7 @@ mod tests {
     #[test]
     fn every_default_is_a_key_of_the_file() {
         let mut limits = toml::Table::new();
+        let mut websocket = toml::Table::new();
         let mut listener = toml::Table::new();
         let mut counter = toml::Table::new();
         counter.insert("store".into(), "redis://127.0.0.1:6379".into());
@@ -654,6 +742,7 @@ mod tests {
             let table = match key {
                 "format" | "utc" | "once" | "min" | "max" | "max_count" | "reuse_port"
                 | "proxy_protocol" => &mut listener,
+                k if k.starts_with("compression") => &mut websocket,
                 "connect_timeout" | "buffer_size" | "wait" => &mut bridge,
                 _ => &mut limits,
             };
@@ -663,6 +752,11 @@ mod tests {
         assert_eq!(
             limits.apply(Limits::default()).expect("valid"),
             Limits::default()
+        );
+        let websocket: WebSocketOptions = websocket.try_into().expect("websocket");
+        assert_eq!(
+            websocket.apply(None).expect("valid"),
+            Some(Policy::default())
         );
         let listener: ListenerOptions = listener.try_into().expect("listener");
         assert_eq!(listener.random(), RandomConfig::default());
@@ -679,6 +773,33 @@ mod tests {
             bridge.buffer_size,
             Some(crate::relay::Settings::default().buffer)
         );
+    }
+
+    #[test]
+    fn compression_flags_over_file_over_defaults() {
+        let file = WebSocketOptions {
+            compression_window_bits: Some(10),
+            ..WebSocketOptions::default()
+        };
+        let from_file = file.apply(Some(Policy::default())).expect("file");
+        assert_eq!(from_file.map(|p| p.window_bits), Some(10));
+        let off = WebSocketOptions {
+            compression: Some(Switch::Off),
+            ..WebSocketOptions::default()
+        };
+        assert_eq!(off.apply(from_file).expect("flags"), None);
+        let context = WebSocketOptions {
+            compression_context: true,
+            ..WebSocketOptions::default()
+        };
+        let both = context.apply(from_file).expect("flags").expect("on");
+        assert!(both.context_takeover);
+        assert_eq!(both.window_bits, 10);
+        let bad = WebSocketOptions {
+            compression_window_bits: Some(8),
+            ..WebSocketOptions::default()
+        };
+        assert!(bad.apply(None).is_err());
     }
 
     #[test]

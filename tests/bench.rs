@@ -213,7 +213,13 @@ fn bench_against_nothing_fails_with_one_clear_line() {
     let port = free_port();
     let out = duplex(&["bench", &format!("tcp://127.0.0.1:{port}"), "-d", "1s"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("cannot connect").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
 }
 
 #[test]

@@ -24,6 +24,9 @@ struct Browser {
     process: Interactive,
     page: Ws,
     next_id: u64,
+    /// DevTools events seen while waiting for answers (`Network.*` once
+    /// enabled), oldest first.
+    events: Vec<Value>,
     _profile: tempfile::TempDir,
 }
 
@@ -76,6 +79,7 @@ impl Browser {
             process,
             page: ws(&page_url),
             next_id: 0,
+            events: Vec::new(),
             _profile: profile,
         }
     }
@@ -93,6 +97,10 @@ impl Browser {
                 continue;
             };
             let v: Value = serde_json::from_str(&t).expect("DevTools JSON");
+            if v["method"].is_string() {
+                self.events.push(v);
+                continue;
+            }
             if v["id"] == id {
                 if !v["error"].is_null() {
                     panic!("{method} failed: {}", v["error"]);
@@ -122,6 +130,24 @@ impl Browser {
                 let log = self.eval("document.getElementById('log').innerText");
                 panic!("{what}: not seen within {WAIT:?}; the console log says: {log}");
             }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The parameters of the first DevTools event named `method` (waiting
+    /// for it at most [`WAIT`]).
+    fn event(&mut self, method: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self.events.iter().find(|e| e["method"] == method) {
+                return e["params"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {method} event within {WAIT:?}"
+            );
+            // Any call reads the events that came before its answer.
+            self.eval("0");
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -308,4 +334,97 @@ fn console_shows_the_close_code_and_reconnects_on_demand() {
         .collect();
     assert!(counts[1] > counts[0], "counts {counts:?}");
     b.screenshot(&artifacts().join("console-closed.png"));
+}
+
+/// Connects the console to echo at `/ws` and returns the server's answer to
+/// the handshake, as the browser received it.
+fn handshake_answer(b: &mut Browser, s: &Server) -> Value {
+    b.call("Network.enable", json!({}));
+    b.open(&console_url(s));
+    b.eval("document.querySelector('nav button[data-path=\"/ws\"]').click()");
+    b.wait_for(
+        "document.getElementById('status').classList.contains('open')",
+        "the connection to /ws",
+    );
+    b.event("Network.webSocketHandshakeResponseReceived")["response"].clone()
+}
+
+/// A response header by name, whatever its case.
+fn header(response: &Value, name: &str) -> Option<String> {
+    response["headers"].as_object().and_then(|h| {
+        h.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str().map(String::from))
+    })
+}
+
+#[test]
+fn console_negotiates_compression_and_shows_it() {
+    let dir = tempdir();
+    let s = serve_all(&dir);
+    let mut b = Browser::launch();
+    let answer = handshake_answer(&mut b, &s);
+    assert_eq!(answer["status"], 101, "{answer}");
+    let agreed = header(&answer, "sec-websocket-extensions").unwrap_or_default();
+    assert!(
+        agreed.starts_with("permessage-deflate")
+            && agreed.contains("server_no_context_takeover")
+            && agreed.contains("client_no_context_takeover"),
+        "Sec-WebSocket-Extensions: {agreed:?} ({answer})"
+    );
+    // Chromium offers the extension; what it agreed to is what the page
+    // shows.
+    let request = b.event("Network.webSocketWillSendHandshakeRequest")["request"].clone();
+    let offer = header(&request, "sec-websocket-extensions").unwrap_or_default();
+    assert!(offer.contains("permessage-deflate"), "offer: {offer:?}");
+    assert_eq!(b.eval("ws.extensions"), json!(agreed));
+    let status = b.eval("document.getElementById('status').textContent");
+    assert!(
+        status
+            .as_str()
+            .is_some_and(|t| t.contains("compressed") && !t.contains("uncompressed")),
+        "status: {status}"
+    );
+    assert!(
+        b.eval(&format!(
+            "{}.some(t => t.includes('compression agreed: permessage-deflate'))",
+            rows("sys")
+        )) == json!(true),
+        "the log names the agreed extension"
+    );
+    // Messages go through compressed, both ways, large ones too.
+    let big = "duplex ".repeat(2000);
+    b.eval("document.getElementById('message').focus()");
+    b.type_and_enter(&big);
+    b.wait_for(
+        &format!("{}.includes({})", rows("in"), json!(big)),
+        "the compressed echo",
+    );
+    b.screenshot(&artifacts().join("console-compressed.png"));
+}
+
+#[test]
+fn console_shows_an_uncompressed_session_when_compression_is_off() {
+    let dir = tempdir();
+    let config = dir.path().join("duplex.toml");
+    std::fs::write(
+        &config,
+        "[websocket]\ncompression = \"off\"\n[[listener]]\nservice = \"echo\"\nurls = [\"ws://127.0.0.1:0/ws\"]\n",
+    )
+    .expect("write the configuration");
+    let s = Server::start(&["serve", "--config", config.to_str().expect("utf-8")], 1);
+    let mut b = Browser::launch();
+    let answer = handshake_answer(&mut b, &s);
+    assert_eq!(
+        header(&answer, "sec-websocket-extensions"),
+        None,
+        "{answer}"
+    );
+    let status = b.eval("document.getElementById('status').textContent");
+    assert!(
+        status.as_str().is_some_and(|t| t.contains("uncompressed")),
+        "status: {status}"
+    );
+    b.type_and_enter("plain");
+    b.wait_for(&format!("{}.includes('plain')", rows("in")), "the echo");
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use duplex::endpoint::Endpoint;
 use duplex::server::{self, Limits, Listen, ListenOptions, Plan, Prebound, ServicePlan};
 use duplex::service::{Counter, Service, Stats};
+use duplex::websocket::Policy;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -43,6 +44,7 @@ impl Sockets {
         let counter = Service::Line(Arc::new(Counter::new(stats.clone())));
         Plan {
             limits,
+            compression: Some(Policy::default()),
             stats,
             bridges: Vec::new(),
             services: vec![
@@ -202,6 +204,7 @@ async fn run_reports_a_socket_that_cannot_serve_the_url() {
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
     let plan = Plan {
         limits: Limits::default(),
+        compression: None,
         stats: Stats::new(),
         bridges: Vec::new(),
         services: vec![ServicePlan {

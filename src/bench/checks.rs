@@ -65,8 +65,9 @@ pub fn targets(load: &Load) -> Result<(), UsageError> {
         .targets
         .iter()
         .any(|u| matches!(u, Endpoint::Ws(_) | Endpoint::Wss(_)));
-    if !ws && (!load.handshake.headers.is_empty() || load.handshake.protocol.is_some()) {
-        return usage("-H/--header and --protocol are for ws:// and wss:// URLs");
+    let h = &load.handshake;
+    if !ws && (!h.headers.is_empty() || h.protocol.is_some() || h.compress) {
+        return usage("-H/--header, --protocol and --compress are for ws:// and wss:// URLs");
     }
     Ok(())
 }
@@ -92,38 +93,12 @@ pub fn shape(load: &Load) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// `-H 'Name: value'` and `--protocol`, checked as HTTP header syntax.
-pub fn handshake(args: &BenchArgs) -> Result<Handshake, UsageError> {
-    use hyper::http::{HeaderName, HeaderValue};
-    let mut headers = Vec::new();
-    for h in &args.headers {
-        let Some((name, value)) = h.split_once(':') else {
-            return usage(format!("-H '{h}' is not 'Name: value'"));
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return usage(format!("-H: '{name}' is not a valid header name"));
-        }
-        if HeaderValue::from_str(value).is_err() {
-            return usage(format!("-H: the value of header '{name}' is not valid"));
-        }
-        let reserved = ["host", "upgrade", "connection", "sec-websocket-key"];
-        if reserved.contains(&name.to_ascii_lowercase().as_str())
-            || name.eq_ignore_ascii_case("sec-websocket-version")
-        {
-            return usage(format!(
-                "-H: '{name}' is part of the WebSocket handshake and set by duplex"
-            ));
-        }
-        headers.push((name.to_string(), value.to_string()));
-    }
-    if let Some(p) = &args.protocol
-        && (p.is_empty() || HeaderValue::from_str(p).is_err())
-    {
-        return usage(format!("--protocol '{p}' is not a valid subprotocol"));
-    }
-    Ok(Handshake {
-        headers,
+/// `-H 'Name: value'`, `--protocol` (both checked by clap) and
+/// `--compress`.
+pub fn handshake(args: &BenchArgs) -> Handshake {
+    Handshake {
+        headers: args.headers.clone(),
         protocol: args.protocol.clone(),
-    })
+        compress: args.compress,
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::settings::{Load, Payload};
+use super::settings::{Content, Load, Payload};
 use super::tally::{Sink, Tally, lock};
 
 /// The clock of a run, set when the gate opens.
@@ -93,8 +93,12 @@ impl Control {
         matches!(self.load.payload, Payload::Request { greeting: true, .. })
     }
 
-    pub fn text(&self) -> bool {
-        matches!(self.load.payload, Payload::Echo { text: true })
+    /// What echo payloads are made of.
+    pub fn content(&self) -> Content {
+        match self.load.payload {
+            Payload::Echo { content } => content,
+            Payload::Request { .. } => Content::Text,
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -209,7 +213,9 @@ mod tests {
             rate_per_conn: None,
             ramp_up: Some(Duration::from_secs(2)),
             conn_lifetime: None,
-            payload: Payload::Echo { text: false },
+            payload: Payload::Echo {
+                content: Content::Binary,
+            },
             handshake: Handshake::default(),
             ca: None,
             insecure: false,

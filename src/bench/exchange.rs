@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::link::{Deadline, Expired};
 use super::payload::{Pattern, Requests};
 use super::reply::{Broken, Got, ReplyReader, take_reply};
+use super::settings::Content;
 use super::tally::Tally;
 use super::transport::{Conn, Framing};
 
@@ -53,9 +54,9 @@ pub struct Echo {
 }
 
 impl Echo {
-    pub fn new(size: usize, per_batch: usize, text: bool) -> Echo {
+    pub fn new(size: usize, per_batch: usize, content: Content) -> Echo {
         Echo {
-            pattern: Pattern::new(size * per_batch, text),
+            pattern: Pattern::new(size * per_batch, content),
             // One byte longer than a batch: a read that completes the batch
             // returns less than asked for, so tokio knows the socket is
             // drained and does not try one more `recv` (EAGAIN) per batch.

@@ -3,7 +3,7 @@
 //! back as a [`UsageError`], which `main` alone turns into exit status 2.
 
 use super::checks;
-use super::settings::{Load, Mode, Payload, Sets, Settings, Task};
+use super::settings::{Content, Load, Mode, Payload, Sets, Settings, Task};
 use super::threshold::Threshold;
 use super::usage::{UsageError, usage};
 use crate::cli::{BenchArgs, BenchCommand, LatencySet};
@@ -66,7 +66,13 @@ fn load(args: &BenchArgs) -> Result<Load, UsageError> {
             text: text.clone(),
             greeting: args.greeting,
         },
-        None => Payload::Echo { text: args.text },
+        None => Payload::Echo {
+            content: match (args.text, args.json_text) {
+                (_, true) => Content::Json,
+                (true, false) => Content::Text,
+                (false, false) => Content::Binary,
+            },
+        },
     };
     let rate = match (args.rate, args.rate_per_conn) {
         (Some(r), _) => Some(r),
@@ -93,7 +99,7 @@ fn load(args: &BenchArgs) -> Result<Load, UsageError> {
         ramp_up: args.ramp_up,
         conn_lifetime: args.conn_lifetime,
         payload,
-        handshake: checks::handshake(args)?,
+        handshake: checks::handshake(args),
         ca: args.ca.clone(),
         insecure: args.insecure,
         server_pid: args.server_pid,

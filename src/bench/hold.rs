@@ -25,7 +25,7 @@ pub async fn run<K: Connector>(connector: Arc<K>, ctl: Ctl, slot: Slot) -> Outco
             ..
         } = &mut link
     {
-        let mut echo = Load::Echo(Echo::new(ctl.load.size, 1, ctl.text()));
+        let mut echo = Load::Echo(Echo::new(ctl.load.size, 1, ctl.content()));
         let mut deadline = Deadline::new(ctl.timeout());
         let turn = Turn {
             t0: Instant::now(),

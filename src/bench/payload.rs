@@ -1,8 +1,11 @@
 //! What the connections send: slices of a random pattern (echo) or the
 //! fixed request of `--request`. Nothing is allocated per message.
 
+use std::fmt::Write as _;
+
 use rand::{Rng as _, RngExt as _};
 
+use super::settings::Content;
 use super::transport::Framing;
 
 /// Offsets a batch can start at in the pattern; prime, so consecutive
@@ -18,18 +21,20 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// Random bytes, or with `text` random printable ASCII (`' '..='~'`),
-    /// which is valid UTF-8 however it is sliced.
-    pub fn new(span: usize, text: bool) -> Pattern {
-        let mut bytes = vec![0u8; span + ROTATIONS];
+    /// Random bytes, random printable ASCII (`' '..='~'`), or JSON-like
+    /// records; both texts are ASCII, valid UTF-8 however they are sliced.
+    pub fn new(span: usize, content: Content) -> Pattern {
+        let len = span + ROTATIONS;
         let mut rng = rand::rng();
-        if text {
-            for b in &mut bytes {
-                *b = rng.random_range(b' '..=b'~');
+        let bytes = match content {
+            Content::Binary => {
+                let mut bytes = vec![0u8; len];
+                rng.fill_bytes(&mut bytes);
+                bytes
             }
-        } else {
-            rng.fill_bytes(&mut bytes);
-        }
+            Content::Text => (0..len).map(|_| rng.random_range(b' '..=b'~')).collect(),
+            Content::Json => json_like(len, &mut rng),
+        };
         Pattern { bytes, span }
     }
 
@@ -38,6 +43,44 @@ impl Pattern {
         let off = (i % ROTATIONS as u64) as usize;
         &self.bytes[off..off + len.min(self.span)]
     }
+}
+
+/// `len` bytes of JSON-like records, as an API answers them: ids, user
+/// names, e-mail addresses, timestamps, scores, flags and tags, every
+/// record different. Text of this kind is what compression is for (random
+/// bytes do not shrink at all).
+fn json_like(len: usize, rng: &mut impl rand::Rng) -> Vec<u8> {
+    const NAMES: [&str; 12] = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+        "mallory", "oscar",
+    ];
+    const TAGS: [&str; 8] = [
+        "admin", "beta", "mobile", "eu-west", "us-east", "trial", "premium", "legacy",
+    ];
+    let mut s = String::with_capacity(len + 256);
+    s.push('[');
+    while s.len() < len {
+        let name = NAMES[rng.random_range(0..NAMES.len())];
+        let _ = write!(
+            s,
+            "{{\"id\":{},\"user\":\"{name}{}\",\"email\":\"{name}@example.com\",\
+             \"created\":\"2026-{:02}-{:02}T{:02}:{:02}:{:02}Z\",\"score\":{}.{:02},\
+             \"active\":{},\"tags\":[\"{}\"]}},",
+            rng.random_range(0..1_000_000),
+            rng.random_range(0..100),
+            rng.random_range(1..=12),
+            rng.random_range(1..=28),
+            rng.random_range(0..24),
+            rng.random_range(0..60),
+            rng.random_range(0..60),
+            rng.random_range(0..1000),
+            rng.random_range(0..100),
+            rng.random_bool(0.5),
+            TAGS[rng.random_range(0..TAGS.len())],
+        );
+    }
+    s.truncate(len);
+    s.into_bytes()
 }
 
 /// The request of `--request`, framed for the transport (a line on a stream,
@@ -74,7 +117,7 @@ mod tests {
 
     #[test]
     fn consecutive_batches_differ() {
-        let p = Pattern::new(64, false);
+        let p = Pattern::new(64, Content::Binary);
         assert_eq!(p.batch(0, 64).len(), 64);
         assert_ne!(p.batch(0, 64), p.batch(1, 64));
         assert_eq!(p.batch(0, 64), p.batch(ROTATIONS as u64, 64));
@@ -83,9 +126,17 @@ mod tests {
 
     #[test]
     fn text_patterns_are_printable_ascii() {
-        let p = Pattern::new(1000, true);
-        assert!(p.bytes.iter().all(|b| (b' '..=b'~').contains(b)));
-        assert!(std::str::from_utf8(p.batch(7, 1000)).is_ok());
+        for content in [Content::Text, Content::Json] {
+            let p = Pattern::new(1000, content);
+            assert!(p.bytes.iter().all(|b| (b' '..=b'~').contains(b)));
+            assert!(std::str::from_utf8(p.batch(7, 1000)).is_ok());
+        }
+        let json = Pattern::new(300, Content::Json);
+        assert!(
+            json.bytes.starts_with(b"[{\"id\":"),
+            "{:?}",
+            &json.bytes[..20]
+        );
     }
 
     #[test]

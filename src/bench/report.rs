@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::{Encoded, Hists, Percentiles, round1, round3};
 use super::probe::ServerReport;
-use super::settings::{Load, Mode, Payload, Sets};
+use super::settings::{Content, Load, Mode, Payload, Sets};
 use super::tally::{Errors, Tally};
 use super::threshold::{Figures, Threshold, ThresholdReport};
 use crate::cli::LatencySet;
@@ -58,8 +58,15 @@ impl Setup {
         let urls: Vec<String> = load.targets.iter().map(|t| t.to_string()).collect();
         let (payload, request, greeting) = match &load.payload {
             Payload::Request { text, greeting } => ("request", Some(text.clone()), *greeting),
-            Payload::Echo { text: true } => ("text", None, false),
-            Payload::Echo { text: false } => ("binary", None, false),
+            Payload::Echo { content } => (
+                match content {
+                    Content::Binary => "binary",
+                    Content::Text => "text",
+                    Content::Json => "json",
+                },
+                None,
+                false,
+            ),
         };
         Setup {
             url: urls.join(" "),

@@ -18,10 +18,12 @@ use super::report::{Report, Results, Setup, TargetReport};
 use super::settings::{Load, Mode, Payload, Sets};
 use super::tally::Tally;
 use super::transport::ws::{Ws, Wss};
-use super::transport::{Connector, Tcp, Tls, Udp, Unix};
+use super::transport::{Connector, Dial, Tcp, Tls, Udp, Unix};
 use super::worker::{Outcome, Slot};
 use super::{closed, connect, hold, open};
-use crate::endpoint::{Endpoint, HostPort, WsTarget};
+use crate::cli::websocket_options;
+use crate::dial::{DialOptions, Dialer};
+use crate::endpoint::Endpoint;
 use crate::sys::raise_fd_limit;
 
 /// Runs the worker of `slot` to the end of the run.
@@ -63,50 +65,56 @@ fn runner<K: Connector>(k: K) -> Box<dyn Target> {
     Box::new(Runner(Arc::new(k)))
 }
 
-async fn resolve(hp: &HostPort, url: &Endpoint) -> anyhow::Result<Vec<std::net::SocketAddr>> {
-    hp.resolve()
-        .await
-        .with_context(|| format!("cannot resolve {url}"))
-}
-
-fn tls(addrs: Vec<std::net::SocketAddr>, hp: &HostPort, load: &Load) -> anyhow::Result<Tls> {
-    Tls::new(addrs, &hp.host_name(), load.ca.as_deref(), load.insecure)
-}
-
-async fn ws(
-    url: &Endpoint,
-    target: &WsTarget,
-    tls: Option<Tls>,
-    load: &Load,
-) -> anyhow::Result<Ws> {
-    Ok(Ws {
-        url: url.clone(),
-        target: target.clone(),
-        addrs: resolve(&target.addr, url).await?,
-        tls,
-        // Requests are text messages, and so are the replies.
-        text: !matches!(load.payload, Payload::Echo { text: false }),
+/// The one dialer of a run: the reply timeout bounds each connect step,
+/// TLS is set up once, and every WebSocket offers what `-H`, `--protocol`
+/// and `--compress` say.
+fn dialer(load: &Load) -> Dialer {
+    let h = &load.handshake;
+    // Echoes are as long as what was sent; a larger reply is a failure of
+    // the server, counted by the checks, not a reason to drop the
+    // connection before them.
+    let max_message = (2 * load.size).max(1 << 20);
+    Dialer::new(DialOptions {
         timeout: load.timeout,
-        handshake: load.handshake.clone(),
+        ca: load.ca.clone(),
+        insecure: load.insecure,
+        websocket: websocket_options(&h.headers, h.protocol.as_deref(), h.compress, max_message),
     })
 }
 
 /// The connector of one URL.
-async fn connector(url: &Endpoint, load: &Load) -> anyhow::Result<Box<dyn Target>> {
+async fn connector(
+    url: &Endpoint,
+    dialer: &Arc<Dialer>,
+    load: &Load,
+) -> anyhow::Result<Box<dyn Target>> {
+    let dial = Dial {
+        dialer: dialer.clone(),
+        target: dialer.target(url).await?,
+    };
+    // Requests are text messages, and so are the replies.
+    let text = match load.payload {
+        Payload::Echo { content } => content.is_text(),
+        Payload::Request { .. } => true,
+    };
     Ok(match url {
-        Endpoint::Tcp(hp) => runner(Tcp {
-            addrs: resolve(hp, url).await?,
+        Endpoint::Tcp(_) => runner(Tcp(dial)),
+        Endpoint::Udp(_) => runner(Udp(dial)),
+        Endpoint::Unix(path) => runner(Unix {
+            dial,
+            path: path.clone(),
         }),
-        Endpoint::Udp(hp) => runner(Udp {
-            addrs: resolve(hp, url).await?,
+        Endpoint::Tls(_) => runner(Tls(dial)),
+        Endpoint::Ws(target) => runner(Ws {
+            dial,
+            target: target.clone(),
+            text,
         }),
-        Endpoint::Unix(path) => runner(Unix { path: path.clone() }),
-        Endpoint::Tls(hp) => runner(tls(resolve(hp, url).await?, hp, load)?),
-        Endpoint::Ws(target) => runner(ws(url, target, None, load).await?),
-        Endpoint::Wss(target) => {
-            let tls = tls(resolve(&target.addr, url).await?, &target.addr, load)?;
-            runner(Wss(ws(url, target, Some(tls), load).await?))
-        }
+        Endpoint::Wss(target) => runner(Wss(Ws {
+            dial,
+            target: target.clone(),
+            text,
+        })),
     })
 }
 
@@ -120,12 +128,10 @@ async fn sample(pid: u32) -> anyhow::Result<Sample> {
 
 /// Runs the load and reports it.
 pub async fn run(load: Load, sets: Sets) -> anyhow::Result<Report> {
-    if load.insecure {
-        eprintln!("duplex: --insecure: the server's certificate is NOT verified");
-    }
+    let dialer = Arc::new(dialer(&load));
     let mut targets = Vec::with_capacity(load.targets.len());
     for url in &load.targets {
-        targets.push(connector(url, &load).await?);
+        targets.push(connector(url, &dialer, &load).await?);
     }
     raise_fd_limit(load.connections);
     let pid = load.server_pid;
@@ -155,7 +161,12 @@ pub async fn run(load: Load, sets: Sets) -> anyhow::Result<Report> {
         while set.join_next().await.is_some() {}
         ctrl_c.abort();
         let url = &ctl.load.targets[0];
-        anyhow::bail!("cannot connect to {url}: {}", targets[0].why().await);
+        let why = targets[0].why().await;
+        // The dialer's errors say whom they could not reach already.
+        if why.starts_with("cannot connect to ") {
+            anyhow::bail!("{why}");
+        }
+        anyhow::bail!("cannot connect to {url}: {why}");
     }
     // Without a warm-up the window starts when the gate opens: the first
     // sample is taken while every worker still waits at it. After a

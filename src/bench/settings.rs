@@ -27,10 +27,29 @@ pub enum Mode {
 /// What every message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
-    /// Random bytes (or printable ASCII with `text`), echoed and verified.
-    Echo { text: bool },
+    /// Payloads made of `content`, echoed and verified.
+    Echo { content: Content },
     /// `--request`: one request per message, one good reply expected.
     Request { text: String, greeting: bool },
+}
+
+/// What echoed payloads are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Random bytes (binary WebSocket messages).
+    Binary,
+    /// Random printable ASCII (`--text`).
+    Text,
+    /// JSON-like records (`--json-text`): text that compresses as real
+    /// traffic does.
+    Json,
+}
+
+impl Content {
+    /// Sent as WebSocket text messages.
+    pub fn is_text(self) -> bool {
+        self != Content::Binary
+    }
 }
 
 /// Which latency sets the report shows.
@@ -41,11 +60,13 @@ pub struct Sets {
     pub rtt: bool,
 }
 
-/// WebSocket handshake options (`-H`, `--protocol`), as checked pairs.
+/// WebSocket handshake options: `-H` (checked by clap), `--protocol`,
+/// `--compress`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Handshake {
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<String>,
     pub protocol: Option<String>,
+    pub compress: bool,
 }
 
 /// A load run, checked.

@@ -66,7 +66,7 @@ pub fn requests<C: Conn>(ctl: &Ctl, per_batch: usize) -> Option<(Requests, Reply
 pub fn load<C: Conn>(ctl: &Ctl, per_batch: usize) -> Load {
     match requests::<C>(ctl, per_batch) {
         Some((requests, rx)) => Load::Requests { requests, rx },
-        None => Load::Echo(Echo::new(ctl.load.size, per_batch, ctl.text())),
+        None => Load::Echo(Echo::new(ctl.load.size, per_batch, ctl.content())),
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::io::Stdin;
 use tokio::net::UdpSocket;
 use tokio_rustls::TlsAcceptor;
 
-use super::dial::ConnectError;
+use super::session::ConnectError;
 use super::session::{Clock, Ending, Interrupt};
 use super::stdio::{stdout_error, stdout_gone, write_record};
 use super::{stream, udp};

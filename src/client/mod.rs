@@ -4,15 +4,15 @@
 //! * UDP: see `udp`.
 //! * WebSocket: see [`ws`].
 //!
-//! What every transport shares is in `session`: how a session ended (and
-//! so the exit status), Ctrl-C, and the clock behind `-w` (give up after
-//! that long without data either way) and `--quit-after` (quit that long
-//! after stdin EOF). `--listen` (in `listen`) serves clients with the
-//! same pumps. `-z` connects (and completes the TLS and WebSocket
-//! handshakes), closes, and reports only whether that worked.
+//! Reaching the server is [`crate::dial`]'s work. What every transport
+//! shares is in `session`: how a session ended (and so the exit status),
+//! Ctrl-C, and the clock behind `-w` (give up after that long without data
+//! either way) and `--quit-after` (quit that long after stdin EOF).
+//! `--listen` (in `listen`) serves clients with the same pumps. `-z`
+//! connects (and completes the TLS and WebSocket handshakes), closes, and
+//! reports only whether that worked.
 
 mod close;
-pub(crate) mod dial;
 mod listen;
 mod session;
 mod stdio;
@@ -22,14 +22,12 @@ pub mod ws;
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::cli::ConnectArgs;
-use crate::endpoint::Endpoint;
-pub use dial::ConnectError;
-use dial::{connect_tcp, connect_tls, describe, fail};
-pub use session::Ending;
+use crate::dial::{Connection, Dialer};
 use session::{Clock, Interrupt};
+pub use session::{ConnectError, Ending};
 
 /// How long a `-z` check may take to close what it opened.
 const PROBE_CLOSE: Duration = Duration::from_secs(1);
@@ -43,61 +41,39 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
         return listen::run(&args, &mut interrupt).await;
     }
     let mut clock = Clock::new(&args);
-    let url = &args.url;
-    let timeout = args.connect_timeout();
-    match url {
-        Endpoint::Tcp(hp) => {
-            let connected = connect_tcp(hp, url, timeout);
-            over_stream(connected, &args, &clock, &mut interrupt).await
+    let dialer = Dialer::new(args.dial_options(args.max_message));
+    let Some(connection) = interrupt.or(dialer.dial(&args.url)).await else {
+        return Ok(Ending::Interrupted);
+    };
+    match connection? {
+        Connection::Stream(mut stream) => {
+            if args.zero_io {
+                let _ = tokio::time::timeout(PROBE_CLOSE, stream.shutdown()).await;
+                return Ok(Ending::Done);
+            }
+            stream::pump(
+                stream,
+                &args.url,
+                &clock,
+                &mut interrupt,
+                &mut tokio::io::stdin(),
+            )
+            .await
         }
-        Endpoint::Unix(path) => {
-            let connected = async {
-                tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
-                    .await
-                    .map_err(|_| fail(url, format!("timed out after {timeout:?}")))?
-                    .map_err(|e| fail(url, describe(&e)))
-            };
-            over_stream(connected, &args, &clock, &mut interrupt).await
-        }
-        Endpoint::Tls(hp) => {
-            let (ca, insecure) = (args.ca.as_deref(), args.insecure);
-            let connected = connect_tls(hp, url, timeout, ca, insecure);
-            over_stream(connected, &args, &clock, &mut interrupt).await
-        }
-        Endpoint::Udp(hp) => {
-            let Some(socket) = interrupt.or(udp::open(hp, url)).await else {
-                return Ok(Ending::Interrupted);
-            };
-            let socket = socket?;
+        Connection::Datagram(socket) => {
             if !args.zero_io {
                 return udp::run(socket, &args, &mut clock, &mut interrupt).await;
             }
-            match interrupt.or(udp::probe(&socket, url, args.wait)).await {
+            match interrupt
+                .or(udp::probe(&socket, &args.url, args.wait))
+                .await
+            {
                 Some(r) => r.map(|()| Ending::Done),
                 None => Ok(Ending::Interrupted),
             }
         }
-        Endpoint::Ws(target) | Endpoint::Wss(target) => {
-            ws::run(url, target, &args, &clock, &mut interrupt).await
+        Connection::WebSocket(handshaken) => {
+            ws::run(*handshaken, &args, &clock, &mut interrupt).await
         }
     }
-}
-
-/// Waits for `connected`, then runs `-z` (close at once; TLS sends its
-/// close_notify) or the byte pump.
-async fn over_stream<S: AsyncRead + AsyncWrite + Unpin>(
-    connected: impl Future<Output = anyhow::Result<S>>,
-    args: &ConnectArgs,
-    clock: &Clock,
-    interrupt: &mut Interrupt,
-) -> anyhow::Result<Ending> {
-    let Some(stream) = interrupt.or(connected).await else {
-        return Ok(Ending::Interrupted);
-    };
-    let mut stream = stream?;
-    if args.zero_io {
-        let _ = tokio::time::timeout(PROBE_CLOSE, stream.shutdown()).await;
-        return Ok(Ending::Done);
-    }
-    stream::pump(stream, &args.url, clock, interrupt, &mut tokio::io::stdin()).await
 }

@@ -7,9 +7,13 @@ use std::time::Duration;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
-use super::dial::ConnectError;
 use crate::cli::ConnectArgs;
 use crate::endpoint::Endpoint;
+
+/// A failure of `duplex connect`, as one clear line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(pub String);
 
 /// How a session that did not fail ended; the binary turns it into the
 /// exit status.

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use tokio::io::{AsyncBufReadExt, BufReader, Stdin};
 
-use super::dial::ConnectError;
+use super::session::ConnectError;
 
 /// True when `e` says that nobody reads stdout any more (`| head -2`
 /// exited): the session then ends quietly, as other Unix tools do.

@@ -6,9 +6,9 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Stdin};
 
-use super::dial::{ConnectError, describe};
-use super::session::{Clock, Ending, Expiry, Interrupt};
+use super::session::{Clock, ConnectError, Ending, Expiry, Interrupt};
 use super::stdio::{stdout_error, stdout_gone};
+use crate::dial::describe;
 use crate::endpoint::Endpoint;
 
 /// Bytes moved per read in each direction.

@@ -5,16 +5,16 @@
 //! datagram `\n`); `--strip-newline` sends the bare line instead. Each
 //! datagram received is printed, with `\n` added unless it ends with one.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use super::dial::{describe, fail, resolve};
-use super::session::{Clock, Ending, Expiry, Interrupt};
+use super::session::{Clock, ConnectError, Ending, Expiry, Interrupt};
 use super::stdio::{Line, Lines, stdin_error, stdout_error, stdout_gone, write_record};
 use crate::cli::ConnectArgs;
-use crate::endpoint::{Endpoint, HostPort};
+use crate::dial::describe_udp;
+use crate::endpoint::Endpoint;
 
 /// The largest payload of one UDP datagram over IPv4.
 const MAX_PAYLOAD: usize = 65_507;
@@ -24,35 +24,10 @@ const MAX_PAYLOAD: usize = 65_507;
 /// mistakes for nothing.
 const PROBE: &[u8] = b"\n";
 
-/// A UDP error in the words a user expects: a refusal is an ICMP answer.
-fn describe_udp(e: &std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        "refused (ICMP port unreachable: nothing is listening there)".into()
-    } else {
-        describe(e)
-    }
-}
-
-/// A UDP socket connected to the server at `hp`.
-///
-/// Connecting filters out datagrams from anyone else and turns an ICMP
-/// "port unreachable" into an error we can report.
-pub async fn open(hp: &HostPort, url: &Endpoint) -> anyhow::Result<UdpSocket> {
-    let target = *resolve(hp, url)
-        .await?
-        .first()
-        .ok_or_else(|| fail(url, "the host has no address"))?;
-    let local: SocketAddr = if target.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await.map_err(|e| fail(url, e))?;
-    socket
-        .connect(target)
-        .await
-        .map_err(|e| fail(url, describe_udp(&e)))?;
-    Ok(socket)
+/// A UDP failure during the session: an ICMP refusal says nothing
+/// listens there.
+fn fail(url: &Endpoint, e: &std::io::Error) -> anyhow::Error {
+    ConnectError(format!("cannot connect to {url}: {}", describe_udp(e))).into()
 }
 
 /// `-z` over UDP: sends [`PROBE`] and waits `wait` for a sign of life.
@@ -62,14 +37,11 @@ pub async fn open(hp: &HostPort, url: &Endpoint) -> anyhow::Result<UdpSocket> {
 /// answer, or a firewall that drops the probe), which is said on stderr
 /// and is not an error, as with `nc -zu`.
 pub async fn probe(socket: &UdpSocket, url: &Endpoint, wait: Duration) -> anyhow::Result<()> {
-    socket
-        .send(PROBE)
-        .await
-        .map_err(|e| fail(url, describe_udp(&e)))?;
+    socket.send(PROBE).await.map_err(|e| fail(url, &e))?;
     let mut buf = [0u8; 512];
     match tokio::time::timeout(wait, socket.recv(&mut buf)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(fail(url, describe_udp(&e))),
+        Ok(Err(e)) => Err(fail(url, &e)),
         Err(_) => {
             eprintln!(
                 "duplex: {url}: no answer within {wait:?} (--wait): open, or a firewall drops the probe; UDP cannot tell which"
@@ -146,7 +118,7 @@ pub async fn run_with(
     loop {
         tokio::select! {
             r = remote.recv(socket, &mut buf) => {
-                let n = r.map_err(|e| fail(url, describe_udp(&e)))?;
+                let n = r.map_err(|e| fail(url, &e))?;
                 clock.touch();
                 if let Err(e) = write_record(&buf[..n]) {
                     return if stdout_gone(&e) { Ok(Ending::Done) } else { Err(stdout_error(e)) };
@@ -169,7 +141,7 @@ pub async fn run_with(
                         too_long(payload.len());
                         continue;
                     }
-                    remote.send(socket, payload).await.map_err(|e| fail(url, describe_udp(&e)))?;
+                    remote.send(socket, payload).await.map_err(|e| fail(url, &e))?;
                     clock.touch();
                 }
             },

@@ -111,7 +111,7 @@ async fn bind_bridge(
     counters: &Arc<ServiceCounters>,
     tls: Option<&Arc<ServerConfig>>,
 ) -> anyhow::Result<Listener> {
-    let upstream = Upstream::new(plan.to, plan.connect_timeout, plan.tls, plan.send_proxy)?;
+    let upstream = Upstream::new(plan.to, plan.dial, plan.send_proxy)?;
     let target = Target::Bridge(Arc::new(Bridge {
         upstream,
         relay: plan.relay,

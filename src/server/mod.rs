@@ -95,6 +95,7 @@ pub async fn run(plan: Plan, shutdown: impl Future) -> anyhow::Result<()> {
     let notify = plan.notify;
     let shared = shared::Shared::new(
         plan.limits.clone(),
+        plan.compression,
         plan.stats.clone(),
         plan.counter_store.clone(),
     )?;

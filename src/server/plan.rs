@@ -6,18 +6,23 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use tokio_rustls::rustls::{ClientConfig, ServerConfig};
+use tokio_rustls::rustls::ServerConfig;
 
 use super::limits::Limits;
 use super::store::StoreSettings;
+use crate::dial::DialOptions;
 use crate::endpoint::Endpoint;
 use crate::relay;
 use crate::relay::proxy::SendProxy;
 use crate::service::{Service, Stats};
+use crate::websocket::Policy;
 
 /// Everything one server process runs.
 pub struct Plan {
     pub limits: Limits,
+    /// permessage-deflate for WebSocket clients that offer it (`None`:
+    /// never agreed).
+    pub compression: Option<Policy>,
     /// The client count the server keeps: the same one every `counter`
     /// service of `services` was built to read.
     pub stats: Arc<Stats>,
@@ -65,16 +70,16 @@ pub struct BridgePlan {
     /// How `from` binds and accepts.
     pub options: ListenOptions,
     pub to: Endpoint,
-    /// How long reaching `to` may take (TLS handshake included).
-    pub connect_timeout: Duration,
+    /// How `to` is reached: `--connect-timeout` (each step: connecting,
+    /// the TLS handshake, the WebSocket handshake), `--ca`, `--insecure`,
+    /// and for a WebSocket `to` the message limit and compression.
+    pub dial: DialOptions,
     /// Start every upstream stream with a PROXY protocol header.
     pub send_proxy: Option<SendProxy>,
     pub relay: relay::Settings,
     /// After one side of a session with a UDP side ended, end it once
     /// nothing has come for this long.
     pub wait: Duration,
-    /// The TLS client settings for a `tls://` `to`, built.
-    pub tls: Option<Arc<ClientConfig>>,
 }
 
 impl BridgePlan {

@@ -16,6 +16,7 @@ use super::limits::Limits;
 use super::metrics::Registry;
 use super::store::{CounterStore, StoreSettings};
 use crate::service::Stats;
+use crate::websocket::{self, Policy};
 
 /// State shared by every listener and connection of one server process.
 pub struct Shared {
@@ -33,6 +34,12 @@ pub struct Shared {
     pub metrics: Registry,
     /// Where the client count is kept when several instances share it.
     store: Option<Arc<CounterStore>>,
+    /// What the server agrees to when a WebSocket client offers
+    /// permessage-deflate (`None`: `--compression off`).
+    pub compression: Option<Policy>,
+    /// The settings of every WebSocket session, built once: the message
+    /// limit, and the deflate state the sessions share.
+    pub websocket: websocket::Config,
 }
 
 impl Shared {
@@ -40,6 +47,7 @@ impl Shared {
     /// kept there (`stats` should then be [`Stats::shared`]).
     pub fn new(
         limits: Limits,
+        compression: Option<Policy>,
         stats: Arc<Stats>,
         store: Option<StoreSettings>,
     ) -> anyhow::Result<Arc<Shared>> {
@@ -50,6 +58,8 @@ impl Shared {
             .map(|s| CounterStore::start(s, stats.clone(), metrics.store.clone(), token.clone()))
             .transpose()?;
         Ok(Arc::new(Shared {
+            websocket: websocket::Config::new(limits.max_message, compression.is_some()),
+            compression,
             limits,
             stats,
             token,

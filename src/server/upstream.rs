@@ -1,25 +1,20 @@
-//! Reaching a bridge's TO for one session: connecting within
-//! `--connect-timeout` (TLS handshake and PROXY header included), and, when
-//! that fails, why, in words and as a kind for the metrics.
+//! Reaching a bridge's TO for one session, with the dialer `duplex
+//! connect` and `duplex bench` use ([`crate::dial`]): the same resolving,
+//! timeouts, TLS settings, `--insecure` warning and error messages. What
+//! a bridge adds: the PROXY header, which goes first on the connection,
+//! before any TLS, as HAProxy's `send-proxy` does; the whole dial bounded
+//! by `--connect-timeout`; and each failure's kind, for the metrics.
 //!
-//! The TLS client settings are built once per bridge (the system roots
-//! plus `--ca`, or none with `--insecure`), not per session. A PROXY
-//! header goes first on the connection, before any TLS, as HAProxy's
-//! `send-proxy` does.
-
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+//! The TLS client settings are built once per bridge, when it starts (the
+//! system roots plus `--ca`, or none with `--insecure`), not per session;
+//! the host is resolved per session, so that a long-running bridge
+//! follows DNS changes.
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpStream, UdpSocket, UnixStream};
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::ClientConfig;
-use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::edge_metrics::UpstreamFailure;
-use crate::client::dial::{describe, resolve};
-use crate::endpoint::{Endpoint, HostPort};
+use crate::dial::{self, DialOptions, Dialer, Failure};
+use crate::endpoint::Endpoint;
 use crate::relay::proxy::{self, Origin, SendProxy};
 use crate::relay::{Side, udp};
 
@@ -36,6 +31,22 @@ impl std::fmt::Display for DialError {
     }
 }
 
+impl From<dial::DialError> for DialError {
+    fn from(e: dial::DialError) -> DialError {
+        let kind = match e.failure() {
+            Failure::Refused => UpstreamFailure::Refused,
+            Failure::Timeout => UpstreamFailure::Timeout,
+            Failure::Dns => UpstreamFailure::Dns,
+            Failure::Tls => UpstreamFailure::Tls,
+            Failure::WebSocket | Failure::Other => UpstreamFailure::Other,
+        };
+        DialError {
+            kind,
+            message: e.reason().to_string(),
+        }
+    }
+}
+
 fn failed(kind: UpstreamFailure, message: impl Into<String>) -> DialError {
     DialError {
         kind,
@@ -43,51 +54,34 @@ fn failed(kind: UpstreamFailure, message: impl Into<String>) -> DialError {
     }
 }
 
-/// An I/O error while connecting, with its kind.
-fn io_failure(e: &std::io::Error) -> DialError {
-    let kind = match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => UpstreamFailure::Refused,
-        std::io::ErrorKind::TimedOut => UpstreamFailure::Timeout,
-        _ => UpstreamFailure::Other,
-    };
-    failed(kind, describe(e))
-}
-
 /// A bridge's TO, ready to be dialled once per session.
 pub struct Upstream {
     pub url: Endpoint,
-    timeout: Duration,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    dialer: Dialer,
     send_proxy: Option<SendProxy>,
 }
 
 impl Upstream {
-    /// `tls`: the client settings for a `tls://` TO.
+    /// Checks `url`'s TLS settings now (a bad `--ca` stops the bridge from
+    /// starting; `--insecure` is said once).
     pub fn new(
         url: Endpoint,
-        timeout: Duration,
-        tls: Option<Arc<ClientConfig>>,
+        options: DialOptions,
         send_proxy: Option<SendProxy>,
     ) -> anyhow::Result<Upstream> {
-        let tls = match (&url, tls) {
-            (Endpoint::Tls(hp), Some(config)) => Some((
-                TlsConnector::from(config),
-                crate::tls::server_name(&hp.host_name())?,
-            )),
-            (Endpoint::Tls(_), None) => anyhow::bail!("{url}: no TLS client settings"),
-            _ => None,
-        };
+        let dialer = Dialer::new(options);
+        dialer.prepare(&url)?;
         Ok(Upstream {
             url,
-            timeout,
-            tls,
+            dialer,
             send_proxy,
         })
     }
 
-    /// Connects for a client that came from `origin`.
+    /// Connects for a client that came from `origin`, within
+    /// `--connect-timeout` in all.
     pub async fn dial(&self, origin: &Origin) -> Result<Side, DialError> {
-        let timeout = self.timeout;
+        let timeout = self.dialer.options().timeout;
         tokio::time::timeout(timeout, self.connect(origin))
             .await
             .map_err(|_| {
@@ -99,32 +93,26 @@ impl Upstream {
     }
 
     async fn connect(&self, origin: &Origin) -> Result<Side, DialError> {
+        let d = &self.dialer;
+        let t = d.target(&self.url).await?;
         match &self.url {
-            Endpoint::Tcp(hp) => {
-                let mut s = tcp(hp, &self.url).await?;
+            Endpoint::Tcp(_) => {
+                let mut s = d.tcp(&t).await?;
                 self.send_header(&mut s, origin).await?;
                 Ok(Side::Bytes(Box::new(s)))
             }
             Endpoint::Unix(path) => {
-                let mut s = UnixStream::connect(path)
-                    .await
-                    .map_err(|e| io_failure(&e))?;
+                let mut s = d.unix(&t, path).await?;
                 self.send_header(&mut s, origin).await?;
                 Ok(Side::Bytes(Box::new(s)))
             }
-            Endpoint::Tls(hp) => {
-                let mut s = tcp(hp, &self.url).await?;
+            Endpoint::Tls(_) => {
+                let mut s = d.tcp(&t).await?;
                 self.send_header(&mut s, origin).await?;
-                let Some((connector, name)) = &self.tls else {
-                    return Err(failed(UpstreamFailure::Other, "no TLS client settings"));
-                };
-                let tls = connector.connect(name.clone(), s).await.map_err(|e| {
-                    failed(UpstreamFailure::Tls, format!("TLS handshake failed: {e}"))
-                })?;
-                Ok(Side::Bytes(Box::new(tls)))
+                Ok(Side::Bytes(Box::new(d.tls_over(&t, s).await?)))
             }
-            Endpoint::Udp(hp) => {
-                let socket = udp_socket(hp, &self.url).await?;
+            Endpoint::Udp(_) => {
+                let socket = d.udp(&t).await?;
                 Ok(Side::Messages(Box::new(udp::Dialled::new(socket))))
             }
             Endpoint::Ws(_) | Endpoint::Wss(_) => Err(failed(
@@ -145,44 +133,9 @@ impl Upstream {
         };
         let header = proxy::header(version, origin)
             .map_err(|e| failed(UpstreamFailure::Other, format!("PROXY header: {e}")))?;
-        stream.write_all(&header).await.map_err(|e| io_failure(&e))
+        stream
+            .write_all(&header)
+            .await
+            .map_err(|e| failed(UpstreamFailure::Other, dial::describe(&e)))
     }
-}
-
-/// The addresses of `hp`, or a DNS failure.
-async fn addresses(hp: &HostPort, url: &Endpoint) -> Result<Vec<SocketAddr>, DialError> {
-    resolve(hp, url)
-        .await
-        .map_err(|e| failed(UpstreamFailure::Dns, format!("{e:#}")))
-}
-
-/// The first address of `hp` that accepts a TCP connection.
-async fn tcp(hp: &HostPort, url: &Endpoint) -> Result<TcpStream, DialError> {
-    let mut last = failed(UpstreamFailure::Other, "the host has no address");
-    for addr in addresses(hp, url).await? {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = io_failure(&e),
-        }
-    }
-    Err(last)
-}
-
-/// A UDP socket connected to the first address of `hp`: it hears from
-/// that address only, and an ICMP "port unreachable" becomes an error.
-async fn udp_socket(hp: &HostPort, url: &Endpoint) -> Result<UdpSocket, DialError> {
-    let Some(&target) = addresses(hp, url).await?.first() else {
-        return Err(failed(UpstreamFailure::Other, "the host has no address"));
-    };
-    let local: SocketAddr = if target.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await.map_err(|e| io_failure(&e))?;
-    socket.connect(target).await.map_err(|e| io_failure(&e))?;
-    Ok(socket)
 }

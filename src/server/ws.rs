@@ -1,30 +1,18 @@
-//! One WebSocket session (RFC 6455, via tokio-websockets) after the HTTP
-//! upgrade.
+//! One WebSocket session after the opening handshake (see
+//! [`crate::websocket`] for the stack and why).
 //!
 //! Each message is one request. Echo sends every message back with the same
 //! type and payload; line services answer with text messages. Protocol
 //! failures close the session with the code RFC 6455 assigns: 1002 for a
 //! protocol error, 1007 for invalid UTF-8 in a text message, 1009 for a
-//! message over `--max-message`. An idle session is closed with 1000
-//! (`idle timeout`) and shutdown closes every session with 1001.
-//!
-//! Why tokio-websockets (BENCHMARKS.md has the measurements): its stream
-//! API is cancel-safe, so reading can wait beside the idle timer, the ping
-//! timer and shutdown without losing half-read frames; its limit applies to
-//! a whole fragmented message, not only to single frames; and it sends
-//! payloads without copying them into a frame buffer and reads a large
-//! frame in few system calls. tokio-tungstenite, which served here first,
-//! matched it on 64-byte messages but used twice the CPU per 64 KiB
-//! message; fastwebsockets is as fast but its `read_frame` is not
-//! cancel-safe and its fragment collector has no message limit.
+//! message over `--max-message` (also when only its inflated size is). An
+//! idle session is closed with 1000 (`idle timeout`) and shutdown closes
+//! every session with 1001.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_websockets::proto::ProtocolError;
-use tokio_websockets::{CloseCode, Error as WsError, Message, Payload, ServerBuilder};
 
 use super::interrupts::{Interrupt, Interrupts};
 use super::metrics::{ErrorKind, Limit};
@@ -32,23 +20,22 @@ use super::mounted::Mounted;
 use super::session::{End, Traffic};
 use super::shared::Shared;
 use crate::service::{Flow, Session, handle_request};
+use crate::websocket::{Close, Error, Incoming, Message, WebSocket};
 
 /// How long to wait for the peer's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-type Ws<S> = tokio_websockets::WebSocketStream<S>;
-
-/// Runs the mounted service over one upgraded connection until the client,
-/// the service, a limit or shutdown ends it.
-pub async fn serve<S>(io: S, mounted: &Mounted, shared: &Shared, traffic: &mut Traffic<'_>) -> End
+/// Runs the mounted service over one WebSocket until the client, the
+/// service, a limit or shutdown ends it.
+pub async fn serve<S>(
+    mut ws: WebSocket<S>,
+    mounted: &Mounted,
+    shared: &Shared,
+    traffic: &mut Traffic<'_>,
+) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // tokio-websockets' own `Limits` (frame and message sizes), not the
-    // server's.
-    let frame_limits =
-        tokio_websockets::Limits::default().max_payload_len(Some(shared.limits.max_message));
-    let mut ws = ServerBuilder::new().limits(frame_limits).serve(io);
     let mut session = mounted.open_session();
     let mut interrupts =
         Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled())
@@ -66,21 +53,26 @@ where
             return End::ClientClosed;
         }
         if flow == Flow::Close {
-            close(&mut ws, CloseCode::NORMAL_CLOSURE, "bye").await;
+            close(&mut ws, 1000, "bye").await;
             return End::ServiceClosed;
         }
     }
 
     let mut awaiting_pong = false;
     loop {
-        let msg = match interrupts.until(ws.next()).await {
-            Ok(m) => m,
+        let incoming = match interrupts.until(ws.recv()).await {
+            Ok(Ok(i)) => i,
+            Ok(Err(e)) => {
+                count(&e, traffic);
+                ws.fail(&e, CLOSE_WAIT).await;
+                return End::ClientClosed;
+            }
             Err(Interrupt::Idle) => {
-                close(&mut ws, CloseCode::NORMAL_CLOSURE, "idle timeout").await;
+                close(&mut ws, 1000, "idle timeout").await;
                 return End::Idle;
             }
             Err(Interrupt::Shutdown) => {
-                close(&mut ws, CloseCode::GOING_AWAY, "server shutting down").await;
+                close(&mut ws, 1001, "server shutting down").await;
                 return End::Shutdown;
             }
             Err(Interrupt::Ping) => {
@@ -89,47 +81,37 @@ where
                     return End::Idle;
                 }
                 awaiting_pong = true;
-                if ws
-                    .send(Message::ping(Payload::from(&b""[..])))
-                    .await
-                    .is_err()
-                {
+                if ws.ping().await.is_err() {
                     return End::ClientClosed;
                 }
                 continue;
             }
         };
-        let m = match msg {
-            None => return End::ClientClosed,
-            Some(Err(e)) => {
-                fail(&mut ws, e, traffic).await;
+        let message = match incoming {
+            Incoming::Message(m) => m,
+            Incoming::Pong => {
+                awaiting_pong = false;
+                continue;
+            }
+            Incoming::Close(_) => {
+                ws.finish(CLOSE_WAIT).await;
                 return End::ClientClosed;
             }
-            Some(Ok(m)) => m,
         };
-        if m.is_pong() {
-            awaiting_pong = false;
-            continue;
-        }
-        // tokio-websockets answers pings and close frames by itself; after
-        // a close frame the stream ends.
-        if !(m.is_text() || m.is_binary()) {
-            continue;
-        }
         interrupts.touch();
         traffic.request();
-        let n = m.as_payload().len();
+        let n = message.payload.len();
         traffic.received(n);
         let result = match session.as_mut() {
             None => {
                 // The message goes back as it came: same type, same payload,
                 // no copy.
-                let sent = ws.send(m).await.map(|_| Flow::Continue);
+                let sent = ws.send(message).await.map(|_| Flow::Continue);
                 traffic.sent(n);
                 sent
             }
             Some(s) => {
-                let flow = handle_request(s.as_mut(), m.as_payload(), true);
+                let flow = handle_request(s.as_mut(), &message.payload, true);
                 send_replies(&mut ws, s.as_mut(), &mut out, traffic)
                     .await
                     .map(|_| flow)
@@ -138,7 +120,7 @@ where
         match result {
             Ok(Flow::Continue) => interrupts.touch(),
             Ok(Flow::Close) => {
-                close(&mut ws, CloseCode::NORMAL_CLOSURE, "STOP").await;
+                close(&mut ws, 1000, "STOP").await;
                 return End::ServiceClosed;
             }
             Err(_) => return End::ClientClosed,
@@ -146,13 +128,28 @@ where
     }
 }
 
+/// Counts a failed read: a limit, invalid UTF-8 or a protocol error (an
+/// I/O error or a closed connection is the client going away).
+fn count(e: &Error, traffic: &mut Traffic<'_>) {
+    match e {
+        Error::TooBig => traffic.counters.limit_hit(Limit::MaxMessage),
+        Error::Utf8 => traffic.counters.error(ErrorKind::Utf8),
+        Error::Protocol(_) => traffic.counters.error(ErrorKind::Protocol),
+        Error::Closed | Error::Io(_) => {
+            tracing::debug!(error = %e, "websocket ended");
+            return;
+        }
+    }
+    tracing::debug!(error = %e, "closing websocket");
+}
+
 /// Sends every queued reply as a text message, flushing once at the end.
 async fn send_replies<S>(
-    ws: &mut Ws<S>,
+    ws: &mut WebSocket<S>,
     session: &mut dyn Session,
     (reply, out): &mut (Vec<u8>, BytesMut),
     traffic: &mut Traffic<'_>,
-) -> Result<(), WsError>
+) -> Result<(), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -175,8 +172,7 @@ where
             Err(_) => out.extend_from_slice(String::from_utf8_lossy(reply).as_bytes()),
         }
         traffic.sent(out.len());
-        let payload: Payload = out.split().freeze().into();
-        ws.feed(Message::text(payload)).await?;
+        ws.feed(Message::text(out.split().freeze())).await?;
         any = true;
     }
     if any {
@@ -185,50 +181,11 @@ where
     Ok(())
 }
 
-/// Counts a protocol failure and lets the close frame tokio-websockets
-/// queued for it (1002, 1007 or 1009) reach the peer.
-async fn fail<S>(ws: &mut Ws<S>, e: WsError, traffic: &mut Traffic<'_>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    match &e {
-        WsError::Protocol(ProtocolError::InvalidUtf8) => traffic.counters.error(ErrorKind::Utf8),
-        WsError::PayloadTooLong { .. } => traffic.counters.limit_hit(Limit::MaxMessage),
-        WsError::Protocol(_) => traffic.counters.error(ErrorKind::Protocol),
-        _ => {
-            tracing::debug!(error = %e, "websocket ended");
-            return;
-        }
-    }
-    tracing::debug!(error = %e, "closing websocket");
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        // A message that grows over the limit fragment by fragment is
-        // reported without a close frame (only a single over-size frame
-        // gets one queued): send it here. When one is already queued the
-        // stream is no longer open and this send is refused, harmlessly.
-        if matches!(e, WsError::PayloadTooLong { .. }) {
-            let reason = "message too big (--max-message)";
-            let _ = ws
-                .send(Message::close(Some(CloseCode::MESSAGE_TOO_BIG), reason))
-                .await;
-        }
-        // Polling the stream again writes the queued close frame and ends it.
-        while ws.next().await.is_some() {}
-    })
-    .await;
-}
-
 /// Sends a close frame and waits (briefly) for the peer's answer, so that
 /// the close handshake completes cleanly.
-async fn close<S>(ws: &mut Ws<S>, code: CloseCode, reason: &str)
+async fn close<S>(ws: &mut WebSocket<S>, code: u16, reason: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        if ws.send(Message::close(Some(code), reason)).await.is_err() {
-            return;
-        }
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+    ws.close(&Close::new(code, reason), CLOSE_WAIT, drop).await;
 }

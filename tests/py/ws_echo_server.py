@@ -6,7 +6,13 @@ clients, that reports what it sees as JSON lines on stdout:
     {"type": "text"|"binary", "data": text-or-hex}       each message
     {"close": CODE}                                      each client's close
 
-    ws_echo_server.py [LIFETIME_SECONDS]
+    ws_echo_server.py [LIFETIME_SECONDS] [--no-compression]
+
+A text message `zeros N` is answered with N zero bytes (binary) instead
+of its echo: a message that compresses to almost nothing.
+The library agrees to permessage-deflate when a client offers it, unless
+--no-compression; the handshake line carries the answer's
+Sec-WebSocket-Extensions as "extensions".
 
 It binds 127.0.0.1 on an ephemeral port and exits after LIFETIME_SECONDS
 (default 30), so it never outlives a test.
@@ -26,14 +32,23 @@ def emit(obj):
 
 async def echo(ws):
     req = ws.request
-    emit({"request": req.path, "headers": {k.lower(): v for k, v in req.headers.raw_items()}})
+    emit(
+        {
+            "request": req.path,
+            "headers": {k.lower(): v for k, v in req.headers.raw_items()},
+            "extensions": ws.response.headers.get("Sec-WebSocket-Extensions"),
+        }
+    )
     try:
         async for m in ws:
             if isinstance(m, str):
                 emit({"type": "text", "data": m})
             else:
                 emit({"type": "binary", "data": m.hex()})
-            await ws.send(m)
+            if isinstance(m, str) and m.startswith("zeros "):
+                await ws.send(bytes(int(m.split()[1])))
+            else:
+                await ws.send(m)
     except ConnectionClosed:
         pass
     emit({"close": ws.close_code})
@@ -43,12 +58,21 @@ def select_subprotocol(conn, offered):
     return offered[0] if offered else None
 
 
-async def main(lifetime):
-    async with serve(echo, "127.0.0.1", 0, select_subprotocol=select_subprotocol) as server:
+async def main(lifetime, compression):
+    async with serve(
+        echo,
+        "127.0.0.1",
+        0,
+        select_subprotocol=select_subprotocol,
+        compression=compression,
+        max_size=None,
+    ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         emit({"listening": port})
         await asyncio.sleep(lifetime)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 30))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    compression = None if "--no-compression" in sys.argv[1:] else "deflate"
+    asyncio.run(main(float(args[0]) if args else 30, compression))

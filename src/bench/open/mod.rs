@@ -102,7 +102,7 @@ impl<K: Connector> OpenLoop<K> {
         };
         let size = ctl.load.size;
         let mut this = OpenLoop {
-            pattern: Pattern::new(size, ctl.text()),
+            pattern: Pattern::new(size, ctl.content()),
             rbuf: vec![0u8; size * 17 + 1],
             held: 0,
             deadline: Deadline::new(ctl.timeout()),

@@ -18,12 +18,14 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_rustls::client::TlsStream;
+
+use crate::dial::{Dialer, Target};
 
 pub mod ws;
 
@@ -79,60 +81,33 @@ pub trait Conn: Send + 'static {
     }
 }
 
-/// TCP: `TCP_NODELAY` like any latency-sensitive client.
-pub struct Tcp {
-    pub addrs: Vec<SocketAddr>,
+/// Where a connector's connections go: the one dialer of the run (its
+/// options, its TLS settings) and the server, resolved once.
+#[derive(Clone)]
+pub struct Dial {
+    pub dialer: Arc<Dialer>,
+    pub target: Target,
 }
+
+/// TCP, with `TCP_NODELAY` like any latency-sensitive client.
+pub struct Tcp(pub Dial);
 
 impl Connector for Tcp {
     type Conn = TcpStream;
 
     async fn connect(&self) -> io::Result<TcpStream> {
-        tcp_connect(&self.addrs).await
+        Ok(self.0.dialer.tcp(&self.0.target).await?)
     }
-}
-
-async fn tcp_connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(addrs).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }
 
 /// TLS over TCP (rustls): a byte stream like TCP once the handshake is done.
-/// The client configuration (trusted roots, `--ca`, `--insecure`) is built
-/// once and shared by every connection.
-pub struct Tls {
-    pub addrs: Vec<SocketAddr>,
-    pub connector: tokio_rustls::TlsConnector,
-    pub name: rustls::pki_types::ServerName<'static>,
-}
-
-impl Tls {
-    /// TLS to `host` (the name the certificate must be for) at `addrs`.
-    pub fn new(
-        addrs: Vec<SocketAddr>,
-        host: &str,
-        ca: Option<&std::path::Path>,
-        insecure: bool,
-    ) -> anyhow::Result<Tls> {
-        Ok(Tls {
-            addrs,
-            connector: tokio_rustls::TlsConnector::from(crate::tls::client_config(ca, insecure)?),
-            name: crate::tls::server_name(host)?,
-        })
-    }
-
-    async fn open(&self) -> io::Result<TlsStream<TcpStream>> {
-        let tcp = tcp_connect(&self.addrs).await?;
-        self.connector.connect(self.name.clone(), tcp).await
-    }
-}
+pub struct Tls(pub Dial);
 
 impl Connector for Tls {
     type Conn = TlsStream<TcpStream>;
 
     async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
-        self.open().await
+        Ok(self.0.dialer.tls(&self.0.target).await?)
     }
 }
 
@@ -180,6 +155,7 @@ plain_stream_conn!(TcpStream, UnixStream);
 
 /// Unix domain stream socket.
 pub struct Unix {
+    pub dial: Dial,
     pub path: PathBuf,
 }
 
@@ -187,35 +163,20 @@ impl Connector for Unix {
     type Conn = UnixStream;
 
     async fn connect(&self) -> io::Result<UnixStream> {
-        UnixStream::connect(&self.path).await
+        Ok(self.dial.dialer.unix(&self.dial.target, &self.path).await?)
     }
 }
 
 /// UDP: each bench "connection" is its own connected socket, so the kernel
 /// filters out datagrams from anyone but the server and the server sees one
 /// peer per connection.
-pub struct Udp {
-    pub addrs: Vec<SocketAddr>,
-}
+pub struct Udp(pub Dial);
 
 impl Connector for Udp {
     type Conn = UdpSocket;
 
     async fn connect(&self) -> io::Result<UdpSocket> {
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
-        for addr in &self.addrs {
-            let local: SocketAddr = if addr.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                ([0u16; 8], 0).into()
-            };
-            let socket = UdpSocket::bind(local).await?;
-            match socket.connect(addr).await {
-                Ok(()) => return Ok(socket),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        Ok(self.0.dialer.udp(&self.0.target).await?)
     }
 }
 

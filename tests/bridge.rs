@@ -316,11 +316,19 @@ fn send_proxy_v2_starts_the_upstream_with_the_binary_header() {
 }
 
 #[test]
-fn options_that_change_nothing_and_websocket_urls_are_usage_errors() {
-    let cases: [(&[&str], &str); 6] = [
+fn options_that_change_nothing_are_usage_errors() {
+    let cases: [(&[&str], &str); 8] = [
         (
-            &["ws://127.0.0.1:0/", "tcp://127.0.0.1:1"],
-            "WebSocket endpoints are not supported yet",
+            &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--text"],
+            "--text applies where bytes become WebSocket messages",
+        ),
+        (
+            &["ws://127.0.0.1:0/", "ws://127.0.0.1:1/", "--text"],
+            "--text applies where bytes become WebSocket messages",
+        ),
+        (
+            &["ws://127.0.0.1:0/", "udp://127.0.0.1:1", "--lines"],
+            "--lines applies where a stream meets UDP or WebSocket",
         ),
         (
             &[
@@ -342,11 +350,11 @@ fn options_that_change_nothing_and_websocket_urls_are_usage_errors() {
         ),
         (
             &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--lines"],
-            "--lines applies where a stream meets UDP",
+            "--lines applies where a stream meets UDP or WebSocket",
         ),
         (
             &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--insecure"],
-            "apply to a tls:// TO",
+            "apply to a tls:// or wss:// TO",
         ),
         (
             &[

@@ -17,6 +17,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use tokio::io::ReadBuf;
 
+use super::Settings;
 use super::side::{ByteStream, Message, Side};
 
 thread_local! {
@@ -76,9 +77,14 @@ enum State {
 /// One direction of a relay, and what it moved.
 pub struct Direction {
     held: Held,
-    /// `--lines`, stream to messages: bytes read that are not yet a whole
-    /// line (at most the buffer size).
+    /// Stream to messages, `--lines`: bytes read that are not yet a whole
+    /// line (at most the buffer size); `--text`: the start of a character
+    /// that the next read completes (at most 3 bytes).
     partial: BytesMut,
+    /// `--lines`: a line is a message, and a message is written as a line.
+    lines: bool,
+    /// `--text`: messages made of bytes go out as text when they are UTF-8.
+    text: bool,
     /// Bytes read at once: the buffer size, or less when the sink's
     /// messages cannot be that large (UDP).
     chunk: usize,
@@ -91,8 +97,9 @@ pub struct Direction {
 }
 
 impl Direction {
-    /// A direction toward `sink`, reading at most `buffer` bytes at once.
-    pub fn new(buffer: usize, sink: &Side) -> Direction {
+    /// A direction toward `sink`, reading at most a buffer at once.
+    pub fn new(settings: &Settings, sink: &Side) -> Direction {
+        let buffer = settings.buffer;
         let chunk = match sink {
             Side::Bytes(_) => buffer,
             Side::Messages(m) => buffer.min(m.max_message()),
@@ -100,6 +107,8 @@ impl Direction {
         Direction {
             held: Held::Nothing,
             partial: BytesMut::new(),
+            lines: settings.lines,
+            text: settings.text,
             chunk: chunk.max(1),
             unflushed: false,
             state: State::Open,
@@ -126,7 +135,6 @@ impl Direction {
         cx: &mut Context<'_>,
         source: &mut Side,
         sink: &mut Side,
-        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         if self.state == State::Done {
             return Poll::Pending;
@@ -150,7 +158,7 @@ impl Direction {
             self.state = State::Done;
             return Poll::Ready(Ok(()));
         }
-        match self.poll_fill(cx, source, sink, lines) {
+        match self.poll_fill(cx, source, sink) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
@@ -188,25 +196,45 @@ impl Direction {
         Poll::Ready(Ok(()))
     }
 
-    /// `--lines`, stream to messages: takes the next whole line (or, with
-    /// `all`, whatever is left; or a full buffer's worth without a line
-    /// break) out of `partial` as the next message. True if it did.
+    /// Stream to messages: takes the next message out of `partial`, true
+    /// if it did. `--lines`: the next whole line (or, with `all`, whatever
+    /// is left; or a full buffer's worth without a line break). `--text`:
+    /// all but the start of a character cut by the read (with `all`, that
+    /// too).
     fn next_line(&mut self, all: bool) -> bool {
         if !matches!(self.held, Held::Nothing) || self.partial.is_empty() {
             return false;
         }
-        let end = match self.partial.iter().position(|&b| b == b'\n') {
-            Some(i) => (i + 1).min(self.chunk),
-            None if all || self.partial.len() >= self.chunk => self.partial.len(),
-            None => return false,
+        let end = if self.lines {
+            match self.partial.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1).min(self.chunk),
+                None if all || self.partial.len() >= self.chunk => self.partial.len(),
+                None => return false,
+            }
+        } else {
+            match std::str::from_utf8(&self.partial) {
+                Err(e) if !all && e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+                Err(e) if !all && e.error_len().is_none() => return false,
+                _ => self.partial.len(),
+            }
         };
         let line = self.partial.split_to(end).freeze();
         if self.partial.is_empty() {
             // No buffer is kept between lines.
             self.partial = BytesMut::new();
         }
-        self.held = Held::Message(Message::Binary(line));
+        self.held = Held::Message(self.typed(line));
         true
+    }
+
+    /// Bytes from a stream or a datagram as a message: binary, or with
+    /// `--text` text when they are UTF-8 (a text message must be).
+    fn typed(&self, data: Bytes) -> Message {
+        if self.text && std::str::from_utf8(&data).is_ok() {
+            Message::Text(data)
+        } else {
+            Message::Binary(data)
+        }
     }
 
     /// Reads from the source (only when nothing is held) and delivers as
@@ -216,10 +244,9 @@ impl Direction {
         cx: &mut Context<'_>,
         source: &mut Side,
         sink: &mut Side,
-        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         match source {
-            Side::Bytes(stream) => self.poll_fill_bytes(cx, stream.as_mut(), sink, lines),
+            Side::Bytes(stream) => self.poll_fill_bytes(cx, stream.as_mut(), sink),
             Side::Messages(peer) => {
                 let message = match ready!(peer.poll_recv(cx)) {
                     Ok(Some(m)) => m,
@@ -239,11 +266,10 @@ impl Direction {
                         self.state = State::Closing;
                         Held::Nothing
                     }
-                    (m @ (Message::Text(_) | Message::Binary(_)), Side::Messages(_)) => {
-                        Held::Message(m)
-                    }
+                    (Message::Binary(data), Side::Messages(_)) => Held::Message(self.typed(data)),
+                    (m @ Message::Text(_), Side::Messages(_)) => Held::Message(m),
                     (Message::Text(data) | Message::Binary(data), Side::Bytes(_)) => {
-                        let newline = lines && !data.ends_with(b"\n");
+                        let newline = self.lines && !data.ends_with(b"\n");
                         Held::Bytes {
                             data,
                             at: 0,
@@ -263,10 +289,10 @@ impl Direction {
         cx: &mut Context<'_>,
         stream: &mut dyn ByteStream,
         sink: &mut Side,
-        lines: bool,
     ) -> Poll<Result<(), Fault>> {
+        let cut = self.lines || self.text;
         let chunk = match sink {
-            Side::Messages(_) if lines => self.chunk.saturating_sub(self.partial.len()),
+            Side::Messages(_) if cut => self.chunk.saturating_sub(self.partial.len()),
             _ => self.chunk,
         }
         .max(1);
@@ -313,7 +339,7 @@ impl Direction {
                         self.unflushed = false;
                     }
                 }
-                Side::Messages(_) if lines => {
+                Side::Messages(_) if cut => {
                     self.partial.extend_from_slice(data);
                     self.next_line(false);
                 }

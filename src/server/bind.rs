@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
 use super::bridge::Bridge;
+use super::limits::Limits;
 use super::listener::{Listener, Serves, StreamSocket};
 use super::metrics::ServiceCounters;
 use super::mounted::Mounted;
@@ -62,7 +63,7 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
             .in_use
             .store(true, std::sync::atomic::Ordering::Relaxed);
         for plan in plan.bridges {
-            listeners.push(bind_bridge(plan, &counters, tls, max_connections).await?);
+            listeners.push(bind_bridge(plan, &counters, tls, &shared.limits).await?);
         }
     }
     for group in groups {
@@ -99,13 +100,13 @@ impl Target {
         }
     }
 
-    /// The service to mount on a WebSocket path.
-    fn mounted(&self, url: &Endpoint) -> anyhow::Result<&Arc<Mounted>> {
+    /// The routes of a WebSocket listener at `path` for this alone.
+    fn routes(&self, path: &str, max_connections: usize) -> Routes {
         match self {
-            Target::Service(m) => Ok(m),
-            Target::Bridge(_) => {
-                anyhow::bail!("{url}: WebSocket endpoints are not supported by bridges")
+            Target::Service(m) => {
+                Routes::new(BTreeMap::from([(path.into(), m.clone())]), max_connections)
             }
+            Target::Bridge(b) => Routes::bridge(path.into(), b.clone(), max_connections),
         }
     }
 }
@@ -115,9 +116,10 @@ async fn bind_bridge(
     plan: BridgePlan,
     counters: &Arc<ServiceCounters>,
     tls: Option<&Arc<ServerConfig>>,
-    max_connections: usize,
+    limits: &Limits,
 ) -> anyhow::Result<Listener> {
-    let upstream = Upstream::new(plan.to, plan.dial, plan.send_proxy)?;
+    let max_connections = limits.max_connections;
+    let upstream = Upstream::new(plan.to, plan.dial, plan.send_proxy, limits.max_message)?;
     let target = Target::Bridge(Arc::new(Bridge {
         upstream,
         relay: plan.relay,
@@ -125,6 +127,13 @@ async fn bind_bridge(
         counters: counters.clone(),
     }));
     match plan.from {
+        Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
+            let Some(hp) = url.host_port() else {
+                anyhow::bail!("{url}: a WebSocket URL needs a host and port");
+            };
+            let a = tcp::bind(hp, &url).await?;
+            websocket(a, url, &target, tls, max_connections)
+        }
         Listen::Url(url) => bind(&url, &target, tls).await,
         Listen::Bound(socket, url) => adopt(socket, url, &target, tls, max_connections),
     }
@@ -182,16 +191,9 @@ fn adopt(
             };
             stream(StreamSocket::Tcp(a), tls, serves, real)
         }
-        (Prebound::Tcp(l), Endpoint::Ws(t) | Endpoint::Wss(t)) => {
-            let tls = match url {
-                Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
-                _ => None,
-            };
+        (Prebound::Tcp(l), Endpoint::Ws(_) | Endpoint::Wss(_)) => {
             let a = TcpAcceptor::from_std(l)?;
-            let paths = BTreeMap::from([(t.path.clone(), target.mounted(&url)?.clone())]);
-            let routes = Arc::new(Routes::new(paths, max_connections));
-            let real = url.with_port(a.local_port());
-            stream(StreamSocket::Tcp(a), tls, Serves::WebSockets(routes), real)
+            return websocket(a, url, target, tls, max_connections);
         }
         (Prebound::Udp(s), Endpoint::Udp(_)) => {
             let socket = UdpListener::from_std(s)?;
@@ -204,6 +206,31 @@ fn adopt(
         }
         (socket, _) => anyhow::bail!("{url}: cannot be served on {socket:?}"),
     })
+}
+
+/// An HTTP listener of its own for one WebSocket URL's service or bridge.
+fn websocket(
+    a: TcpAcceptor,
+    url: Endpoint,
+    target: &Target,
+    tls: Option<&Arc<ServerConfig>>,
+    max_connections: usize,
+) -> anyhow::Result<Listener> {
+    let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
+        anyhow::bail!("{url}: not a WebSocket URL");
+    };
+    let tls = match url {
+        Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
+        _ => None,
+    };
+    let routes = Arc::new(target.routes(&t.path, max_connections));
+    let real = url.with_port(a.local_port());
+    Ok(stream(
+        StreamSocket::Tcp(a),
+        tls,
+        Serves::WebSockets(routes),
+        real,
+    ))
 }
 
 /// The `--metrics` listener: HTTP without WebSocket services.

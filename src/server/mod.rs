@@ -31,6 +31,7 @@
 //! peer.rs        who is on the other end, for logs
 //! bridge.rs      one bridge session: admit, dial TO, relay (crate::relay), log
 //! bridge_udp.rs  a bridge from UDP: one session per client address
+//! bridge_ws.rs   a bridge from WebSocket: TO dialled before the handshake is answered
 //! upstream.rs    reaching a bridge's TO: timeout, PROXY header, TLS, kinds of failure
 //! bound.rs       one listener bound as `serve` binds, for `connect --listen`
 //! ```
@@ -43,6 +44,7 @@ mod bind;
 pub mod bound;
 mod bridge;
 mod bridge_udp;
+mod bridge_ws;
 mod handshake;
 mod http;
 mod interrupts;

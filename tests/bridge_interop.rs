@@ -205,7 +205,8 @@ fn websockify_exchange(url: &str, env: &[(&str, &str)]) {
     );
 }
 
-/// README: `websockify 8080 127.0.0.1:5900`.
+/// README: `websockify 8080 127.0.0.1:5900` and
+/// `websocat -b ws-l:127.0.0.1:8080 tcp:127.0.0.1:5900`.
 #[test]
 fn ws_to_tcp_between_python_websockets_and_a_socat_upstream() {
     let (_up, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1,fork", "cat");

@@ -97,8 +97,9 @@ WEBSOCKIFY=
 if [[ " $WS_RELAYS " == *" websockify "* ]] && [[ " $SCENARIOS " == *" ws64 "* ]]; then
     if ! .venv/bin/websockify --help >/dev/null 2>&1; then
         echo "$NAME: installing websockify $WEBSOCKIFY_VERSION (pip, into .venv)" >&2
-        { [ -x .venv/bin/python ] || python3 -m venv .venv; } &&
+        if [ -x .venv/bin/python ] || python3 -m venv .venv; then
             .venv/bin/pip install -q --disable-pip-version-check "websockify==$WEBSOCKIFY_VERSION" || true
+        fi
     fi
     if .venv/bin/websockify --help >/dev/null 2>&1; then
         WEBSOCKIFY=.venv/bin/websockify

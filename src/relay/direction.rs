@@ -481,8 +481,7 @@ mod tests {
                 .map_err(|_| "fault")
                 .expect("no fault");
         }
-        let got = kept.lock().expect("lock").clone();
-        got
+        kept.lock().expect("lock").clone()
     }
 
     #[tokio::test]

@@ -17,7 +17,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use tokio::io::ReadBuf;
 
-use super::Settings;
 use super::side::{ByteStream, Message, Side};
 
 thread_local! {
@@ -97,9 +96,9 @@ pub struct Direction {
 }
 
 impl Direction {
-    /// A direction toward `sink`, reading at most a buffer at once.
-    pub fn new(settings: &Settings, sink: &Side) -> Direction {
-        let buffer = settings.buffer;
+    /// A direction toward `sink`, reading at most `buffer` bytes at once;
+    /// `lines` and `text` as the relay's settings say.
+    pub fn new(buffer: usize, lines: bool, text: bool, sink: &Side) -> Direction {
         let chunk = match sink {
             Side::Bytes(_) => buffer,
             Side::Messages(m) => buffer.min(m.max_message()),
@@ -107,8 +106,8 @@ impl Direction {
         Direction {
             held: Held::Nothing,
             partial: BytesMut::new(),
-            lines: settings.lines,
-            text: settings.text,
+            lines,
+            text,
             chunk: chunk.max(1),
             unflushed: false,
             state: State::Open,
@@ -426,7 +425,7 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     use super::*;
-    use crate::relay::MessagePeer;
+    use crate::relay::side::MessagePeer;
 
     /// A message sink that keeps what it is given.
     struct Kept(Arc<Mutex<Vec<Message>>>);
@@ -462,11 +461,7 @@ mod tests {
         let (mut writer, reader) = tokio::io::duplex(64);
         let mut source = Side::Bytes(Box::new(reader));
         let mut sink = Side::Messages(Box::new(Kept(kept.clone())));
-        let settings = Settings {
-            text: true,
-            ..Settings::default()
-        };
-        let mut d = Direction::new(&settings, &sink);
+        let mut d = Direction::new(16 * 1024, false, true, &sink);
         for w in writes {
             writer.write_all(w).await.expect("write");
             // One read, and the delivery of what it made.

@@ -99,8 +99,8 @@ pub struct Relay {
 impl Relay {
     pub fn new(client: Side, upstream: Side, settings: Settings) -> Relay {
         Relay {
-            up: Direction::new(&settings, &upstream),
-            down: Direction::new(&settings, &client),
+            up: Direction::new(settings.buffer, settings.lines, settings.text, &upstream),
+            down: Direction::new(settings.buffer, settings.lines, settings.text, &client),
             client,
             upstream,
             first_end: None,

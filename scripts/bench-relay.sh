@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Relays side by side: `duplex bridge` against socat and websocat relaying
-# TCP to TCP, all in front of the same upstream (benches/ref_epoll_echo.c,
-# a one-thread C epoll echo), with `duplex bench` as the load, on 127.0.0.1
+# TCP to TCP, and against websocat and Python websockify relaying WebSocket
+# to TCP, all in front of the same upstream (benches/ref_epoll_echo.c, a
+# one-thread C epoll echo), with `duplex bench` as the load, on 127.0.0.1
 # only. The C echo alone is measured in the same rounds: a relay reads and
 # writes twice per round trip where the echo does once, so twice the echo's
 # CPU per message is the bar a relay is held to.
@@ -13,6 +14,9 @@
 # Scenarios:
 #   tcp64    TCP→TCP, 64 B round trips, 50 connections
 #   tcp16k   TCP→TCP, 16 KiB round trips, 50 connections
+#   ws64     WebSocket→TCP, 64 B binary messages, 50 connections (no
+#            compression offered: websocat and websockify have none); the
+#            relays of $WS_RELAYS
 #   idle     bridge RSS per idle relayed session, $IDLE sessions (duplex only)
 #
 # Relays (each pinned to CPU $SERVER_CPU; the upstream echo and the load
@@ -24,6 +28,11 @@
 #             pip into .venv as scripts/bench-compare.sh installs it; left out
 #             with a note when it cannot be installed)
 #   echo      no relay: the C echo itself, measured as the server (the bar)
+# and WebSocket to TCP:
+#   duplex     duplex bridge ws://127.0.0.1:0/ tcp://127.0.0.1:UP
+#   websocat   websocat -E --binary ws-l:127.0.0.1:PORT tcp:127.0.0.1:UP
+#   websockify websockify 127.0.0.1:PORT 127.0.0.1:UP ($WEBSOCKIFY_VERSION, from pip
+#              into .venv; a process per connection, all of them counted)
 #
 # Method: as scripts/bench-compare.sh. Every run gets fresh processes; the
 # order of the relays alternates between rounds; `duplex bench --server-pid`
@@ -42,9 +51,11 @@ WARMUP=${WARMUP:-1}
 IDLE=${IDLE:-5000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-SCENARIOS=${*:-tcp64 tcp16k idle}
+SCENARIOS=${*:-tcp64 tcp16k ws64 idle}
 RELAYS=${RELAYS:-echo duplex socat websocat}
+WS_RELAYS=${WS_RELAYS:-duplex websocat websockify}
 WEBSOCAT_VERSION=1.13.0
+WEBSOCKIFY_VERSION=0.13.0
 
 bench_setup
 need gcc "apt-get install -y gcc"
@@ -65,7 +76,7 @@ if [[ " $RELAYS " == *" socat "* ]] && ! command -v socat >/dev/null; then
     }
 fi
 WEBSOCAT=
-if [[ " $RELAYS " == *" websocat "* ]]; then
+if [[ " $RELAYS $WS_RELAYS " == *" websocat "* ]]; then
     for w in .venv/bin/websocat target/peer-tools/bin/websocat; do
         if [ -x "$w" ] && "$w" --version 2>/dev/null | grep -q "$WEBSOCAT_VERSION"; then WEBSOCAT=$w; break; fi
     done
@@ -78,9 +89,27 @@ if [[ " $RELAYS " == *" websocat "* ]]; then
         else
             echo "$NAME: websocat could not be installed; measuring without it" >&2
             RELAYS=${RELAYS//websocat/}
+            WS_RELAYS=${WS_RELAYS//websocat/}
         fi
     fi
 fi
+WEBSOCKIFY=
+if [[ " $WS_RELAYS " == *" websockify "* ]] && [[ " $SCENARIOS " == *" ws64 "* ]]; then
+    if ! .venv/bin/websockify --help >/dev/null 2>&1; then
+        echo "$NAME: installing websockify $WEBSOCKIFY_VERSION (pip, into .venv)" >&2
+        if [ -x .venv/bin/python ] || python3 -m venv .venv; then
+            .venv/bin/pip install -q --disable-pip-version-check "websockify==$WEBSOCKIFY_VERSION" || true
+        fi
+    fi
+    if .venv/bin/websockify --help >/dev/null 2>&1; then
+        WEBSOCKIFY=.venv/bin/websockify
+    else
+        echo "$NAME: websockify could not be installed; measuring without it" >&2
+        WS_RELAYS=${WS_RELAYS//websockify/}
+    fi
+fi
+# FROM: what the relays listen on, tcp or ws (set per scenario).
+FROM=tcp
 
 # start_upstream CPU: a fresh C echo on CPU; sets UP_PID and UP_PORT.
 start_upstream() {
@@ -107,7 +136,9 @@ start_relay() {
     case $relay in
         echo) SRV_PID=$UP_PID; URL="tcp://127.0.0.1:$UP_PORT"; return ;;
         duplex)
-            setsid taskset -c "$SERVER_CPU" "$DUPLEX" -q bridge tcp://127.0.0.1:0 "tcp://127.0.0.1:$UP_PORT" \
+            local from=tcp://127.0.0.1:0
+            [ "$FROM" = ws ] && from=ws://127.0.0.1:0/
+            setsid taskset -c "$SERVER_CPU" "$DUPLEX" -q bridge "$from" "tcp://127.0.0.1:$UP_PORT" \
                 --max-connections 100000 >"$WORK/relay.out" 2>"$WORK/relay.err" &
             SRV_PID=$!
             for _ in $(seq 100); do
@@ -115,16 +146,23 @@ start_relay() {
                 [ -n "$URL" ] && return
                 sleep 0.05
             done ;;
-        socat | websocat)
+        socat | websocat | websockify)
             port=$(free_port)
-            URL="tcp://127.0.0.1:$port"
-            if [ "$relay" = socat ]; then
-                setsid taskset -c "$SERVER_CPU" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" \
-                    "TCP:127.0.0.1:$UP_PORT" >"$WORK/relay.out" 2>"$WORK/relay.err" &
-            else
-                setsid taskset -c "$SERVER_CPU" "$WEBSOCAT" -E --binary "tcp-l:127.0.0.1:$port" \
-                    "tcp:127.0.0.1:$UP_PORT" >"$WORK/relay.out" 2>"$WORK/relay.err" &
-            fi
+            URL="$FROM://127.0.0.1:$port"
+            [ "$FROM" = ws ] && URL="$URL/"
+            case $relay in
+                socat)
+                    setsid taskset -c "$SERVER_CPU" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=128" \
+                        "TCP:127.0.0.1:$UP_PORT" >"$WORK/relay.out" 2>"$WORK/relay.err" & ;;
+                websocat)
+                    local listen=tcp-l
+                    [ "$FROM" = ws ] && listen=ws-l
+                    setsid taskset -c "$SERVER_CPU" "$WEBSOCAT" -E --binary "$listen:127.0.0.1:$port" \
+                        "tcp:127.0.0.1:$UP_PORT" >"$WORK/relay.out" 2>"$WORK/relay.err" & ;;
+                websockify)
+                    setsid taskset -c "$SERVER_CPU" "$WEBSOCKIFY" "127.0.0.1:$port" "127.0.0.1:$UP_PORT" \
+                        >"$WORK/relay.out" 2>"$WORK/relay.err" & ;;
+            esac
             SRV_PID=$!
             for _ in $(seq 100); do
                 (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
@@ -181,13 +219,19 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((3 * IDLE + 100)) ]
 fi
 
 echo "machine: $(nproc) CPUs, Linux $(uname -r); relay on CPU $SERVER_CPU, upstream and load on CPU $LOAD_CPU"
-echo "$ROUNDS rounds, ${DURATION} s measured after ${WARMUP} s warm-up; relays: $RELAYS"
+echo "$ROUNDS rounds, ${DURATION} s measured after ${WARMUP} s warm-up; relays: $RELAYS; WebSocket relays: $WS_RELAYS"
 [ -n "$WEBSOCAT" ] && echo "websocat: $("$WEBSOCAT" --version)"
-read -ra relays <<<"$RELAYS"
+[ -n "$WEBSOCKIFY" ] && echo "websockify: $WEBSOCKIFY_VERSION (Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])'))"
 for name in $SCENARIOS; do
+    FROM=tcp
+    read -ra relays <<<"$RELAYS"
     case $name in
         tcp64) args=(-c 50 -s 64) ;;
         tcp16k) args=(-c 50 -s 16384) ;;
+        ws64)
+            args=(-c 50 -s 64)
+            FROM=ws
+            read -ra relays <<<"$WS_RELAYS" ;;
         idle)
             echo
             echo "== idle: bridge RSS per idle relayed session, $IDLE sessions"
@@ -201,7 +245,7 @@ for name in $SCENARIOS; do
         *) echo "$NAME: unknown scenario $name" >&2; exit 2 ;;
     esac
     echo
-    echo "== $name: TCP→TCP, ${args[*]}"
+    if [ "$FROM" = ws ]; then echo "== $name: WebSocket→TCP, ${args[*]}"; else echo "== $name: TCP→TCP, ${args[*]}"; fi
     printf '%-6s %-9s %12s %12s %14s %7s\n' round relay msgs/s "CPU µs/msg" "bench µs/msg" errors
     for round in $(seq "$ROUNDS"); do
         order=("${relays[@]}")

@@ -107,11 +107,13 @@ Examples:
     #[command(
         after_help = "Every session accepted on FROM gets its own connection to TO, dialled
 before anything is relayed (a client whose TO cannot be reached within
---connect-timeout is closed, and one log line says why), and data flows
-both ways until the session ends: stream to stream, a half-close is passed
-on and the session ends when both directions are done. A UDP FROM keeps
-one session per client address, ended by --idle-timeout. Once bound,
-stdout gets `listening bridge URL`.
+--connect-timeout is closed, a WebSocket client answered HTTP 502, and one
+log line says why), and data flows both ways until the session ends:
+stream to stream, a half-close is passed on and the session ends when both
+directions are done; messages (UDP, WebSocket) keep their boundaries; a
+WebSocket close ends the session, its code passed on to a WebSocket on the
+other side. A UDP FROM keeps one session per client address, ended by
+--idle-timeout. Once bound, stdout gets `listening bridge URL`.
 
 Examples:
   duplex bridge tcp://:8000 tcp://127.0.0.1:80         # socat TCP-LISTEN:8000,fork TCP:127.0.0.1:80
@@ -120,7 +122,9 @@ Examples:
   duplex bridge tls://:8443 tcp://127.0.0.1:80 --tls-cert tls/cert.pem --tls-key tls/key.pem
   duplex bridge tcp://127.0.0.1:5000 tls://example.org:443
   duplex bridge udp://:5353 udp://192.0.2.1:53 --idle-timeout 30s
-  duplex bridge tcp://:7000 udp://127.0.0.1:7007 --lines"
+  duplex bridge tcp://:7000 udp://127.0.0.1:7007 --lines
+  duplex bridge ws://:8080/vnc tcp://127.0.0.1:5900    # websockify 8080 127.0.0.1:5900
+  duplex bridge tcp://127.0.0.1:2222 wss://host/ssh    # websocat -b tcp-l:127.0.0.1:2222 wss://host/ssh"
     )]
     Bridge(Box<BridgeArgs>),
     /// Load-test an echo server.

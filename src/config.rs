@@ -260,6 +260,7 @@ fn build_bridge(
         relay: crate::relay::Settings {
             buffer: b.buffer_size.unwrap_or(defaults.buffer),
             lines: b.lines,
+            text: b.text,
         },
         wait: b.wait.unwrap_or(BridgePlan::WAIT),
     })

@@ -360,13 +360,14 @@ impl ListenerOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeOptions {
-    /// Where clients come: tcp://, unix://, tls:// (with --tls-cert and
-    /// --tls-key) or udp://, e.g. tcp://:8000.
+    /// Where clients come: tcp://, unix://, tls://, udp://, ws:// or wss://
+    /// (tls and wss with --tls-cert and --tls-key), e.g. tcp://:8000 or
+    /// ws://:8080/vnc (a path of / takes every path).
     #[arg(value_name = "FROM", value_parser = parse_endpoint, required = true)]
     #[serde(deserialize_with = "required")]
     pub from: Option<Endpoint>,
-    /// Where each session gets its own connection: tcp://, unix://, tls://
-    /// or udp://, e.g. tcp://127.0.0.1:80.
+    /// Where each session gets its own connection: tcp://, unix://, tls://,
+    /// udp://, ws:// or wss://, e.g. tcp://127.0.0.1:80.
     #[arg(value_name = "TO", value_parser = parse_endpoint, required = true)]
     #[serde(deserialize_with = "required")]
     pub to: Option<Endpoint>,
@@ -379,26 +380,33 @@ pub struct BridgeOptions {
     /// the client's address: v1 (text) or v2 (binary).
     #[arg(long, value_enum, value_name = "VERSION", help_heading = "Bridge")]
     pub send_proxy: Option<SendProxy>,
-    /// Where a stream meets UDP: each line is one datagram (with its line
-    /// break), and each datagram is written followed by a line break unless
-    /// it ends with one.
+    /// Where a stream meets UDP or WebSocket: each line is one datagram or
+    /// message (with its line break), and each datagram or message is
+    /// written followed by a line break unless it ends with one.
     #[arg(long, help_heading = "Bridge")]
     #[serde(default)]
     pub lines: bool,
+    /// Where bytes (a stream's, or UDP datagrams) meet WebSocket: send them
+    /// as text messages rather than binary ones (bytes that are not UTF-8
+    /// still go as binary).
+    #[arg(long, help_heading = "Bridge")]
+    #[serde(default)]
+    pub text: bool,
     /// Bytes read at once, and the most a session holds per direction when
     /// a side is slow to take them; also the largest datagram made from a
     /// stream.
     #[arg(long, value_name = "BYTES", help_heading = "Bridge")]
     pub buffer_size: Option<usize>,
     /// With a UDP side: once the other side has ended, end the session when
-    /// no datagram has come for this long.
+    /// no datagram has come for this long; with a WebSocket side: that long
+    /// after its close, whatever the other side still sends.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Bridge")]
     #[serde(default, deserialize_with = "duration")]
     pub wait: Option<Duration>,
-    /// A tls:// TO: also trust the certificates in this PEM file.
+    /// A tls:// or wss:// TO: also trust the certificates in this PEM file.
     #[arg(long, value_name = "FILE", help_heading = "Bridge")]
     pub ca: Option<PathBuf>,
-    /// A tls:// TO: do not verify its certificate (said on stderr).
+    /// A tls:// or wss:// TO: do not verify its certificate (said on stderr).
     #[arg(long, conflicts_with = "ca", help_heading = "Bridge")]
     #[serde(default)]
     pub insecure: bool,
@@ -425,14 +433,8 @@ impl BridgeOptions {
         let (Some(from), Some(to)) = (&self.from, &self.to) else {
             anyhow::bail!("a bridge needs FROM and TO");
         };
-        for url in [from, to] {
-            if matches!(url, Endpoint::Ws(_) | Endpoint::Wss(_)) {
-                anyhow::bail!(
-                    "{url}: bridges relay tcp, unix, tls and udp (WebSocket endpoints are not supported yet)"
-                );
-            }
-        }
         let udp = |e: &Endpoint| matches!(e, Endpoint::Udp(_));
+        let ws = |e: &Endpoint| matches!(e, Endpoint::Ws(_) | Endpoint::Wss(_));
         if let Some(version) = self.send_proxy {
             if udp(to) {
                 anyhow::bail!("--send-proxy starts an upstream stream (tcp, unix, tls), not {to}");
@@ -448,18 +450,25 @@ impl BridgeOptions {
                 "--proxy-protocol reads a header at the start of a stream; {from} is not one"
             );
         }
-        if !udp(from) && !udp(to) {
-            if self.lines {
-                anyhow::bail!(
-                    "--lines applies where a stream meets UDP ({from} to {to} has no UDP side)"
-                );
-            }
-            if self.wait.is_some() {
-                anyhow::bail!("--wait applies to bridges with a UDP side");
-            }
+        let stream = |e: &Endpoint| !udp(e) && !ws(e);
+        let messages = |e: &Endpoint| udp(e) || ws(e);
+        if self.lines && !(stream(from) && messages(to) || messages(from) && stream(to)) {
+            anyhow::bail!(
+                "--lines applies where a stream meets UDP or WebSocket ({from} to {to} has no such pair)"
+            );
         }
-        if !matches!(to, Endpoint::Tls(_)) && (self.ca.is_some() || self.insecure) {
-            anyhow::bail!("--ca and --insecure apply to a tls:// TO, not {to}");
+        if self.text && ws(from) == ws(to) {
+            anyhow::bail!(
+                "--text applies where bytes become WebSocket messages: one side ws or wss, the other not ({from} to {to})"
+            );
+        }
+        if self.wait.is_some() && !messages(from) && !messages(to) {
+            anyhow::bail!("--wait applies to bridges with a UDP or WebSocket side");
+        }
+        if !matches!(to, Endpoint::Tls(_) | Endpoint::Wss(_))
+            && (self.ca.is_some() || self.insecure)
+        {
+            anyhow::bail!("--ca and --insecure apply to a tls:// or wss:// TO, not {to}");
         }
         if let Some(n) = self.buffer_size
             && !(1..=MAX_BUFFER_SIZE).contains(&n)

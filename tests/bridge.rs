@@ -1,8 +1,8 @@
-//! `duplex bridge FROM TO` (docs/behaviour.md, "Relaying"): the 16 pairs of
-//! tcp, unix, tls and udp relaying real data both ways through a real
-//! upstream, and the promises of the contract one by one: TO dialled
-//! before anything is relayed, half-close passed on, one upstream per UDP
-//! client, chunking and `--lines`, the PROXY header, the limits.
+//! `duplex bridge FROM TO` (docs/behaviour.md, "Relaying"): the promises of
+//! the contract one by one: TO dialled before anything is relayed,
+//! half-close passed on, one upstream per UDP client, chunking and
+//! `--lines`, the PROXY header, the limits. The 36 pairs of transports are
+//! in `bridge_matrix.rs`, WebSocket's own promises in `bridge_ws.rs`.
 
 mod bridgeutil;
 mod common;
@@ -13,90 +13,6 @@ use std::net::{TcpListener, UdpSocket};
 
 use bridgeutil::*;
 use common::*;
-use tlsutil::{make_cert, tls_args};
-
-/// FROM → TO through `duplex serve echo` on TO: data of every size goes
-/// through and comes back unchanged, and is counted each way; a stream
-/// client's half-close comes back as the end of the stream (from a UDP
-/// upstream, which has no end, the session ends after --wait), and the
-/// session ends.
-fn relays_both_ways(from: T, to: T) {
-    let dir = tempdir();
-    let cert = make_cert(dir.path());
-    let upstream = echo_upstream(to, dir.path(), &cert);
-    let ca = cert.cert.display().to_string();
-    let mut extra: Vec<String> = vec!["--metrics".into(), "tcp://127.0.0.1:0".into()];
-    if from == T::Tls {
-        extra.extend(tls_args(&cert));
-    }
-    if to == T::Tls {
-        extra.extend(["--ca".into(), ca]);
-    }
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let b = bridge(
-        &from.listen_url(dir.path(), "from.sock"),
-        upstream.url(0),
-        &extra,
-    );
-    let mut client = Client::to(bridge_url(&b), &cert);
-    for size in [1, 100, 1400, 16 * 1024, 60_000] {
-        client.round_trip(&binary(size));
-    }
-    let metrics_url = b.url(0).to_string();
-    let text = metrics(&metrics_url);
-    let transport = bridge_url(&b)
-        .split("://")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let bytes = 1 + 100 + 1400 + 16 * 1024 + 60_000;
-    for name in ["duplex_bytes_received_total", "duplex_bytes_sent_total"] {
-        let key = format!("{name}{{service=\"bridge\",transport=\"{transport}\"}}");
-        assert_eq!(sample(&text, &key), Some(bytes), "{key}:\n{text}");
-    }
-    if let Client::Stream(mut c) = client {
-        c.shutdown_write();
-        if to == T::Udp {
-            // UDP has no end: the session ends when the upstream has been
-            // quiet for --wait after the client's.
-            log_lines(&b, &["session closed", "(--wait)"], 1);
-        } else {
-            c.expect_eof(WAIT);
-            log_lines(&b, &["session closed", "client closed first"], 1);
-        }
-        sessions_end(&metrics_url, &transport);
-    }
-}
-
-macro_rules! matrix {
-    ($($name:ident: $from:ident -> $to:ident;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                relays_both_ways(T::$from, T::$to);
-            }
-        )*
-    };
-}
-
-matrix! {
-    tcp_to_tcp: Tcp -> Tcp;
-    tcp_to_unix: Tcp -> Unix;
-    tcp_to_tls: Tcp -> Tls;
-    tcp_to_udp: Tcp -> Udp;
-    unix_to_tcp: Unix -> Tcp;
-    unix_to_unix: Unix -> Unix;
-    unix_to_tls: Unix -> Tls;
-    unix_to_udp: Unix -> Udp;
-    tls_to_tcp: Tls -> Tcp;
-    tls_to_unix: Tls -> Unix;
-    tls_to_tls: Tls -> Tls;
-    tls_to_udp: Tls -> Udp;
-    udp_to_tcp: Udp -> Tcp;
-    udp_to_unix: Udp -> Unix;
-    udp_to_tls: Udp -> Tls;
-    udp_to_udp: Udp -> Udp;
-}
 
 /// A TCP upstream the test plays by hand.
 fn tcp_upstream() -> (TcpListener, String) {
@@ -373,11 +289,19 @@ fn proxy_protocol_on_a_udp_from_is_a_usage_error() {
 }
 
 #[test]
-fn options_that_change_nothing_and_websocket_urls_are_usage_errors() {
-    let cases: [(&[&str], &str); 6] = [
+fn options_that_change_nothing_are_usage_errors() {
+    let cases: [(&[&str], &str); 8] = [
         (
-            &["ws://127.0.0.1:0/", "tcp://127.0.0.1:1"],
-            "WebSocket endpoints are not supported yet",
+            &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--text"],
+            "--text applies where bytes become WebSocket messages",
+        ),
+        (
+            &["ws://127.0.0.1:0/", "ws://127.0.0.1:1/", "--text"],
+            "--text applies where bytes become WebSocket messages",
+        ),
+        (
+            &["ws://127.0.0.1:0/", "udp://127.0.0.1:1", "--lines"],
+            "--lines applies where a stream meets UDP or WebSocket",
         ),
         (
             &[
@@ -399,11 +323,11 @@ fn options_that_change_nothing_and_websocket_urls_are_usage_errors() {
         ),
         (
             &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--lines"],
-            "--lines applies where a stream meets UDP",
+            "--lines applies where a stream meets UDP or WebSocket",
         ),
         (
             &["tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--insecure"],
-            "apply to a tls:// TO",
+            "apply to a tls:// or wss:// TO",
         ),
         (
             &[

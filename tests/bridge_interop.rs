@@ -1,7 +1,8 @@
-//! `duplex bridge` between tools nobody here wrote: OpenBSD `nc` and
-//! `socat` as the clients and as the upstreams, one test for each row of
-//! the README's table "duplex as nc, socat, websocat and websockify" that
-//! `tests/connect_listen.rs` does not cover.
+//! `duplex bridge` between tools nobody here wrote: OpenBSD `nc`, `socat`
+//! and Python `websockets` as the clients and as the upstreams, one test
+//! for each row of the README's table "duplex as nc, socat, websocat and
+//! websockify" that `tests/connect_listen.rs` and
+//! `tests/connect_listen_ws.rs` do not cover.
 
 mod bridgeutil;
 mod common;
@@ -12,7 +13,8 @@ use std::process::Command;
 
 use bridgeutil::*;
 use common::*;
-use connect_peers::{nc, socat_server, tool};
+use connect_peers::{WsPeer, nc, socat_server, tool};
+use serde_json::{Value, json};
 use tlsutil::{make_cert, tls_args};
 
 const LONG: std::time::Duration = std::time::Duration::from_secs(30);
@@ -164,4 +166,130 @@ fn udp_to_udp_between_nc_and_a_socat_upstream() {
         client.write(format!("{line}\n").as_bytes());
         assert_eq!(client.read_line(WAIT), line);
     }
+}
+
+/// tests/py/ws_client.py against `url` with `steps` (and `env`): what it
+/// reported, one JSON value per line, after the handshake's.
+fn py_client(url: &str, steps: Value, env: &[(&str, &str)]) -> Vec<Value> {
+    let mut cmd = py_script("ws_client.py");
+    cmd.arg(url).envs(env.iter().copied());
+    let out = run_with_input(cmd, steps.to_string().as_bytes(), LONG);
+    assert_eq!(out.code(), Some(0), "ws_client.py failed: {}", out.stderr);
+    out.stdout_str()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .skip(1)
+        .collect()
+}
+
+fn binary_hex(hex: &str) -> Value {
+    json!({"type": "binary", "data": hex})
+}
+
+/// The Python client's exchange with a bridge in front of a TCP echo:
+/// text and binary go as bytes and come back as binary messages.
+fn websockify_exchange(url: &str, env: &[(&str, &str)]) {
+    let steps = json!([
+        {"send": "hello"}, {"recv": 1},
+        {"send_hex": "00ff10"}, {"recv": 1},
+        {"close": true}
+    ]);
+    let seen = py_client(url, steps, env);
+    assert_eq!(
+        seen,
+        [
+            binary_hex("68656c6c6f"),
+            binary_hex("00ff10"),
+            json!({"close": 1000, "reason": ""})
+        ]
+    );
+}
+
+/// README: `websockify 8080 127.0.0.1:5900` and
+/// `websocat -b ws-l:127.0.0.1:8080 tcp:127.0.0.1:5900`.
+#[test]
+fn ws_to_tcp_between_python_websockets_and_a_socat_upstream() {
+    let (_up, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1,fork", "cat");
+    let b = bridge("ws://127.0.0.1:0/", &format!("tcp://127.0.0.1:{port}"), &[]);
+    websockify_exchange(&format!("{}websockify", bridge_url(&b)), &[]);
+}
+
+/// README: `websockify --cert c.pem --key k.pem 8443 127.0.0.1:5900`.
+#[test]
+fn wss_to_tcp_between_python_websockets_and_a_socat_upstream() {
+    let dir = tempdir();
+    let cert = make_cert(dir.path());
+    let tls = tls_args(&cert);
+    let mut extra: Vec<&str> = tls.iter().map(String::as_str).collect();
+    extra.push("--text");
+    let (_up, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1,fork", "cat");
+    let b = bridge(
+        "wss://127.0.0.1:0/",
+        &format!("tcp://127.0.0.1:{port}"),
+        &extra[..4],
+    );
+    // Python's default TLS context trusts the file SSL_CERT_FILE names.
+    let ca = cert.cert.display().to_string();
+    let url = bridge_url(&b).replace("127.0.0.1", "localhost");
+    websockify_exchange(&url, &[("SSL_CERT_FILE", &ca)]);
+    // --text: bytes that are UTF-8 come back as text messages.
+    let b = bridge(
+        "wss://127.0.0.1:0/",
+        &format!("tcp://127.0.0.1:{port}"),
+        &extra,
+    );
+    let url = bridge_url(&b).replace("127.0.0.1", "localhost");
+    let steps = json!([{"send": "héllo"}, {"recv": 1}, {"close": true}]);
+    let seen = py_client(&url, steps, &[("SSL_CERT_FILE", &ca)]);
+    assert_eq!(seen[0], json!({"type": "text", "data": "héllo"}));
+}
+
+/// README: `websocat -b tcp-l:127.0.0.1:2222 ws://127.0.0.1:9000/`.
+#[test]
+fn tcp_to_ws_between_nc_and_a_python_websockets_upstream() {
+    let mut up = WsPeer::echo();
+    let b = bridge("tcp://127.0.0.1:0", &up.url("/ssh"), &[]);
+    // The echo is read before nc's EOF: at a close, websockets answers at
+    // once and drops what it had still to send, as RFC 6455 allows.
+    let a = socket_addr(bridge_url(&b));
+    let mut client = Interactive::spawn(with(
+        nc(),
+        &["-N", &a.ip().to_string(), &a.port().to_string()],
+    ));
+    client.write(b"over a websocket\n");
+    assert_eq!(client.read_line(WAIT), "over a websocket");
+    client.close_stdin();
+    assert_eq!(client.read_to_end(WAIT), b"");
+    let request = up.next();
+    assert_eq!(request["request"], "/ssh", "{request}");
+    assert_eq!(up.next(), binary_hex("6f766572206120776562736f636b65740a"));
+    assert_eq!(up.close_event()["close"], 1000);
+}
+
+/// README: `websocat ws-l:127.0.0.1:8080 ws://127.0.0.1:9000/`.
+#[test]
+fn ws_to_ws_between_python_websockets_at_both_ends() {
+    let mut up = WsPeer::echo();
+    let b = bridge("ws://127.0.0.1:0/", &up.url("/app"), &[]);
+    let steps = json!([
+        {"send": "text stays text"}, {"recv": 1},
+        {"send_hex": "0001"}, {"recv": 1},
+        {"close": true}
+    ]);
+    let seen = py_client(&format!("{}app", bridge_url(&b)), steps, &[]);
+    assert_eq!(
+        seen,
+        [
+            json!({"type": "text", "data": "text stays text"}),
+            binary_hex("0001"),
+            json!({"close": 1000, "reason": ""})
+        ]
+    );
+    assert_eq!(up.next()["request"], "/app");
+    assert_eq!(
+        up.next(),
+        json!({"type": "text", "data": "text stays text"})
+    );
+    assert_eq!(up.next(), binary_hex("0001"));
+    assert_eq!(up.close_event()["close"], 1000);
 }

@@ -1,6 +1,6 @@
 //! `duplex connect --listen` (docs/behaviour.md, "Relaying"): `nc -l`,
 //! `nc -lk`, `nc -lu` and a listening TLS end, with OpenBSD `nc` and
-//! `socat` as the clients.
+//! `socat` as the clients. WebSocket listeners: `connect_listen_ws.rs`.
 
 mod common;
 mod connect_peers;
@@ -143,9 +143,12 @@ fn listen_mistakes_get_one_clear_line() {
     let out = run_duplex(&["connect", "-l", "tls://127.0.0.1:0"], WAIT);
     assert_eq!(out.code(), Some(1), "{out:?}");
     assert_one_line(&out.stderr, &["needs --tls-cert and --tls-key"]);
-    let out = run_duplex(&["connect", "-l", "ws://127.0.0.1:0/"], WAIT);
+    let out = run_duplex(&["connect", "-l", "wss://127.0.0.1:0/"], WAIT);
     assert_eq!(out.code(), Some(1), "{out:?}");
-    assert_one_line(&out.stderr, &["--listen takes tcp, unix, tls or udp"]);
+    assert_one_line(
+        &out.stderr,
+        &["--listen on wss:// needs --tls-cert and --tls-key"],
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("tcp://{}", taken.local_addr().expect("addr"));
     let out = run_duplex(&["connect", "-l", &url], WAIT);

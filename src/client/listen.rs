@@ -8,6 +8,11 @@
 //! too and replies go to whoever sent last; the session ends like a UDP
 //! `connect`, `--wait` after stdin's end.
 //!
+//! Over WebSocket (`ws://`, `wss://`) a client's opening handshake is
+//! answered as `serve` answers it (the URL's path, or any path for `/`),
+//! and the session is `connect`'s: a line is a message, a message a line
+//! (`--binary`: binary messages).
+//!
 //! The socket is bound as `serve` binds it (`server::bound`), and the
 //! bound URL (with the real port for port 0) is logged on stderr, since
 //! stdout carries the data.
@@ -21,13 +26,15 @@ use tokio_rustls::TlsAcceptor;
 use super::session::ConnectError;
 use super::session::{Clock, Ending, Interrupt};
 use super::stdio::{stdout_error, stdout_gone, write_record};
-use super::{stream, udp};
+use super::{stream, udp, ws};
 use crate::cli::ConnectArgs;
 use crate::endpoint::Endpoint;
-use crate::server::bound::{self, Accept, Bound};
+use crate::server::bound::{self, Accept, Bound, Handshakes, Peer};
 use crate::tls::TlsFiles;
+use crate::websocket::{self, Handshaken, Prefixed, Role, WebSocket};
 
-/// How long a client may take to complete the TLS handshake.
+/// How long a client may take to complete the TLS handshake, and then
+/// the WebSocket handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// Runs `duplex connect --listen`.
@@ -45,20 +52,22 @@ pub async fn run(args: &ConnectArgs, interrupt: &mut Interrupt) -> anyhow::Resul
 /// The TLS side of a `tls://` URL, from --tls-cert and --tls-key.
 fn acceptor(args: &ConnectArgs) -> anyhow::Result<Option<TlsAcceptor>> {
     match (&args.url, &args.tls_cert, &args.tls_key) {
-        (Endpoint::Tls(_), Some(cert), Some(key)) => {
+        (Endpoint::Tls(_) | Endpoint::Wss(_), Some(cert), Some(key)) => {
             let files = TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
             };
             Ok(Some(TlsAcceptor::from(crate::tls::server_config(&files)?)))
         }
-        (Endpoint::Tls(_), _, _) => Err(ConnectError(
-            "--listen on tls:// needs --tls-cert and --tls-key (for development, make a pair with `duplex cert --out DIR --host localhost`)".into(),
-        )
+        (Endpoint::Tls(_) | Endpoint::Wss(_), _, _) => Err(ConnectError(format!(
+            "--listen on {}:// needs --tls-cert and --tls-key (for development, make a pair with `duplex cert --out DIR --host localhost`)",
+            args.url.scheme()
+        ))
         .into()),
-        (url, Some(_), _) => {
-            Err(ConnectError(format!("--tls-cert and --tls-key are for tls:// URLs, not {url}")).into())
-        }
+        (url, Some(_), _) => Err(ConnectError(format!(
+            "--tls-cert and --tls-key are for tls:// and wss:// URLs, not {url}"
+        ))
+        .into()),
         _ => Ok(None),
     }
 }
@@ -84,6 +93,7 @@ async fn streams<A: Accept>(
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<Ending> {
     let mut stdin = tokio::io::stdin();
+    let handshakes = Handshakes::new(ws::MAX_MESSAGE)?;
     loop {
         let Some(accepted) = interrupt.or(acceptor.accept()).await else {
             return Ok(Ending::Interrupted);
@@ -98,13 +108,20 @@ async fn streams<A: Accept>(
             }
         };
         tracing::info!("connection from {peer}");
+        let mut client = Client {
+            peer,
+            args,
+            interrupt,
+            stdin: &mut stdin,
+            handshakes: &handshakes,
+        };
         let ending = match &tls {
-            None => session(stream, args, interrupt, &mut stdin).await,
+            None => client.session(stream).await,
             Some(tls) => {
                 let handshake = tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream));
-                match interrupt.or(handshake).await {
+                match client.interrupt.or(handshake).await {
                     None => Ok(Ending::Interrupted),
-                    Some(Ok(Ok(s))) => session(s, args, interrupt, &mut stdin).await,
+                    Some(Ok(Ok(s))) => client.session(s).await,
                     Some(Ok(Err(e))) => {
                         Err(ConnectError(format!("{peer}: TLS handshake failed: {e}")).into())
                     }
@@ -120,14 +137,55 @@ async fn streams<A: Accept>(
     }
 }
 
-async fn session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
-    stream: S,
-    args: &ConnectArgs,
-    interrupt: &mut Interrupt,
-    stdin: &mut Stdin,
-) -> anyhow::Result<Ending> {
-    let clock = Clock::new(args);
-    stream::pump(stream, &args.url, &clock, interrupt, stdin).await
+/// One accepted client of a stream listener, and what its session needs.
+struct Client<'a> {
+    peer: Peer,
+    args: &'a ConnectArgs,
+    interrupt: &'a mut Interrupt,
+    stdin: &'a mut Stdin,
+    handshakes: &'a Handshakes,
+}
+
+impl Client<'_> {
+    /// `connect`'s session over `stream`: bytes, or for ws:// and wss://
+    /// messages once the client's handshake is answered.
+    async fn session<S>(&mut self, stream: S) -> anyhow::Result<Ending>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (args, clock) = (self.args, Clock::new(self.args));
+        let (Endpoint::Ws(target) | Endpoint::Wss(target)) = &args.url else {
+            return stream::pump(stream, &args.url, &clock, self.interrupt, self.stdin).await;
+        };
+        let handshake = self.handshakes.accept(stream, self.peer, &target.path);
+        let (io, compression) = match self.interrupt.or(timeout(handshake)).await {
+            None => return Ok(Ending::Interrupted),
+            Some(Ok(Ok(x))) => x,
+            Some(Ok(Err(e))) => return Err(ConnectError(format!("{e:#}")).into()),
+            Some(Err(_)) => {
+                let peer = self.peer;
+                return Err(ConnectError(format!("{peer}: WebSocket handshake timed out")).into());
+            }
+        };
+        if let Some(c) = &compression {
+            tracing::debug!(extension = %c, "compression agreed");
+        }
+        let config = websocket::Config::new(ws::MAX_MESSAGE, true);
+        let io = Prefixed::new(bytes::Bytes::new(), io);
+        let ws = WebSocket::new(io, Role::Server, compression.as_ref(), &config)
+            .map_err(|e| ConnectError(format!("WebSocket: {e}")))?;
+        let handshaken = Handshaken {
+            ws,
+            protocol: None,
+            compression,
+        };
+        ws::run(handshaken, args, &clock, self.interrupt).await
+    }
+}
+
+/// `fut`, within [`TLS_HANDSHAKE`].
+fn timeout<F: Future>(fut: F) -> tokio::time::Timeout<F> {
+    tokio::time::timeout(TLS_HANDSHAKE, fut)
 }
 
 /// UDP: a session starts with the first datagram and ends `--wait` after

@@ -76,9 +76,14 @@ enum State {
 /// One direction of a relay, and what it moved.
 pub struct Direction {
     held: Held,
-    /// `--lines`, stream to messages: bytes read that are not yet a whole
-    /// line (at most the buffer size).
+    /// Stream to messages, `--lines`: bytes read that are not yet a whole
+    /// line (at most the buffer size); `--text`: the start of a character
+    /// that the next read completes (at most 3 bytes).
     partial: BytesMut,
+    /// `--lines`: a line is a message, and a message is written as a line.
+    lines: bool,
+    /// `--text`: messages made of bytes go out as text when they are UTF-8.
+    text: bool,
     /// Bytes read at once: the buffer size, or less when the sink's
     /// messages cannot be that large (UDP).
     chunk: usize,
@@ -91,8 +96,9 @@ pub struct Direction {
 }
 
 impl Direction {
-    /// A direction toward `sink`, reading at most `buffer` bytes at once.
-    pub fn new(buffer: usize, sink: &Side) -> Direction {
+    /// A direction toward `sink`, reading at most `buffer` bytes at once;
+    /// `lines` and `text` as the relay's settings say.
+    pub fn new(buffer: usize, lines: bool, text: bool, sink: &Side) -> Direction {
         let chunk = match sink {
             Side::Bytes(_) => buffer,
             Side::Messages(m) => buffer.min(m.max_message()),
@@ -100,6 +106,8 @@ impl Direction {
         Direction {
             held: Held::Nothing,
             partial: BytesMut::new(),
+            lines,
+            text,
             chunk: chunk.max(1),
             unflushed: false,
             state: State::Open,
@@ -126,7 +134,6 @@ impl Direction {
         cx: &mut Context<'_>,
         source: &mut Side,
         sink: &mut Side,
-        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         if self.state == State::Done {
             return Poll::Pending;
@@ -150,7 +157,7 @@ impl Direction {
             self.state = State::Done;
             return Poll::Ready(Ok(()));
         }
-        match self.poll_fill(cx, source, sink, lines) {
+        match self.poll_fill(cx, source, sink) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
@@ -188,25 +195,45 @@ impl Direction {
         Poll::Ready(Ok(()))
     }
 
-    /// `--lines`, stream to messages: takes the next whole line (or, with
-    /// `all`, whatever is left; or a full buffer's worth without a line
-    /// break) out of `partial` as the next message. True if it did.
+    /// Stream to messages: takes the next message out of `partial`, true
+    /// if it did. `--lines`: the next whole line (or, with `all`, whatever
+    /// is left; or a full buffer's worth without a line break). `--text`:
+    /// all but the start of a character cut by the read (with `all`, that
+    /// too).
     fn next_line(&mut self, all: bool) -> bool {
         if !matches!(self.held, Held::Nothing) || self.partial.is_empty() {
             return false;
         }
-        let end = match self.partial.iter().position(|&b| b == b'\n') {
-            Some(i) => (i + 1).min(self.chunk),
-            None if all || self.partial.len() >= self.chunk => self.partial.len(),
-            None => return false,
+        let end = if self.lines {
+            match self.partial.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1).min(self.chunk),
+                None if all || self.partial.len() >= self.chunk => self.partial.len(),
+                None => return false,
+            }
+        } else {
+            match std::str::from_utf8(&self.partial) {
+                Err(e) if !all && e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+                Err(e) if !all && e.error_len().is_none() => return false,
+                _ => self.partial.len(),
+            }
         };
         let line = self.partial.split_to(end).freeze();
         if self.partial.is_empty() {
             // No buffer is kept between lines.
             self.partial = BytesMut::new();
         }
-        self.held = Held::Message(Message::Binary(line));
+        self.held = Held::Message(self.typed(line));
         true
+    }
+
+    /// Bytes from a stream or a datagram as a message: binary, or with
+    /// `--text` text when they are UTF-8 (a text message must be).
+    fn typed(&self, data: Bytes) -> Message {
+        if self.text && std::str::from_utf8(&data).is_ok() {
+            Message::Text(data)
+        } else {
+            Message::Binary(data)
+        }
     }
 
     /// Reads from the source (only when nothing is held) and delivers as
@@ -216,10 +243,9 @@ impl Direction {
         cx: &mut Context<'_>,
         source: &mut Side,
         sink: &mut Side,
-        lines: bool,
     ) -> Poll<Result<(), Fault>> {
         match source {
-            Side::Bytes(stream) => self.poll_fill_bytes(cx, stream.as_mut(), sink, lines),
+            Side::Bytes(stream) => self.poll_fill_bytes(cx, stream.as_mut(), sink),
             Side::Messages(peer) => {
                 let message = match ready!(peer.poll_recv(cx)) {
                     Ok(Some(m)) => m,
@@ -239,11 +265,10 @@ impl Direction {
                         self.state = State::Closing;
                         Held::Nothing
                     }
-                    (m @ (Message::Text(_) | Message::Binary(_)), Side::Messages(_)) => {
-                        Held::Message(m)
-                    }
+                    (Message::Binary(data), Side::Messages(_)) => Held::Message(self.typed(data)),
+                    (m @ Message::Text(_), Side::Messages(_)) => Held::Message(m),
                     (Message::Text(data) | Message::Binary(data), Side::Bytes(_)) => {
-                        let newline = lines && !data.ends_with(b"\n");
+                        let newline = self.lines && !data.ends_with(b"\n");
                         Held::Bytes {
                             data,
                             at: 0,
@@ -263,10 +288,10 @@ impl Direction {
         cx: &mut Context<'_>,
         stream: &mut dyn ByteStream,
         sink: &mut Side,
-        lines: bool,
     ) -> Poll<Result<(), Fault>> {
+        let cut = self.lines || self.text;
         let chunk = match sink {
-            Side::Messages(_) if lines => self.chunk.saturating_sub(self.partial.len()),
+            Side::Messages(_) if cut => self.chunk.saturating_sub(self.partial.len()),
             _ => self.chunk,
         }
         .max(1);
@@ -313,7 +338,7 @@ impl Direction {
                         self.unflushed = false;
                     }
                 }
-                Side::Messages(_) if lines => {
+                Side::Messages(_) if cut => {
                     self.partial.extend_from_slice(data);
                     self.next_line(false);
                 }
@@ -390,4 +415,93 @@ fn poll_close(cx: &mut Context<'_>, sink: &mut Side) -> Poll<io::Result<()>> {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
         r => r,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::relay::side::MessagePeer;
+
+    /// A message sink that keeps what it is given.
+    struct Kept(Arc<Mutex<Vec<Message>>>);
+
+    impl MessagePeer for Kept {
+        fn poll_recv(&mut self, _: &mut Context<'_>) -> Poll<io::Result<Option<Message>>> {
+            Poll::Pending
+        }
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(&mut self, message: Message) -> io::Result<()> {
+            self.0.lock().expect("lock").push(message);
+            Ok(())
+        }
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn max_message(&self) -> usize {
+            1 << 20
+        }
+        fn ends(&self) -> bool {
+            true
+        }
+    }
+
+    /// What `--text` makes of `writes` to a stream, each read on its own.
+    async fn text_messages(writes: &[&[u8]]) -> Vec<Message> {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let mut source = Side::Bytes(Box::new(reader));
+        let mut sink = Side::Messages(Box::new(Kept(kept.clone())));
+        let mut d = Direction::new(16 * 1024, false, true, &sink);
+        for w in writes {
+            writer.write_all(w).await.expect("write");
+            // One read, and the delivery of what it made.
+            for _ in 0..2 {
+                let _ = poll_fn(|cx| Poll::Ready(d.poll_step(cx, &mut source, &mut sink))).await;
+            }
+        }
+        drop(writer);
+        while !d.done() {
+            poll_fn(|cx| d.poll_step(cx, &mut source, &mut sink))
+                .await
+                .map_err(|_| "fault")
+                .expect("no fault");
+        }
+        kept.lock().expect("lock").clone()
+    }
+
+    #[tokio::test]
+    async fn text_keeps_a_character_cut_by_a_read_for_the_next_message() {
+        let got = text_messages(&[b"h\xc3", b"\xa9llo"]).await;
+        assert_eq!(
+            got,
+            [
+                Message::Text(Bytes::from_static(b"h")),
+                Message::Text(Bytes::from_static("éllo".as_bytes())),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn text_sends_bytes_that_are_not_utf8_as_binary() {
+        let got = text_messages(&[b"ok", b"\xff\xfe", b"\xe2\x82"]).await;
+        assert_eq!(
+            got,
+            [
+                Message::Text(Bytes::from_static(b"ok")),
+                Message::Binary(Bytes::from_static(b"\xff\xfe")),
+                // A character cut by the end of the stream.
+                Message::Binary(Bytes::from_static(b"\xe2\x82")),
+            ]
+        );
+    }
 }

@@ -27,6 +27,7 @@
 //! side.rs       Side: a byte stream or a message peer (the MessagePeer trait)
 //! direction.rs  one direction: read, hold at most one buffer, deliver, close
 //! udp.rs        UDP as message peers: a client of a UDP listener, a dialled upstream
+//! ws.rs         WebSocket as a message peer: close frames each way, error codes
 //! proxy.rs      the PROXY protocol header that starts an upstream stream
 //! ```
 
@@ -34,6 +35,7 @@ mod direction;
 pub mod proxy;
 mod side;
 pub mod udp;
+pub mod ws;
 
 use std::io;
 use std::task::{Context, Poll};
@@ -50,6 +52,10 @@ pub struct Settings {
     /// Where a stream meets a message peer: one line is one message (and a
     /// message is written as a line).
     pub lines: bool,
+    /// Where bytes (a stream's, a datagram's) become WebSocket messages:
+    /// text messages rather than binary ones (bytes that are not UTF-8
+    /// still go as binary).
+    pub text: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +63,7 @@ impl Default for Settings {
         Settings {
             buffer: 16 * 1024,
             lines: false,
+            text: false,
         }
     }
 }
@@ -85,7 +92,6 @@ pub struct Relay {
     up: Direction,
     /// Upstream to client.
     down: Direction,
-    settings: Settings,
     /// The side whose data ended first.
     first_end: Option<Which>,
 }
@@ -93,11 +99,10 @@ pub struct Relay {
 impl Relay {
     pub fn new(client: Side, upstream: Side, settings: Settings) -> Relay {
         Relay {
-            up: Direction::new(settings.buffer, &upstream),
-            down: Direction::new(settings.buffer, &client),
+            up: Direction::new(settings.buffer, settings.lines, settings.text, &upstream),
+            down: Direction::new(settings.buffer, settings.lines, settings.text, &client),
             client,
             upstream,
-            settings,
             first_end: None,
         }
     }
@@ -106,18 +111,10 @@ impl Relay {
     /// after any progress (the caller counts it and calls again),
     /// `Pending` while both directions wait, an error when a side failed.
     pub fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        let up = self.up.poll_step(
-            cx,
-            &mut self.client,
-            &mut self.upstream,
-            self.settings.lines,
-        );
-        let down = self.down.poll_step(
-            cx,
-            &mut self.upstream,
-            &mut self.client,
-            self.settings.lines,
-        );
+        let up = self.up.poll_step(cx, &mut self.client, &mut self.upstream);
+        let down = self
+            .down
+            .poll_step(cx, &mut self.upstream, &mut self.client);
         let mut moved = false;
         for (poll, source, sink) in [
             (up, Which::Client, Which::Upstream),
@@ -162,10 +159,17 @@ impl Relay {
     }
 
     /// One direction is over and the other reads from a peer that never
-    /// ends by itself (UDP): only silence can end the session now.
+    /// ends by itself (UDP), or writes to one that has closed (a
+    /// WebSocket after its close): only silence can end the session now.
     pub fn lingers(&self) -> bool {
-        (self.up.source_ended() && !self.down.source_ended() && !self.upstream.ends())
-            || (self.down.source_ended() && !self.up.source_ended() && !self.client.ends())
+        let (up, down) = (self.up.source_ended(), self.down.source_ended());
+        (up && !down && (!self.upstream.ends() || self.client.closed()))
+            || (down && !up && (!self.client.ends() || self.upstream.closed()))
+    }
+
+    /// A side has closed both ways (see [`MessagePeer::closed`]).
+    pub fn peer_closed(&self) -> bool {
+        self.client.closed() || self.upstream.closed()
     }
 
     /// Payload bytes (from the client, to the client) so far.

@@ -75,6 +75,12 @@ pub trait MessagePeer: Send + Unpin {
     /// Whether the peer can end a session by itself. UDP cannot: it has
     /// no close, so only silence ends a session of it.
     fn ends(&self) -> bool;
+    /// The peer has closed both ways: nothing given to it goes anywhere
+    /// any more (a WebSocket after its close frame). A stream or UDP
+    /// never is.
+    fn closed(&self) -> bool {
+        false
+    }
     /// The session is being ended early, for this reason: a peer with a
     /// close of its own (WebSocket) closes with this code and reason when
     /// [`MessagePeer::poll_close`] comes. UDP has nothing to say.
@@ -96,6 +102,16 @@ impl Side {
         match self {
             Side::Bytes(_) => true,
             Side::Messages(m) => m.ends(),
+        }
+    }
+}
+
+impl Side {
+    /// See [`MessagePeer::closed`].
+    pub fn closed(&self) -> bool {
+        match self {
+            Side::Bytes(_) => false,
+            Side::Messages(m) => m.closed(),
         }
     }
 }

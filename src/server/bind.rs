@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
 use super::bridge::Bridge;
+use super::limits::Limits;
 use super::listener::{Listener, Serves, StreamSocket};
 use super::metrics::ServiceCounters;
 use super::mounted::Mounted;
@@ -52,7 +53,7 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
                 }
                 Listen::Bound(socket, url) => {
                     let target = Target::Service(mounted.clone());
-                    listeners.push(adopt(socket, url, &target, tls, options)?);
+                    listeners.push(adopt(socket, url, &target, tls, options, max_connections)?);
                 }
             }
         }
@@ -67,7 +68,7 @@ pub async fn bind_all(plan: Plan, shared: &Shared) -> anyhow::Result<Vec<Listene
             .in_use
             .store(true, std::sync::atomic::Ordering::Relaxed);
         for plan in plan.bridges {
-            listeners.push(bind_bridge(plan, &counters, tls).await?);
+            listeners.push(bind_bridge(plan, &counters, tls, &shared.limits).await?);
         }
     }
     for group in groups {
@@ -103,6 +104,16 @@ impl Target {
             },
         }
     }
+
+    /// The routes of a WebSocket listener at `path` for this alone.
+    fn routes(&self, path: &str, max_connections: usize) -> Routes {
+        match self {
+            Target::Service(m) => {
+                Routes::new(BTreeMap::from([(path.into(), m.clone())]), max_connections)
+            }
+            Target::Bridge(b) => Routes::bridge(path.into(), b.clone(), max_connections),
+        }
+    }
 }
 
 /// Binds a bridge's FROM.
@@ -110,8 +121,10 @@ async fn bind_bridge(
     plan: BridgePlan,
     counters: &Arc<ServiceCounters>,
     tls: Option<&Arc<ServerConfig>>,
+    limits: &Limits,
 ) -> anyhow::Result<Listener> {
-    let upstream = Upstream::new(plan.to, plan.dial, plan.send_proxy)?;
+    let max_connections = limits.max_connections;
+    let upstream = Upstream::new(plan.to, plan.dial, plan.send_proxy, limits.max_message)?;
     let target = Target::Bridge(Arc::new(Bridge {
         upstream,
         relay: plan.relay,
@@ -120,8 +133,15 @@ async fn bind_bridge(
     }));
     let options = plan.options;
     match plan.from {
+        Listen::Url(url @ (Endpoint::Ws(_) | Endpoint::Wss(_))) => {
+            let Some(hp) = url.host_port() else {
+                anyhow::bail!("{url}: a WebSocket URL needs a host and port");
+            };
+            let a = tcp::bind(hp, &url, options.reuse_port).await?;
+            Ok(websocket(a, url, &target, tls, max_connections)?.proxied(options.proxy_protocol))
+        }
         Listen::Url(url) => bind(&url, &target, tls, options).await,
-        Listen::Bound(socket, url) => adopt(socket, url, &target, tls, options),
+        Listen::Bound(socket, url) => adopt(socket, url, &target, tls, options, max_connections),
     }
 }
 
@@ -174,6 +194,7 @@ fn adopt(
     target: &Target,
     tls: Option<&Arc<ServerConfig>>,
     options: ListenOptions,
+    max_connections: usize,
 ) -> anyhow::Result<Listener> {
     no_proxy_on_udp(&url, options)?;
     let serves = target.serves();
@@ -186,6 +207,10 @@ fn adopt(
                 _ => None,
             };
             stream(StreamSocket::Tcp(a), tls, serves, real)
+        }
+        (Prebound::Tcp(l), Endpoint::Ws(_) | Endpoint::Wss(_)) => {
+            let a = TcpAcceptor::from_std(l)?;
+            websocket(a, url.clone(), target, tls, max_connections)?
         }
         (Prebound::Udp(s), Endpoint::Udp(_)) => {
             let socket = UdpListener::from_std(s)?;
@@ -207,6 +232,31 @@ fn no_proxy_on_udp(url: &Endpoint, options: ListenOptions) -> anyhow::Result<()>
         anyhow::bail!("{url}: --proxy-protocol is for stream listeners (tcp, unix, tls, ws, wss)");
     }
     Ok(())
+}
+
+/// An HTTP listener of its own for one WebSocket URL's service or bridge.
+fn websocket(
+    a: TcpAcceptor,
+    url: Endpoint,
+    target: &Target,
+    tls: Option<&Arc<ServerConfig>>,
+    max_connections: usize,
+) -> anyhow::Result<Listener> {
+    let (Endpoint::Ws(t) | Endpoint::Wss(t)) = &url else {
+        anyhow::bail!("{url}: not a WebSocket URL");
+    };
+    let tls = match url {
+        Endpoint::Wss(_) => Some(acceptor(&url, tls)?),
+        _ => None,
+    };
+    let routes = Arc::new(target.routes(&t.path, max_connections));
+    let real = url.with_port(a.local_port());
+    Ok(stream(
+        StreamSocket::Tcp(a),
+        tls,
+        Serves::WebSockets(routes),
+        real,
+    ))
 }
 
 /// The `--metrics` listener: HTTP without WebSocket services.

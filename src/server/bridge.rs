@@ -150,13 +150,12 @@ impl<'a> Session<'a> {
     /// Relays `client` to what was dialled (or closes it, when dialling
     /// failed), then writes the session's one log line.
     pub async fn finish(self, mut client: Side, dialled: Result<Side, DialError>) {
-        let (bridge, shared) = (self.bridge, self.shared);
-        let counters = bridge.counters.get(self.transport);
+        let counters = self.bridge.counters.get(self.transport);
         let mut traffic = Traffic::new(counters);
         let outcome = match dialled {
             Ok(upstream) => {
-                let mut relay = Relay::new(client, upstream, bridge.relay.clone());
-                drive(&mut relay, bridge, shared, &mut traffic).await
+                let mut relay = Relay::new(client, upstream, self.bridge.relay.clone());
+                drive(&mut relay, self.bridge, self.shared, &mut traffic).await
             }
             Err(e) => {
                 // Closed without a word; over TLS with a close_notify.
@@ -165,17 +164,38 @@ impl<'a> Session<'a> {
                 Outcome::Unreachable(e)
             }
         };
+        self.end(&traffic, &outcome);
+    }
+
+    /// TO could not be reached and the client was answered otherwise (a
+    /// WebSocket client: HTTP 502): the session's log line.
+    pub fn unreachable(self, e: DialError) {
+        let traffic = Traffic::new(self.bridge.counters.get(self.transport));
+        self.end(&traffic, &Outcome::Unreachable(e));
+    }
+
+    /// The client went away before its WebSocket handshake was answered
+    /// (TO was reached): the session's log line.
+    pub fn gone(self) {
+        let traffic = Traffic::new(self.bridge.counters.get(self.transport));
+        self.end(&traffic, &Outcome::Gone);
+    }
+
+    /// Counts the end of the session and writes its one log line.
+    fn end(self, traffic: &Traffic<'_>, outcome: &Outcome) {
+        let counters = traffic.counters;
         counters.closed();
-        match &outcome {
+        match outcome {
             Outcome::Interrupted(Interrupt::Idle | Interrupt::Ping) => {
                 counters.limit_hit(Limit::IdleTimeout)
             }
+            Outcome::Failed(f) if too_big(&f.error) => counters.limit_hit(Limit::MaxMessage),
             Outcome::Failed(_) => counters.error(ErrorKind::Io),
             _ => {}
         }
         let (peer, transport) = (self.peer, self.transport.label());
         let proxy = peer.proxy().map(tracing::field::display);
-        let upstream = &bridge.upstream.url;
+        let upstream = &self.bridge.upstream.url;
         let duration_ms = self.start.elapsed().as_millis() as u64;
         let (bytes_in, bytes_out) = (traffic.bytes_in, traffic.bytes_out);
         if matches!(outcome, Outcome::Unreachable(_)) {
@@ -186,6 +206,13 @@ impl<'a> Session<'a> {
                 bytes_in, bytes_out, reason = %outcome, "session closed");
         }
     }
+}
+
+/// A WebSocket message over `--max-message` (see `relay::ws`).
+fn too_big(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|e| e.downcast_ref::<crate::websocket::Error>())
+        .is_some_and(|e| matches!(e, crate::websocket::Error::TooBig))
 }
 
 /// Closes the sending side of a client never relayed.
@@ -205,6 +232,8 @@ enum Outcome {
     Interrupted(Interrupt),
     Failed(Failure),
     Unreachable(DialError),
+    /// The client left during the handshake.
+    Gone,
 }
 
 impl fmt::Display for Outcome {
@@ -223,6 +252,7 @@ impl fmt::Display for Outcome {
                 write!(f, "{who} error: {error}")
             }
             Outcome::Unreachable(e) => write!(f, "upstream unreachable: {e}"),
+            Outcome::Gone => f.write_str("client gone before the handshake completed"),
         }
     }
 }
@@ -245,6 +275,10 @@ async fn drive(
             None => step.await,
             Some(at) => match Box::pin(tokio::time::timeout_at(at, step)).await {
                 Ok(r) => r,
+                // A WebSocket closed, and the other side had nothing more.
+                Err(_) if relay.peer_closed() => {
+                    break Outcome::Closed(relay.first_end().unwrap_or(Which::Client));
+                }
                 Err(_) => break Outcome::Quiet(bridge.wait),
             },
         };

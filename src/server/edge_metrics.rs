@@ -51,16 +51,19 @@ pub enum UpstreamFailure {
     Dns,
     /// The TLS handshake failed (a certificate that does not verify).
     Tls,
+    /// The WebSocket handshake was refused (HTTP 403…) or broken.
+    WebSocket,
     /// Anything else (no such socket file, unreachable network, …).
     Other,
 }
 
 impl UpstreamFailure {
-    pub const ALL: [UpstreamFailure; 5] = [
+    pub const ALL: [UpstreamFailure; 6] = [
         UpstreamFailure::Refused,
         UpstreamFailure::Timeout,
         UpstreamFailure::Dns,
         UpstreamFailure::Tls,
+        UpstreamFailure::WebSocket,
         UpstreamFailure::Other,
     ];
     pub fn label(self) -> &'static str {
@@ -69,6 +72,7 @@ impl UpstreamFailure {
             UpstreamFailure::Timeout => "timeout",
             UpstreamFailure::Dns => "dns",
             UpstreamFailure::Tls => "tls",
+            UpstreamFailure::WebSocket => "websocket",
             UpstreamFailure::Other => "other",
         }
     }
@@ -90,7 +94,7 @@ pub struct StoreGauges {
 #[derive(Debug, Default)]
 pub struct UpstreamFailures {
     pub in_use: AtomicBool,
-    by_kind: [AtomicU64; 5],
+    by_kind: [AtomicU64; 6],
 }
 
 impl UpstreamFailures {

@@ -200,3 +200,19 @@ fn valid_key(key: &[u8]) -> bool {
             .iter()
             .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
+
+impl Upgrade {
+    /// The upgraded connection itself and the compression agreed, once
+    /// the 101 answer is out, for a caller that runs the WebSocket its own
+    /// way (`connect --listen`); `None` (logged) when the client went away
+    /// first.
+    pub async fn connection(self) -> Option<(TokioIo<Upgraded>, Option<deflate::Params>)> {
+        match self.on_upgrade.await {
+            Ok(u) => Some((TokioIo::new(u), self.compression)),
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "upgrade failed");
+                None
+            }
+        }
+    }
+}

@@ -9,22 +9,26 @@
 //! up.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::bridge_ws;
 use super::metrics::Transport;
 use super::peer::Peer;
 use super::response::BUSY;
 use super::routes::{Routes, route};
 use super::shared::Shared;
 
-/// Serves one TCP (or TLS) connection of a WebSocket listener.
+/// Serves one TCP (or TLS) connection of a WebSocket listener, accepted
+/// at `local`.
 pub async fn serve_connection<S>(
     mut stream: S,
     peer: Peer,
+    local: Option<SocketAddr>,
     routes: Arc<Routes>,
     shared: Arc<Shared>,
     transport: Transport,
@@ -44,7 +48,19 @@ pub async fn serve_connection<S>(
         let (routes, shared) = (routes.clone(), shared.clone());
         hyper::service::service_fn(move |req| {
             let (routes, shared) = (routes.clone(), shared.clone());
-            async move { Ok::<_, Infallible>(route(req, &routes, &shared, &peer, transport)) }
+            async move {
+                Ok::<_, Infallible>(match routes.bridge_for(&req) {
+                    Some(bridge) => {
+                        let client = bridge_ws::Client {
+                            peer,
+                            local,
+                            transport,
+                        };
+                        bridge_ws::upgrade(req, bridge.clone(), shared, client).await
+                    }
+                    None => route(req, &routes, &shared, &peer, transport),
+                })
+            }
         })
     };
     let header_timeout = shared.limits.idle_timeout.min(Duration::from_secs(30));

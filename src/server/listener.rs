@@ -113,6 +113,15 @@ impl Listener {
                 serves: Serves::WebSockets(routes),
                 url,
                 ..
+            } if routes.bridge.is_some() => routes
+                .bridge
+                .iter()
+                .map(|(_, b)| (Some(&*b.counters), "bridge", url.clone()))
+                .collect(),
+            Listener::Stream {
+                serves: Serves::WebSockets(routes),
+                url,
+                ..
             } => routes
                 .paths
                 .iter()
@@ -235,8 +244,9 @@ fn spawn_accept<A: Accept<Stream: Accepted>>(
             tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
         (Serves::WebSockets(routes) | Serves::Metrics(routes), None) => {
-            let serve = move |s, peer| {
-                http::serve_connection(s, peer, routes.clone(), sh.clone(), transport)
+            let serve = move |s: A::Stream, peer| {
+                let local = s.local_addr();
+                http::serve_connection(s, peer, local, routes.clone(), sh.clone(), transport)
             };
             tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))
         }
@@ -244,7 +254,8 @@ fn spawn_accept<A: Accept<Stream: Accepted>>(
             let serve = move |s, peer| {
                 let (routes, sh2) = (routes.clone(), sh.clone());
                 tls_accept::after_handshake(s, peer, tls.clone(), sh.clone(), move |s, peer| {
-                    http::serve_connection(s, peer, routes, sh2, transport)
+                    let local = Accepted::local_addr(&s);
+                    http::serve_connection(s, peer, local, routes, sh2, transport)
                 })
             };
             tracker.spawn(accept_loop(acceptor, shared.clone(), name, pp, serve))

@@ -36,6 +36,7 @@
 //! proxied.rs     --proxy-protocol: the header of an accepted connection, peeked and consumed
 //! bridge.rs      one bridge session: admit, dial TO, relay (crate::relay), log
 //! bridge_udp.rs  a bridge from UDP: one session per client address
+//! bridge_ws.rs   a bridge from WebSocket: TO dialled before the handshake is answered
 //! upstream.rs    reaching a bridge's TO: timeout, PROXY header, TLS, kinds of failure
 //! bound.rs       one listener bound as `serve` binds, for `connect --listen`
 //! ```
@@ -48,6 +49,7 @@ mod bind;
 pub mod bound;
 mod bridge;
 mod bridge_udp;
+mod bridge_ws;
 mod edge_metrics;
 mod handshake;
 mod http;

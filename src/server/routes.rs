@@ -6,6 +6,7 @@
 //! | upgrade to a mounted path                 | 101, then the service          |
 //! | upgrade while `--max-connections` are open| 503                            |
 //! | plain `GET /` (even if `/` is mounted)    | the web console                |
+//! | upgrade to a bridge's path (any, for `/`) | 101 and the relay, or 502      |
 //! | `GET /healthz`                            | `200 ok`                       |
 //! | `GET /readyz`                             | `200 ok`; 503 while the `--counter-store` does not answer |
 //! | `GET /metrics`                            | Prometheus text                |
@@ -23,6 +24,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
+use super::bridge::Bridge;
 use super::handshake::upgrade;
 use super::metrics::Transport;
 use super::mounted::Mounted;
@@ -42,6 +44,9 @@ pub struct Routes {
     console: Bytes,
     /// Open HTTP connections (upgraded or not), at most `--max-connections`.
     pub http_connections: Arc<Semaphore>,
+    /// A bridge's WebSocket FROM: upgrades to its path (to any path, for
+    /// `/`) are relayed, as websockify relays them.
+    pub bridge: Option<(String, Arc<Bridge>)>,
 }
 
 impl Routes {
@@ -58,7 +63,23 @@ impl Routes {
             paths,
             console,
             http_connections: Arc::new(Semaphore::new(max_connections)),
+            bridge: None,
         }
+    }
+
+    /// The routes of a bridge's WebSocket FROM at `path`.
+    pub fn bridge(path: String, bridge: Arc<Bridge>, max_connections: usize) -> Routes {
+        Routes {
+            bridge: Some((path, bridge)),
+            ..Routes::new(BTreeMap::new(), max_connections)
+        }
+    }
+
+    /// The bridge that takes `req`: an upgrade to the bridge's path.
+    pub fn bridge_for(&self, req: &Request<Incoming>) -> Option<&Arc<Bridge>> {
+        let (path, bridge) = self.bridge.as_ref()?;
+        let matches = path == "/" || path == req.uri().path();
+        (matches && is_upgrade(req)).then_some(bridge)
     }
 }
 
@@ -100,6 +121,10 @@ pub fn route(
         return r;
     }
     match path.as_str() {
+        "/" if routes.bridge.is_some() => text(
+            StatusCode::UPGRADE_REQUIRED,
+            "a WebSocket bridge: connect with a WebSocket client\n",
+        ),
         "/" => {
             let mut r = Response::new(Full::new(routes.console.clone()));
             r.headers_mut().insert(
@@ -124,7 +149,7 @@ pub fn route(
             );
             r
         }
-        _ if mounted.is_some() => {
+        _ if mounted.is_some() || routes.bridge.as_ref().is_some_and(|(p, _)| *p == path) => {
             let mut r = text(
                 StatusCode::UPGRADE_REQUIRED,
                 format!(

@@ -13,9 +13,10 @@
 use tokio::io::AsyncWriteExt;
 
 use super::edge_metrics::UpstreamFailure;
-use crate::dial::{self, DialOptions, Dialer, Failure};
-use crate::endpoint::Endpoint;
+use crate::dial::{self, BoxStream, DialOptions, Dialer, Failure, Target};
+use crate::endpoint::{Endpoint, WsTarget};
 use crate::relay::proxy::{self, Origin, SendProxy};
+use crate::relay::ws::WsPeer;
 use crate::relay::{Side, udp};
 
 /// Why an upstream could not be reached.
@@ -38,7 +39,8 @@ impl From<dial::DialError> for DialError {
             Failure::Timeout => UpstreamFailure::Timeout,
             Failure::Dns => UpstreamFailure::Dns,
             Failure::Tls => UpstreamFailure::Tls,
-            Failure::WebSocket | Failure::Other => UpstreamFailure::Other,
+            Failure::WebSocket => UpstreamFailure::WebSocket,
+            Failure::Other => UpstreamFailure::Other,
         };
         DialError {
             kind,
@@ -59,6 +61,9 @@ pub struct Upstream {
     pub url: Endpoint,
     dialer: Dialer,
     send_proxy: Option<SendProxy>,
+    /// A WebSocket TO: the largest message (`--max-message`, which its
+    /// client options were built with).
+    max_message: usize,
 }
 
 impl Upstream {
@@ -68,6 +73,7 @@ impl Upstream {
         url: Endpoint,
         options: DialOptions,
         send_proxy: Option<SendProxy>,
+        max_message: usize,
     ) -> anyhow::Result<Upstream> {
         let dialer = Dialer::new(options);
         dialer.prepare(&url)?;
@@ -75,6 +81,7 @@ impl Upstream {
             url,
             dialer,
             send_proxy,
+            max_message,
         })
     }
 
@@ -115,11 +122,34 @@ impl Upstream {
                 let socket = d.udp(&t).await?;
                 Ok(Side::Messages(Box::new(udp::Dialled::new(socket))))
             }
-            Endpoint::Ws(_) | Endpoint::Wss(_) => Err(failed(
-                UpstreamFailure::Other,
-                "WebSocket upstreams are not supported by bridges",
-            )),
+            Endpoint::Ws(w) => {
+                let mut s = d.tcp(&t).await?;
+                self.send_header(&mut s, origin).await?;
+                self.websocket(&t, w, Box::new(s)).await
+            }
+            Endpoint::Wss(w) => {
+                let mut s = d.tcp(&t).await?;
+                self.send_header(&mut s, origin).await?;
+                let tls = d.tls_over(&t, s).await?;
+                self.websocket(&t, w, Box::new(tls)).await
+            }
         }
+    }
+
+    /// The WebSocket handshake over a connected stream: a refusal (HTTP
+    /// 403…) is a failure to reach TO like any other.
+    async fn websocket(
+        &self,
+        t: &Target,
+        w: &WsTarget,
+        stream: BoxStream,
+    ) -> Result<Side, DialError> {
+        let handshaken = self.dialer.websocket(t, w, stream).await?;
+        if let Some(c) = &handshaken.compression {
+            tracing::debug!(upstream = %self.url, extension = %c, "compression agreed");
+        }
+        let ws = WsPeer::new(handshaken.ws, self.max_message);
+        Ok(Side::Messages(Box::new(ws)))
     }
 
     /// Starts the stream with the PROXY header, when asked for one.

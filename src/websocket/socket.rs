@@ -277,6 +277,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 }
 
+impl<S> WebSocket<S> {
+    /// The crate's socket, for a caller that polls it frame by frame
+    /// rather than awaiting whole messages: a relay's message peer
+    /// (`crate::relay::ws`).
+    pub(crate) fn frames(&mut self) -> &mut yawc::WebSocket<S> {
+        &mut self.inner
+    }
+}
+
 /// The code and reason of a close frame the crate has checked.
 fn close_of(frame: &Frame) -> Option<Close> {
     let code = frame.close_code()?;

@@ -1,0 +1,209 @@
+//! websockify's job, done by `duplex bridge ws://… tcp://…` for a real
+//! browser: a page in headless Chromium (Debian's `chromium`, which
+//! `scripts/test.sh` installs), driven over the DevTools protocol, opens a
+//! WebSocket to the bridge as noVNC does (subprotocol `binary`, binary
+//! messages) and gets its bytes back from a TCP echo (`socat`) behind it;
+//! with the TCP side down, the browser's WebSocket fails to open.
+
+mod common;
+mod connect_peers;
+mod wsutil;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use connect_peers::socat_server;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use wsutil::{Ws, http, recv, ws, ws_addr};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A headless Chromium with one page, driven over the DevTools protocol.
+/// Killed when dropped.
+struct Browser {
+    _process: Interactive,
+    page: Ws,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn launch() -> Browser {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: run scripts/test.sh (apt-get install -y chromium)"
+        );
+        let profile = tempdir();
+        let mut cmd = Command::new(CHROMIUM);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank");
+        let process = Interactive::spawn(cmd);
+        let mut port = None;
+        let up = eventually(Duration::from_secs(30), || {
+            port = process.stderr().lines().find_map(|l| {
+                let url = l.split("DevTools listening on ").nth(1)?;
+                Some(ws_addr(url.trim()).port())
+            });
+            port.is_some()
+        });
+        assert!(up, "Chromium did not start: {}", process.stderr());
+        let devtools = format!("127.0.0.1:{}", port.unwrap_or_default())
+            .parse()
+            .expect("addr");
+        let list: Value =
+            serde_json::from_str(&http(devtools, "GET", "/json/list").body).expect("JSON");
+        let page_url = list
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .unwrap_or_else(|| panic!("no page target: {list}"))
+            .to_string();
+        Browser {
+            _process: process,
+            page: ws(&page_url),
+            next_id: 0,
+            _profile: profile,
+        }
+    }
+
+    /// Calls a DevTools method and returns its result.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = json!({"id": id, "method": method, "params": params});
+        self.page
+            .send(Message::text(msg.to_string()))
+            .expect("send a DevTools command");
+        loop {
+            let Message::Text(t) = recv(&mut self.page) else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&t).expect("DevTools JSON");
+            if v["id"] == id {
+                assert!(v["error"].is_null(), "{method} failed: {}", v["error"]);
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Opens `url` and waits for it to load.
+    fn open(&mut self, url: &str) {
+        self.call("Page.enable", json!({}));
+        self.call("Page.navigate", json!({"url": url}));
+        let ok = eventually(WAIT, || {
+            self.eval("document.readyState") == json!("complete")
+                && self.eval("location.href") == json!(url)
+        });
+        assert!(ok, "{url} did not load");
+    }
+
+    /// Evaluates `expr` in the page, awaiting a promise, and returns its
+    /// value.
+    fn eval(&mut self, expr: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(
+            r["exceptionDetails"].is_null(),
+            "{expr} threw: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+}
+
+/// What the page does: opens a WebSocket to `url` as noVNC does, sends
+/// 70 000 bytes and a text message, collects what comes back, closes, and
+/// says what it saw.
+fn exchange(url: &str) -> String {
+    format!(
+        r#"new Promise((resolve) => {{
+  const ws = new WebSocket({url:?}, ['binary']);
+  ws.binaryType = 'arraybuffer';
+  const sent = new Uint8Array(70000).map((_, i) => (i * 7 + (i >> 8)) & 255);
+  const want = sent.length + 'text too'.length;
+  const got = new Uint8Array(want);
+  let n = 0, messages = 0, opened = false;
+  ws.onopen = () => {{ opened = true; ws.send(sent); ws.send('text too'); }};
+  ws.onmessage = (e) => {{
+    const b = new Uint8Array(e.data);
+    got.set(b.subarray(0, Math.max(0, want - n)), n);
+    n += b.length;
+    messages += 1;
+    if (n >= want) ws.close(1000, 'done');
+  }};
+  ws.onclose = (e) => {{
+    const same = n === want && sent.every((v, i) => got[i] === v)
+      && new TextDecoder().decode(got.subarray(sent.length)) === 'text too';
+    resolve({{opened, same, n, messages, code: e.code,
+      protocol: ws.protocol, extensions: ws.extensions}});
+  }};
+  setTimeout(() => resolve({{timeout: true, n}}), 8000);
+}})"#
+    )
+}
+
+#[test]
+fn a_browser_page_reaches_a_tcp_echo_through_the_bridge() {
+    let (_echo, port) = socat_server("TCP-LISTEN:0,bind=127.0.0.1,fork", "cat");
+    let b = Server::start(
+        &[
+            "bridge",
+            "ws://127.0.0.1:0/",
+            &format!("tcp://127.0.0.1:{port}"),
+        ],
+        1,
+    );
+    let base = b.url(0).trim_end_matches('/').to_string();
+    let mut browser = Browser::launch();
+    // A page of the bridge's own origin, as noVNC's page is websockify's.
+    browser.open(&format!("{}/healthz", base.replace("ws://", "http://")));
+    let ws_url = format!("{base}/websockify");
+    let seen = browser.eval(&exchange(&ws_url));
+    assert_eq!(seen["opened"], json!(true), "{seen}");
+    assert_eq!(
+        seen["same"],
+        json!(true),
+        "the bytes came back changed: {seen}"
+    );
+    assert_eq!(seen["code"], json!(1000), "{seen}");
+    assert_eq!(seen["protocol"], json!("binary"), "{seen}");
+    let extensions = seen["extensions"].as_str().unwrap_or_default();
+    assert!(extensions.contains("permessage-deflate"), "{seen}");
+    let line = b.stderr();
+    assert!(
+        line.contains("session closed") && line.contains("client closed first"),
+        "{line}"
+    );
+    assert!(line.contains("bytes_in=70008 bytes_out=70008"), "{line}");
+
+    // With nothing behind the bridge, the page's WebSocket does not open.
+    let down = Server::start(
+        &[
+            "bridge",
+            "ws://127.0.0.1:0/",
+            &format!("tcp://127.0.0.1:{}", closed_port()),
+        ],
+        1,
+    );
+    let ws_url = format!("{}/websockify", down.url(0).trim_end_matches('/'));
+    let seen = browser.eval(&exchange(&ws_url));
+    assert_eq!(seen["opened"], json!(false), "{seen}");
+    assert_eq!(seen["code"], json!(1006), "{seen}");
+    let ok = eventually(WAIT, || down.stderr().contains("upstream unreachable"));
+    assert!(ok, "{}", down.stderr());
+}

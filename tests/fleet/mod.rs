@@ -76,10 +76,36 @@ impl Drop for Netns {
     }
 }
 
-/// A port nobody listens on right now (the kernel's choice).
+/// A port nobody listens on right now, for a program that is told its
+/// port before it binds (HAProxy, nginx, redis-server, the instances).
+///
+/// Taken below Linux's ephemeral range (32768–60999): a port the kernel
+/// hands out for port 0 can be handed again, to any other test's
+/// outgoing connection, before the program binds it. Below that range
+/// only programs told a port take one, and every port handed out here
+/// is handed out once per test process.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    // Test binaries run side by side: each starts where its process id
+    // says, and goes on from the last port it handed out.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(97) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000 on 127.0.0.1");
 }
 
 /// Fails with `what` and the output of `cmd` unless it exits 0.

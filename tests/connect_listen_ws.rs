@@ -60,6 +60,10 @@ fn listen_on_ws_serves_one_client_a_line_a_message() {
     converse_and_close(&mut d, &format!("{url}any/path"), &cert);
     let status = d.wait(WAIT).expect("exits after the session");
     assert_eq!(status.code(), Some(0), "{}", d.stderr());
+    // duplex is the server here: the one who closed is the client.
+    let stderr = d.stderr();
+    assert!(stderr.contains("duplex: closed by the client"), "{stderr}");
+    assert!(!stderr.contains("the server"), "{stderr}");
 }
 
 #[test]

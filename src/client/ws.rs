@@ -97,7 +97,7 @@ where
                     Ok(Incoming::Pong) => {}
                     Ok(Incoming::Close(frame)) => {
                         self.ws.finish(CLOSE_WAIT).await;
-                        close::by_server(frame)?;
+                        close::by_peer(self.peer(), frame)?;
                         return Ok(Ending::Done);
                     }
                     Err(crate::websocket::Error::Closed) => return Ok(Ending::Done),
@@ -133,11 +133,20 @@ where
         }
     }
 
-    /// The client ends the session: close 1000, and one line saying so.
+    /// What stderr calls the far end.
+    fn peer(&self) -> close::Peer {
+        if self.args.listen {
+            close::Peer::Client
+        } else {
+            close::Peer::Server
+        }
+    }
+
+    /// duplex ends the session: close 1000, and one line saying so.
     async fn close_and_say(&mut self, ending: Ending) -> anyhow::Result<Ending> {
         let sent = normal("");
         let answer = self.close(sent.clone(), true).await;
-        close::by_client(&sent, answer);
+        close::by_us(self.peer(), &sent, answer);
         Ok(ending)
     }
 

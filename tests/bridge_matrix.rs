@@ -43,7 +43,18 @@ fn relays_both_ways(from: T, to: T) {
         }
     }
     let metrics_url = b.url(0).to_string();
-    let text = metrics(&metrics_url);
+    // The bridge counts a datagram or message once it has been written on,
+    // which may be just after the client has it back: poll, within WAIT.
+    let transport = from.label();
+    let want: u64 = SIZES.iter().map(|&n| n as u64).sum();
+    let keys = ["duplex_bytes_received_total", "duplex_bytes_sent_total"]
+        .map(|name| format!("{name}{{service=\"bridge\",transport=\"{transport}\"}}"));
+    let mut text = String::new();
+    let counted = eventually(WAIT, || {
+        text = metrics(&metrics_url);
+        keys.iter().all(|k| sample(&text, k) == Some(want))
+    });
+    assert!(counted, "{keys:?}: want {want} each:\n{text}");
     let mut bytes: u64 = SIZES.iter().map(|&n| n as u64).sum();
     if let Client::Ws(ws) = &mut client {
         // The type of a message: kept to a WebSocket, binary otherwise.
@@ -58,13 +69,6 @@ fn relays_both_ways(from: T, to: T) {
             }
             other => panic!("text to {to:?} came back as {other:?}"),
         }
-    }
-    let transport = from.label();
-    for name in ["duplex_bytes_received_total", "duplex_bytes_sent_total"] {
-        let key = format!("{name}{{service=\"bridge\",transport=\"{transport}\"}}");
-        let want = SIZES.iter().map(|&n| n as u64).sum();
-        let got = sample(&text, &key);
-        assert_eq!(got, Some(want), "{key}:\n{text}");
     }
     match client {
         Client::Stream(mut c) => {

@@ -60,6 +60,10 @@ fn listen_on_ws_serves_one_client_a_line_a_message() {
     converse_and_close(&mut d, &format!("{url}any/path"), &cert);
     let status = d.wait(WAIT).expect("exits after the session");
     assert_eq!(status.code(), Some(0), "{}", d.stderr());
+    // duplex is the server here: the one who closed is the client.
+    let stderr = d.stderr();
+    assert!(stderr.contains("duplex: closed by the client"), "{stderr}");
+    assert!(!stderr.contains("the server"), "{stderr}");
 }
 
 #[test]
@@ -96,14 +100,11 @@ fn listen_on_wss_with_binary_and_keep_listening() {
     }
     for round in 0..2 {
         let mut ws = ws_client(&url, &cert);
-        // Stdin to the first client only: a line typed while a later one
-        // connects may go to the reader of the session before.
-        if round == 0 {
-            d.write(b"binary\n");
-            match ws_next(&mut ws) {
-                WsNext::Msg(Message::Binary(b)) => assert_eq!(&b[..], b"binary"),
-                other => panic!("expected a binary message, got {other:?}: {}", d.stderr()),
-            }
+        // Stdin reaches each client in turn.
+        d.write(format!("binary {round}\n").as_bytes());
+        match ws_next(&mut ws) {
+            WsNext::Msg(Message::Binary(b)) => assert_eq!(b, format!("binary {round}")),
+            other => panic!("expected a binary message, got {other:?}: {}", d.stderr()),
         }
         ws.send(Message::binary(b"back".to_vec())).expect("send");
         assert_eq!(d.read_line(WAIT), "back");
@@ -115,6 +116,34 @@ fn listen_on_wss_with_binary_and_keep_listening() {
         "-k keeps listening: {}",
         d.stderr()
     );
+}
+
+#[test]
+fn keep_listening_sends_stdin_lines_to_the_next_client() {
+    let dir = tempdir();
+    let cert = make_cert(dir.path());
+    let (mut d, url) = listen(&["-k", "ws://127.0.0.1:0/"]);
+    converse_and_close(&mut d, &url, &cert);
+    // The first session's read of stdin was pending when it ended: the
+    // lines typed now belong to the second client, none of them lost.
+    let mut ws = ws_client(&url, &cert);
+    d.write(b"first for the second\nsecond for the second\n");
+    assert_eq!(
+        text_of(ws_next(&mut ws)),
+        "first for the second",
+        "{}",
+        d.stderr()
+    );
+    assert_eq!(
+        text_of(ws_next(&mut ws)),
+        "second for the second",
+        "{}",
+        d.stderr()
+    );
+    ws.send(Message::text("and back")).expect("send");
+    assert_eq!(d.read_line(WAIT), "and back");
+    ws.close(None).expect("close");
+    assert!(matches!(ws_next(&mut ws), WsNext::Close(_)));
 }
 
 #[test]

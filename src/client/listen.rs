@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::session::ConnectError;
 use super::session::{Clock, Ending, Interrupt};
-use super::stdio::{stdout_error, stdout_gone, write_record};
+use super::stdio::{Lines, stdout_error, stdout_gone, write_record};
 use super::{stream, udp, ws};
 use crate::cli::ConnectArgs;
 use crate::endpoint::Endpoint;
@@ -93,6 +93,9 @@ async fn streams<A: Accept>(
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<Ending> {
     let mut stdin = tokio::io::stdin();
+    // ws:// and wss:// read stdin as lines, once for all sessions; never
+    // polled (so reading nothing) for the other schemes.
+    let mut lines = ws::stdin_lines(args);
     let handshakes = Handshakes::new(ws::MAX_MESSAGE)?;
     loop {
         let Some(accepted) = interrupt.or(acceptor.accept()).await else {
@@ -113,6 +116,7 @@ async fn streams<A: Accept>(
             args,
             interrupt,
             stdin: &mut stdin,
+            lines: &mut lines,
             handshakes: &handshakes,
         };
         let ending = match &tls {
@@ -143,6 +147,8 @@ struct Client<'a> {
     args: &'a ConnectArgs,
     interrupt: &'a mut Interrupt,
     stdin: &'a mut Stdin,
+    /// Stdin as lines, for ws:// and wss:// (see `ws::run`).
+    lines: &'a mut Lines,
     handshakes: &'a Handshakes,
 }
 
@@ -179,7 +185,7 @@ impl Client<'_> {
             protocol: None,
             compression,
         };
-        ws::run(handshaken, args, &clock, self.interrupt).await
+        ws::run(handshaken, self.lines, args, &clock, self.interrupt).await
     }
 }
 

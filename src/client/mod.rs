@@ -73,7 +73,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<Ending> {
             }
         }
         Connection::WebSocket(handshaken) => {
-            ws::run(*handshaken, &args, &clock, &mut interrupt).await
+            let mut lines = ws::stdin_lines(&args);
+            ws::run(*handshaken, &mut lines, &args, &clock, &mut interrupt).await
         }
     }
 }

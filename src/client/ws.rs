@@ -24,9 +24,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub const MAX_MESSAGE: usize = 64 << 20;
 
 /// `duplex connect ws://` and `wss://` once the handshake is done: `-z` or
-/// the stdin/stdout session.
+/// the stdin/stdout session. `lines` is stdin ([`stdin_lines`]), lent by
+/// the caller so that it outlives a session: with `--listen -k` a line
+/// read ahead while one client leaves goes to the next.
 pub(crate) async fn run<S>(
     handshaken: Handshaken<S>,
+    lines: &mut Lines,
     args: &ConnectArgs,
     clock: &Clock,
     interrupt: &mut Interrupt,
@@ -47,7 +50,12 @@ where
         let _ = session.close(normal(""), false).await;
         return Ok(Ending::Done);
     }
-    session.pump(interrupt).await
+    session.pump(lines, interrupt).await
+}
+
+/// Stdin as the lines a WebSocket session sends.
+pub fn stdin_lines(args: &ConnectArgs) -> Lines {
+    Lines::new(args.max_message)
 }
 
 /// One WebSocket session of `duplex connect`.
@@ -63,9 +71,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// Pumps stdin and the WebSocket until either side ends.
-    async fn pump(&mut self, interrupt: &mut Interrupt) -> anyhow::Result<Ending> {
+    async fn pump(
+        &mut self,
+        lines: &mut Lines,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<Ending> {
         let max = self.args.max_message;
-        let mut lines = Lines::new(max);
         let mut stdin_open = true;
         self.clock.touch();
         loop {
@@ -86,7 +97,7 @@ where
                     Ok(Incoming::Pong) => {}
                     Ok(Incoming::Close(frame)) => {
                         self.ws.finish(CLOSE_WAIT).await;
-                        close::by_server(frame)?;
+                        close::by_peer(self.peer(), frame)?;
                         return Ok(Ending::Done);
                     }
                     Err(crate::websocket::Error::Closed) => return Ok(Ending::Done),
@@ -122,11 +133,20 @@ where
         }
     }
 
-    /// The client ends the session: close 1000, and one line saying so.
+    /// What stderr calls the far end.
+    fn peer(&self) -> close::Peer {
+        if self.args.listen {
+            close::Peer::Client
+        } else {
+            close::Peer::Server
+        }
+    }
+
+    /// duplex ends the session: close 1000, and one line saying so.
     async fn close_and_say(&mut self, ending: Ending) -> anyhow::Result<Ending> {
         let sent = normal("");
         let answer = self.close(sent.clone(), true).await;
-        close::by_client(&sent, answer);
+        close::by_us(self.peer(), &sent, answer);
         Ok(ending)
     }
 

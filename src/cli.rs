@@ -188,14 +188,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
-    pub limits: LimitOptions,
-    #[command(flatten)]
-    pub websocket: WebSocketOptions,
-    /// Serve Prometheus metrics over HTTP at this tcp:// address (GET /metrics).
-    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
-    pub metrics: Option<Endpoint>,
-    #[command(flatten)]
-    pub tls: TlsOptions,
+    pub runtime: RuntimeArgs,
     #[command(flatten)]
     pub counter: CounterOptions,
 }
@@ -205,6 +198,14 @@ pub struct BridgeArgs {
     /// FROM, TO and the bridge options.
     #[command(flatten)]
     pub bridge: BridgeOptions,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// The flags of the runtime `serve` and `bridge` share: limits,
+/// WebSocket settings, metrics and TLS.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
     #[command(flatten)]
     pub limits: LimitOptions,
     #[command(flatten)]

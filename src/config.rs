@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::activation::Activation;
-use crate::cli::{BridgeArgs, ServeArgs};
+use crate::cli::{BridgeArgs, RuntimeArgs, ServeArgs};
 use crate::dial::DialOptions;
 use crate::endpoint::Endpoint;
 use crate::options::{
@@ -112,12 +112,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
         l.reuse_port |= args.listener.reuse_port;
         l.proxy_protocol |= args.listener.proxy_protocol;
     }
-    settings.apply_flags(
-        &args.limits,
-        &args.websocket,
-        args.metrics.as_ref(),
-        &args.tls,
-    )?;
+    settings.apply_flags(&args.runtime)?;
     let file_counter = settings.counter_store.take().map(|s| CounterOptions {
         counter_store: Some(s.url),
         counter_key: Some(s.key),
@@ -134,7 +129,7 @@ pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
 /// TLS and metrics flags.
 pub fn from_bridge_args(args: &BridgeArgs) -> anyhow::Result<Settings> {
     args.bridge.check()?;
-    if args.limits.max_line.is_some() {
+    if args.runtime.limits.max_line.is_some() {
         anyhow::bail!("--max-line applies to the line services, not to bridges");
     }
     let mut settings = Settings {
@@ -146,25 +141,20 @@ pub fn from_bridge_args(args: &BridgeArgs) -> anyhow::Result<Settings> {
         metrics: None,
         counter_store: None,
     };
-    settings.apply_flags(
-        &args.limits,
-        &args.websocket,
-        args.metrics.as_ref(),
-        &args.tls,
-    )?;
+    settings.apply_flags(&args.runtime)?;
     Ok(settings)
 }
 
 impl Settings {
     /// The limit, `--metrics` and TLS flags over what the file (or the
     /// defaults) said.
-    fn apply_flags(
-        &mut self,
-        limits: &LimitOptions,
-        websocket: &WebSocketOptions,
-        metrics: Option<&Endpoint>,
-        tls: &TlsOptions,
-    ) -> anyhow::Result<()> {
+    fn apply_flags(&mut self, runtime: &RuntimeArgs) -> anyhow::Result<()> {
+        let RuntimeArgs {
+            limits,
+            websocket,
+            metrics,
+            tls,
+        } = runtime;
         self.limits = limits.apply(self.limits.clone())?;
         self.compression = websocket.apply(self.compression)?;
         if let Some(m) = metrics {

@@ -98,7 +98,9 @@ fn assert_no_allocation_per_request(service: Service, greeting: bool, requests: 
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mounted = Mounted::new(service);
     let name = mounted.name();
-    let mut session = mounted.open_session().expect("a line service has sessions");
+    let mut session = mounted
+        .open_session(true)
+        .expect("a line service has sessions");
     let mut out = Vec::new();
     if greeting {
         assert_eq!(session.open(), Flow::Continue);
@@ -141,7 +143,7 @@ fn an_allocating_request_is_counted() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let random = Random::new(RandomConfig::default()).expect("default config");
     let mounted = Mounted::new(Service::Line(Arc::new(random)));
-    let mut session = mounted.open_session().expect("a session");
+    let mut session = mounted.open_session(true).expect("a session");
     let mut out = Vec::with_capacity(256);
     let n = allocations_during(|| {
         for _ in 0..10 {

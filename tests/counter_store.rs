@@ -108,6 +108,15 @@ fn redis_down_at_start_is_not_fatal_and_counting_starts_when_it_comes() {
     let mut c = connect_from([127, 0, 0, 1], s.addr(1)).expect("connect");
     assert_eq!(ask_line(&mut c, "").expect("reply"), UNAVAILABLE);
     assert_eq!(ask_line(&mut c, "").expect("reply"), UNAVAILABLE);
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    udp.set_read_timeout(Some(WAIT)).expect("timeout");
+    let ask_udp = || {
+        udp.send_to(b"\n", s.addr(2)).expect("send");
+        let mut buf = [0u8; 64];
+        let n = udp.recv(&mut buf).expect("reply");
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
+    };
+    assert_eq!(ask_udp(), UNAVAILABLE);
     assert!(
         s.stderr().contains("counter store unavailable"),
         "{}",
@@ -115,10 +124,16 @@ fn redis_down_at_start_is_not_fatal_and_counting_starts_when_it_comes() {
     );
     redis.restart();
     wait_ready(&s, 200);
-    // The session admitted during the outage was not counted.
-    assert_eq!(ask_line(&mut c, "").expect("reply"), "0");
+    // The session admitted during the outage was not counted, and is never
+    // given a count: any number now would be another client's.
+    assert_eq!(ask_line(&mut c, "").expect("reply"), UNAVAILABLE);
     assert_eq!(ask_tcp(&s), "1");
-    assert_eq!(redis.cli(&["GET", "other:key"]), "1");
+    assert_eq!(ask_line(&mut c, "").expect("reply"), UNAVAILABLE);
+    // A UDP peer that was not counted is not remembered either: its first
+    // datagram once the store answers counts it, the next ones do not.
+    assert_eq!(ask_udp(), "2");
+    assert_eq!(ask_udp(), "2");
+    assert_eq!(redis.cli(&["GET", "other:key"]), "2");
     let (_, metrics) = http_get(s.addr(0), "/metrics");
     assert!(
         metric(&metrics, "duplex_counter_store_errors_total") > 0,

@@ -182,9 +182,9 @@ pub fn upgrade(
         let Some(socket) = upgrade.websocket(&shared2.websocket).await else {
             return;
         };
-        let log = SessionLog::open(&shared2, &mounted, transport, peer).await;
+        let (log, session) = SessionLog::open(&shared2, &mounted, transport, peer).await;
         let mut traffic = Traffic::new(log.counters);
-        let end = ws::serve(socket, &mounted, &shared2, &mut traffic).await;
+        let end = ws::serve(socket, session, &shared2, &mut traffic).await;
         log.close(&traffic, &Ok(end));
         drop(permit);
     });

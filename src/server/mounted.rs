@@ -29,13 +29,17 @@ impl Mounted {
         self.service.name()
     }
 
-    /// A new session of a line service (`None` for echo).
-    pub fn open_session(&self) -> Option<Box<dyn Session>> {
+    /// A new session of a line service (`None` for echo), for a client the
+    /// server `counted` (see `Shared::count_client`).
+    pub fn open_session(&self, counted: bool) -> Option<Box<dyn Session>> {
         match &self.service {
             Service::Echo => None,
             Service::Line(s) => {
                 let ordinal = self.sessions.fetch_add(1, Ordering::Relaxed);
-                Some(s.session(ordinal))
+                Some(match counted {
+                    true => s.session(ordinal),
+                    false => s.uncounted_session(ordinal),
+                })
             }
         }
     }

@@ -10,6 +10,7 @@ use super::metrics::{Counters, ErrorKind, Limit, Transport};
 use super::mounted::Mounted;
 use super::peer::Peer;
 use super::shared::Shared;
+use crate::service::Session;
 
 /// Why a session ended (for logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,26 +94,28 @@ pub struct SessionLog<'a> {
 }
 
 impl<'a> SessionLog<'a> {
-    /// Counts a newly admitted session (for `counter` and the metrics).
-    /// Awaited: with a `--counter-store` the client is counted there, and
-    /// its session starts once it is.
+    /// Counts a newly admitted session (for `counter` and the metrics) and
+    /// opens the service's session for it (`None` for echo). Awaited: with
+    /// a `--counter-store` the client is counted there, and its session
+    /// starts once it is (or once counting it has failed).
     pub async fn open(
         shared: &Shared,
         mounted: &'a Mounted,
         transport: Transport,
         peer: Peer,
-    ) -> SessionLog<'a> {
-        shared.count_client().await;
+    ) -> (SessionLog<'a>, Option<Box<dyn Session>>) {
+        let counted = shared.count_client().await;
         let counters = mounted.counters.get(transport);
         counters.opened();
-        tracing::debug!(%peer, transport = transport.label(), service = mounted.name(), "connected");
-        SessionLog {
+        tracing::debug!(%peer, transport = transport.label(), service = mounted.name(), counted, "connected");
+        let log = SessionLog {
             counters,
             transport,
             service: mounted.name(),
             peer,
             start: tokio::time::Instant::now(),
-        }
+        };
+        (log, mounted.open_session(counted))
     }
 
     /// Records how the session ended and writes its one log line.

@@ -71,12 +71,14 @@ impl Shared {
     }
 
     /// Counts a newly admitted client, for `counter`: in this process, or
-    /// in the store (one round trip, see `store.rs`).
-    pub async fn count_client(&self) {
+    /// in the store (one round trip, see `store.rs`). Returns whether it was
+    /// counted (always, without a store).
+    pub async fn count_client(&self) -> bool {
         match &self.store {
             Some(store) => store.client_connected().await,
             None => {
                 self.stats.client_connected();
+                true
             }
         }
     }

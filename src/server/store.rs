@@ -10,11 +10,14 @@
 //! tells whether the store answers.
 //!
 //! While Redis does not answer, nothing waits on it: admissions skip the
-//! `INCR` (those clients are not counted), `counter` replies `ERR counter
-//! store unavailable`, `/readyz` answers 503, and the `GET` is retried with
-//! a growing pause (100 ms to 2 s) until Redis is back. Redis being down at
-//! start is the same state. Every failed command counts in
-//! `duplex_counter_store_errors_total`.
+//! `INCR`, `counter` replies `ERR counter store unavailable`, `/readyz`
+//! answers 503, and the `GET` is retried with a growing pause (100 ms to
+//! 2 s) until Redis is back. Redis being down at start is the same state
+//! (before the first answer, admissions still try the `INCR`). A client
+//! admitted without being counted is answered `ERR counter store
+//! unavailable` for its whole session, even once Redis is back: any number
+//! it could be given then was given to another client first. Every failed
+//! command counts in `duplex_counter_store_errors_total`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -105,18 +108,26 @@ impl CounterStore {
     }
 
     /// Counts a newly admitted client: one `INCR`, unless the store is
-    /// known not to answer.
-    pub async fn client_connected(&self) {
-        if self.stats.store_state() != StoreState::Up {
-            return;
+    /// known not to answer. Returns whether the client was counted.
+    ///
+    /// A client that was not counted stays so for its whole session: were
+    /// it answered with the count once the store is back, it would be given
+    /// a number some other client was given before it.
+    pub async fn client_connected(&self) -> bool {
+        if self.stats.store_state() == StoreState::Down {
+            return false;
         }
         let mut incr = redis::cmd("INCR");
         incr.arg(&self.settings.key);
         match self.query::<u64>(&incr).await {
             Ok(n) => {
-                self.stats.store_answered(n);
+                self.answered(n);
+                true
             }
-            Err(why) => self.fail(&why),
+            Err(why) => {
+                self.fail(&why);
+                false
+            }
         }
     }
 
@@ -132,6 +143,14 @@ impl CounterStore {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {:?}", self.settings.timeout)),
+        }
+    }
+
+    /// The store answered with the count `n`.
+    fn answered(&self, n: u64) {
+        self.gauges.up.store(true, Ordering::Relaxed);
+        if self.stats.store_answered(n) != StoreState::Up {
+            tracing::info!(store = %self.settings.redacted_url(), count = n, "counter store available");
         }
     }
 
@@ -156,11 +175,7 @@ impl CounterStore {
         loop {
             let pause = match self.query::<Option<u64>>(&get).await {
                 Ok(n) => {
-                    let n = n.unwrap_or(0);
-                    self.gauges.up.store(true, Ordering::Relaxed);
-                    if self.stats.store_answered(n) != StoreState::Up {
-                        tracing::info!(store = %self.settings.redacted_url(), count = n, "counter store available");
-                    }
+                    self.answered(n.unwrap_or(0));
                     retry = RETRY_FIRST;
                     REFRESH
                 }

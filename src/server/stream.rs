@@ -59,10 +59,10 @@ pub async fn serve_connection<S>(
         .await;
         return;
     };
-    let log = SessionLog::open(&shared, &mounted, transport, peer).await;
+    let (log, session) = SessionLog::open(&shared, &mounted, transport, peer).await;
     let mut traffic = Traffic::new(log.counters);
     let close_notify = transport == Transport::Tls;
-    let result = serve(stream, &mounted, &shared, &mut traffic, close_notify).await;
+    let result = serve(stream, session, &shared, &mut traffic, close_notify).await;
     log.close(&traffic, &result);
 }
 
@@ -74,7 +74,7 @@ pub async fn serve_connection<S>(
 /// call fewer per connection than `shutdown` and then `close`).
 pub async fn serve<S>(
     mut stream: S,
-    mounted: &Mounted,
+    session: Option<Box<dyn Session>>,
     shared: &Shared,
     traffic: &mut Traffic<'_>,
     close_notify: bool,
@@ -82,7 +82,7 @@ pub async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let end = match mounted.open_session() {
+    let end = match session {
         None => echo(&mut stream, shared, traffic).await,
         // Boxed: the line loop's state is several times the size of echo's,
         // and in place it would make every echo task (and so every idle

@@ -10,7 +10,11 @@
 //! addresses, so peers are kept in two generations of at most
 //! [`PEER_GENERATION`] entries each: when the current one fills up it becomes
 //! the previous one and the oldest is forgotten. A peer that stays silent
-//! long enough to be forgotten counts again when it returns.
+//! long enough to be forgotten counts again when it returns. A peer that
+//! could not be counted (a `--counter-store` did not answer) is not
+//! remembered: it is answered by a session of its own kind (for `counter`,
+//! `ERR counter store unavailable`) and counted by its first datagram once
+//! the store answers.
 
 use std::collections::HashSet;
 use std::io;
@@ -105,6 +109,11 @@ impl Peers {
         !known
     }
 
+    /// Forgets `peer` (seen, but not counted).
+    pub fn forget(&mut self, peer: SocketAddr) {
+        self.current.remove(&peer);
+    }
+
     /// Peers remembered now (for the test of the bound).
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -120,7 +129,10 @@ pub async fn serve(
     url: Arc<str>,
 ) {
     let socket = listener.socket;
-    let mut session: Option<Box<dyn Session>> = mounted.open_session();
+    let mut session: Option<Box<dyn Session>> = mounted.open_session(true);
+    // Answers the peers that could not be counted (see `Peers`); opened
+    // the first time one needs it.
+    let mut uncounted: Option<Option<Box<dyn Session>>> = None;
     let mut peers = Peers::default();
     let counters = mounted.counters.get(Transport::Udp);
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -159,13 +171,22 @@ pub async fn serve(
                 continue;
             }
         };
+        let mut counted = true;
         if peers.see(peer) {
             // With a --counter-store, one round trip per new peer.
-            shared.count_client().await;
-            counters.accepted.fetch_add(1, Ordering::Relaxed);
+            counted = shared.count_client().await;
+            if counted {
+                counters.accepted.fetch_add(1, Ordering::Relaxed);
+            } else {
+                peers.forget(peer);
+            }
         }
         counters.request();
         counters.received(n);
+        let session = match counted {
+            true => &mut session,
+            false => uncounted.get_or_insert_with(|| mounted.open_session(false)),
+        };
         let Some(session) = session.as_mut() else {
             // Echo: the datagram back, unchanged.
             match socket.send_to(&buf[..n], peer).await {

@@ -16,7 +16,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::interrupts::{Interrupt, Interrupts};
 use super::metrics::{ErrorKind, Limit};
-use super::mounted::Mounted;
 use super::session::{End, Traffic};
 use super::shared::Shared;
 use crate::service::{Flow, Session, handle_request};
@@ -29,14 +28,13 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// service, a limit or shutdown ends it.
 pub async fn serve<S>(
     mut ws: WebSocket<S>,
-    mounted: &Mounted,
+    mut session: Option<Box<dyn Session>>,
     shared: &Shared,
     traffic: &mut Traffic<'_>,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut session = mounted.open_session();
     let mut interrupts =
         Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled())
             .with_ping(shared.limits.ping_interval);

@@ -35,14 +35,25 @@ impl LineService for Counter {
 
     fn session(&self, _ordinal: u64) -> Box<dyn Session> {
         Box::new(CounterSession {
-            stats: self.stats.clone(),
+            stats: Some(self.stats.clone()),
+            reply: OneReply::default(),
+        })
+    }
+
+    /// Answers `ERR counter store unavailable` for as long as it lasts: the
+    /// count it would be given once the store is back includes others but
+    /// not this client, and was given to the last of them already.
+    fn uncounted_session(&self, _ordinal: u64) -> Box<dyn Session> {
+        Box::new(CounterSession {
+            stats: None,
             reply: OneReply::default(),
         })
     }
 }
 
 struct CounterSession {
-    stats: Arc<Stats>,
+    /// `None` for a client the server could not count.
+    stats: Option<Arc<Stats>>,
     reply: OneReply,
 }
 
@@ -53,12 +64,13 @@ impl Session for CounterSession {
 
     fn next_reply(&mut self, out: &mut Vec<u8>) -> bool {
         let stats = &self.stats;
-        self.reply.pull(out, |out| match stats.count() {
-            Some(n) => {
-                let _ = write!(out, "{n}");
-            }
-            None => out.extend_from_slice(UNAVAILABLE.as_bytes()),
-        })
+        self.reply
+            .pull(out, |out| match stats.as_ref().and_then(|s| s.count()) {
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                None => out.extend_from_slice(UNAVAILABLE.as_bytes()),
+            })
     }
 }
 
@@ -88,5 +100,16 @@ mod tests {
         assert_eq!(ask(s.as_mut(), ""), vec!["41"]);
         stats.store_failed();
         assert_eq!(ask(s.as_mut(), ""), vec![UNAVAILABLE]);
+    }
+
+    #[test]
+    fn a_client_that_was_not_counted_is_never_given_a_count() {
+        let stats = Stats::shared();
+        let c = Counter::new(stats.clone());
+        let mut s = c.uncounted_session(0);
+        assert_eq!(ask(s.as_mut(), ""), vec![UNAVAILABLE]);
+        stats.store_answered(41);
+        assert_eq!(ask(s.as_mut(), ""), vec![UNAVAILABLE]);
+        assert_eq!(ask(c.session(1).as_mut(), ""), vec!["41"]);
     }
 }

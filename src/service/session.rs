@@ -34,6 +34,12 @@ pub trait LineService: Send + Sync {
     /// A new session. `ordinal` numbers this service's sessions from 0 in the
     /// order they were opened (it seeds reproducible random numbers).
     fn session(&self, ordinal: u64) -> Box<dyn Session>;
+    /// A new session for a client the server could not count (a
+    /// `--counter-store` did not answer when it was admitted). Only
+    /// `counter` answers such a client differently.
+    fn uncounted_session(&self, ordinal: u64) -> Box<dyn Session> {
+        self.session(ordinal)
+    }
 }
 
 /// Feeds one raw request (a line without its terminator, a datagram or a

@@ -25,7 +25,8 @@
 //! ```text
 //! mod.rs        Relay: both directions of one session, polled by one task
 //! side.rs       Side: a byte stream or a message peer (the MessagePeer trait)
-//! direction.rs  one direction: read, hold at most one buffer, deliver, close
+//! direction/    one direction: read, hold at most one buffer, deliver, close
+//! scratch.rs    the worker thread's read buffer, lent for one poll
 //! udp.rs        UDP as message peers: a client of a UDP listener, a dialled upstream
 //! ws.rs         WebSocket as a message peer: close frames each way, error codes
 //! proxy.rs      the PROXY protocol header that starts an upstream stream
@@ -33,6 +34,7 @@
 
 mod direction;
 pub mod proxy;
+mod scratch;
 mod side;
 pub mod udp;
 pub mod ws;
@@ -40,8 +42,8 @@ pub mod ws;
 use std::io;
 use std::task::{Context, Poll};
 
-pub use direction::MAX_DATAGRAM;
 use direction::{Direction, Fault};
+pub use scratch::MAX_DATAGRAM;
 pub use side::{ByteStream, Message, MessagePeer, Side};
 
 /// How a relay moves data.

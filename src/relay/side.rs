@@ -8,7 +8,8 @@
 //! WebSocket library's stream and sink can be adapted to it in a few lines.
 
 use std::io;
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -113,6 +114,28 @@ impl Side {
             Side::Bytes(_) => false,
             Side::Messages(m) => m.closed(),
         }
+    }
+
+    /// Pushes out what was written or given.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Side::Bytes(out) => Pin::new(&mut **out).poll_flush(cx),
+            Side::Messages(peer) => peer.poll_flush(cx),
+        }
+    }
+
+    /// Ends the sending side: a half-close (FIN; over TLS a close_notify
+    /// first), or the message peer's close. A stream whose peer has
+    /// already gone cannot be half-closed, and needs no more.
+    pub fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = match self {
+            Side::Bytes(out) => ready!(Pin::new(&mut **out).poll_shutdown(cx)),
+            Side::Messages(peer) => ready!(peer.poll_close(cx)),
+        };
+        Poll::Ready(match r {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        })
     }
 }
 

@@ -17,12 +17,14 @@
 //! typed steps ([`Dialer::tcp`], [`Dialer::tls`], [`Dialer::websocket`]…),
 //! which keep the stream types concrete.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_rustls::TlsConnector;
@@ -361,8 +363,28 @@ impl Dialer {
         ws: &WsTarget,
         stream: S,
     ) -> Result<Handshaken<S>, DialError> {
+        self.websocket_offering(t, ws, stream, None).await
+    }
+
+    /// [`Dialer::websocket`], asking for `protocols` (a comma-separated
+    /// list) rather than the subprotocol of the options, when given: a
+    /// bridge offers its client's list to a WebSocket TO.
+    pub async fn websocket_offering<S: Stream>(
+        &self,
+        t: &Target,
+        ws: &WsTarget,
+        stream: S,
+        protocols: Option<HeaderValue>,
+    ) -> Result<Handshaken<S>, DialError> {
+        let options = match protocols {
+            Some(p) => Cow::Owned(ClientOptions {
+                protocol: Some(p),
+                ..self.options.websocket.clone()
+            }),
+            None => Cow::Borrowed(&self.options.websocket),
+        };
         let timeout = self.options.timeout;
-        let handshake = crate::websocket::handshake(stream, ws, &self.options.websocket);
+        let handshake = crate::websocket::handshake(stream, ws, &options);
         tokio::time::timeout(timeout, handshake)
             .await
             .map_err(|_| DialError::timeout(&t.url, "the WebSocket handshake ", timeout))?

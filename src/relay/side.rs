@@ -82,6 +82,12 @@ pub trait MessagePeer: Send + Unpin {
     fn closed(&self) -> bool {
         false
     }
+    /// Whether a message given now is sent rather than dropped (a
+    /// WebSocket drops what comes after its close): only what is sent
+    /// counts as written.
+    fn sends(&self) -> bool {
+        true
+    }
     /// The session is being ended early, for this reason: a peer with a
     /// close of its own (WebSocket) closes with this code and reason when
     /// [`MessagePeer::poll_close`] comes. UDP has nothing to say.

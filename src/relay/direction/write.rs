@@ -42,7 +42,9 @@ impl Direction {
                 }
                 ready!(peer.poll_ready(cx))?;
                 if let Held::Message(m) = std::mem::replace(&mut self.held, Held::Nothing) {
-                    self.written += m.len() as u64;
+                    if peer.sends() {
+                        self.written += m.len() as u64;
+                    }
                     peer.start_send(m)?;
                     self.unflushed = true;
                 }

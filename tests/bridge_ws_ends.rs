@@ -1,6 +1,9 @@
 //! How a bridge session with a WebSocket client ends, and what it counts
-//! (docs/behaviour.md, "Relaying"): the bytes counted toward the client
-//! are those it was sent, never what was dropped after its close.
+//! (docs/behaviour.md, "Relaying"): once the client has closed and its
+//! close has reached a stream TO as EOF, the session is over even if TO
+//! never closes (nothing TO says can reach the client any more), and the
+//! bytes counted toward the client are those it was sent, never what was
+//! dropped after its close.
 
 mod bridgeutil;
 mod common;
@@ -9,7 +12,10 @@ mod wsutil;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use bridgeutil::*;
 use common::*;
@@ -36,6 +42,44 @@ fn received_until_closed(ws: &mut wsutil::Ws) -> usize {
             Err(_) => return got,
         }
     }
+}
+
+#[test]
+fn a_websocket_close_ends_the_session_though_a_stream_to_talks_on_and_never_closes() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let to = format!("tcp://{}", l.local_addr().expect("addr"));
+    // Long enough that waiting for TO's silence would show.
+    let b = ws_bridge(&to, &["--wait", "60s"]);
+    let mut ws = wsutil::ws(bridge_url(&b));
+    let mut s = accept_within(&l, WAIT).expect("dialled");
+    let stop = Arc::new(AtomicBool::new(false));
+    let talker = {
+        let (mut w, stop) = (s.try_clone().expect("clone"), stop.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) && w.write_all(b"more\n").is_ok() {
+                thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    ws.send(Message::binary(b"bye".to_vec())).expect("send");
+    ws.close(None).expect("close");
+    let start = Instant::now();
+    // TO gets the data and EOF...
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).expect("EOF");
+    assert_eq!(got, b"bye");
+    // ...and the session ends with it, not after --wait of silence.
+    let sent = received_until_closed(&mut ws);
+    let lines = log_lines(&b, &["session closed", "client closed first"], 1);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "ended after {took:?}");
+    assert!(
+        lines[0].contains(&format!("bytes_out={sent} ")),
+        "{sent}: {lines:?}"
+    );
+    sessions_end(b.url(0), "ws");
+    stop.store(true, Ordering::Relaxed);
+    talker.join().expect("talker");
 }
 
 /// Reads one frame the bridge sends upstream (masked): its first byte and

@@ -174,6 +174,16 @@ impl Relay {
         self.client.closed() || self.upstream.closed()
     }
 
+    /// A side has closed both ways (a WebSocket after its close), and its
+    /// close has reached the other side, which has no close to answer with
+    /// (a stream gets EOF, UDP nothing): what that side still sends could
+    /// go nowhere, so the session is over whether it ends or not.
+    pub fn closed_through(&self) -> bool {
+        let answers = |side: &Side| matches!(side, Side::Messages(m) if m.ends());
+        (self.client.closed() && self.up.done() && !answers(&self.upstream))
+            || (self.upstream.closed() && self.down.done() && !answers(&self.client))
+    }
+
     /// Payload bytes (from the client, to the client) so far.
     pub fn traffic(&self) -> (u64, u64) {
         (self.up.read, self.down.written)

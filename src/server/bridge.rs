@@ -296,10 +296,12 @@ async fn drive(
                 let (from_client, to_client) = relay.traffic();
                 traffic.received((from_client - traffic.bytes_in) as usize);
                 traffic.sent((to_client - traffic.bytes_out) as usize);
-                if relay.done() {
+                if relay.done() || relay.closed_through() {
                     break Outcome::Closed(relay.first_end().unwrap_or(Which::Client));
                 }
-                if relay.lingers() {
+                // Traffic toward a side that has closed goes nowhere: it
+                // does not put off the end set when that side closed.
+                if relay.lingers() && !(relay.peer_closed() && quiet.is_some()) {
                     quiet = Some(Instant::now() + bridge.wait);
                 }
             }

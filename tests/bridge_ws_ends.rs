@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use bridgeutil::*;
 use common::*;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::{self, Message};
 use wsutil::{OP_BINARY, OP_CLOSE, accept_within, frame};
 
@@ -117,22 +116,7 @@ fn bytes_out_counts_what_reached_the_client_not_what_came_after_its_close() {
     let to = format!("ws://{}/", l.local_addr().expect("addr"));
     let server = thread::spawn(move || {
         let mut s = accept_within(&l, WAIT).expect("the bridge dials");
-        let head = wsutil::read_head(&mut s);
-        let key = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| v.trim().to_string())
-            })
-            .expect("a key");
-        let accept = derive_accept_key(key.as_bytes());
-        write!(
-            s,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\n\r\n"
-        )
-        .expect("answer");
+        wsutil::answer_handshake(&mut s);
         s.write_all(&frame(0x80 | OP_BINARY, b"hello", None))
             .expect("hello");
         while read_masked(&mut s).0 & 0x0f != OP_CLOSE {}

@@ -256,11 +256,11 @@ impl Dialer {
             Endpoint::Udp(_) => Connection::Datagram(self.udp(t).await?),
             Endpoint::Ws(w) => {
                 let tcp: BoxStream = Box::new(self.tcp(t).await?);
-                Connection::WebSocket(Box::new(self.websocket(t, w, tcp).await?))
+                Connection::WebSocket(Box::new(self.websocket(t, w, tcp, None).await?))
             }
             Endpoint::Wss(w) => {
                 let tls: BoxStream = Box::new(self.tls(t).await?);
-                Connection::WebSocket(Box::new(self.websocket(t, w, tls).await?))
+                Connection::WebSocket(Box::new(self.websocket(t, w, tls, None).await?))
             }
         })
     }
@@ -356,33 +356,20 @@ impl Dialer {
     }
 
     /// The WebSocket handshake for `ws` over `stream` (connected, inside
-    /// TLS for `wss://`).
+    /// TLS for `wss://`), asking for `protocols` (a comma-separated list)
+    /// rather than the options' subprotocol when given: a bridge offers
+    /// its client's to a WebSocket TO.
     pub async fn websocket<S: Stream>(
-        &self,
-        t: &Target,
-        ws: &WsTarget,
-        stream: S,
-    ) -> Result<Handshaken<S>, DialError> {
-        self.websocket_offering(t, ws, stream, None).await
-    }
-
-    /// [`Dialer::websocket`], asking for `protocols` (a comma-separated
-    /// list) rather than the subprotocol of the options, when given: a
-    /// bridge offers its client's list to a WebSocket TO.
-    pub async fn websocket_offering<S: Stream>(
         &self,
         t: &Target,
         ws: &WsTarget,
         stream: S,
         protocols: Option<HeaderValue>,
     ) -> Result<Handshaken<S>, DialError> {
-        let options = match protocols {
-            Some(p) => Cow::Owned(ClientOptions {
-                protocol: Some(p),
-                ..self.options.websocket.clone()
-            }),
-            None => Cow::Borrowed(&self.options.websocket),
-        };
+        let mut options = Cow::Borrowed(&self.options.websocket);
+        if protocols.is_some() {
+            options.to_mut().protocol = protocols;
+        }
         let timeout = self.options.timeout;
         let handshake = crate::websocket::handshake(stream, ws, &options);
         tokio::time::timeout(timeout, handshake)

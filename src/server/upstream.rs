@@ -177,10 +177,7 @@ impl Upstream {
         stream: BoxStream,
         protocols: Option<HeaderValue>,
     ) -> Result<Reached, DialError> {
-        let handshaken = self
-            .dialer
-            .websocket_offering(t, w, stream, protocols)
-            .await?;
+        let handshaken = self.dialer.websocket(t, w, stream, protocols).await?;
         if let Some(c) = &handshaken.compression {
             tracing::debug!(upstream = %self.url, extension = %c, "compression agreed");
         }

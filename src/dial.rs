@@ -17,12 +17,14 @@
 //! typed steps ([`Dialer::tcp`], [`Dialer::tls`], [`Dialer::websocket`]…),
 //! which keep the stream types concrete.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_rustls::TlsConnector;
@@ -254,11 +256,11 @@ impl Dialer {
             Endpoint::Udp(_) => Connection::Datagram(self.udp(t).await?),
             Endpoint::Ws(w) => {
                 let tcp: BoxStream = Box::new(self.tcp(t).await?);
-                Connection::WebSocket(Box::new(self.websocket(t, w, tcp).await?))
+                Connection::WebSocket(Box::new(self.websocket(t, w, tcp, None).await?))
             }
             Endpoint::Wss(w) => {
                 let tls: BoxStream = Box::new(self.tls(t).await?);
-                Connection::WebSocket(Box::new(self.websocket(t, w, tls).await?))
+                Connection::WebSocket(Box::new(self.websocket(t, w, tls, None).await?))
             }
         })
     }
@@ -354,15 +356,22 @@ impl Dialer {
     }
 
     /// The WebSocket handshake for `ws` over `stream` (connected, inside
-    /// TLS for `wss://`).
+    /// TLS for `wss://`), asking for `protocols` (a comma-separated list)
+    /// rather than the options' subprotocol when given: a bridge offers
+    /// its client's to a WebSocket TO.
     pub async fn websocket<S: Stream>(
         &self,
         t: &Target,
         ws: &WsTarget,
         stream: S,
+        protocols: Option<HeaderValue>,
     ) -> Result<Handshaken<S>, DialError> {
+        let mut options = Cow::Borrowed(&self.options.websocket);
+        if protocols.is_some() {
+            options.to_mut().protocol = protocols;
+        }
         let timeout = self.options.timeout;
-        let handshake = crate::websocket::handshake(stream, ws, &self.options.websocket);
+        let handshake = crate::websocket::handshake(stream, ws, &options);
         tokio::time::timeout(timeout, handshake)
             .await
             .map_err(|_| DialError::timeout(&t.url, "the WebSocket handshake ", timeout))?

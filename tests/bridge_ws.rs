@@ -4,7 +4,8 @@
 //! one log line; close codes pass from WebSocket to WebSocket, a stream's
 //! EOF becomes close 1000 and a close becomes EOF; `--lines` and `--text`
 //! make messages of a stream; `--max-message` ends a session with 1009;
-//! shutdown closes with 1001; the origin policy holds.
+//! shutdown closes with 1001; the origin policy holds; a WebSocket TO
+//! chooses among the client's subprotocols.
 
 mod bridgeutil;
 mod common;
@@ -14,12 +15,15 @@ mod wsutil;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bridgeutil::*;
 use common::*;
 use connect_peers::full_backlog;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -308,4 +312,86 @@ fn the_origin_policy_and_the_path_hold_before_anything_is_dialled() {
     let mut ws = wsutil::ws(&url);
     assert!(accept_within(&l, WAIT).is_some(), "dialled for the client");
     ws.close(None).expect("close");
+}
+
+/// A WebSocket server for one client that speaks only `speaks` (if any)
+/// of the subprotocols it is offered, and says what it was offered.
+// The handshake callback's error type is tungstenite's HTTP response.
+#[allow(clippy::result_large_err)]
+fn choosy_server(speaks: Option<&'static str>) -> (String, mpsc::Receiver<Option<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("ws://{}/", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Some(s) = accept_within(&listener, WAIT) else {
+            return;
+        };
+        let callback = move |req: &Request, mut resp: Response| {
+            let offered = req
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            let asked = |p: &&str| offered.iter().any(|o| o.split(',').any(|x| x.trim() == *p));
+            if let Some(p) = speaks.filter(asked) {
+                let h = resp.headers_mut();
+                h.insert("sec-websocket-protocol", HeaderValue::from_static(p));
+            }
+            let _ = tx.send(offered);
+            Ok(resp)
+        };
+        if let Ok(mut ws) = tungstenite::accept_hdr(s, callback) {
+            while ws.read().is_ok() {}
+        }
+    });
+    (url, rx)
+}
+
+/// The head (lower-cased) of the bridge's answer to a handshake asking for
+/// the subprotocols `protocols`.
+fn answer_to(b: &Server, protocols: &str) -> String {
+    let addr = wsutil::ws_addr(&ws_url(b, "/"));
+    let mut s = wsutil::tcp(addr);
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: {protocols}\r\n\r\n"
+    )
+    .expect("send the handshake");
+    let head = wsutil::read_head(&mut s).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    head
+}
+
+/// The subprotocol an answer's head agrees to.
+fn agreed(head: &str) -> Option<&str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix("sec-websocket-protocol:"))
+        .map(str::trim)
+}
+
+#[test]
+fn a_websocket_to_is_offered_the_client_subprotocols_and_its_choice_is_the_answer() {
+    // TO speaks the client's second choice: the client hears that one.
+    let (to, offered) = choosy_server(Some("chat"));
+    let b = ws_bridge(&to, &[]);
+    let head = answer_to(&b, "first, chat");
+    let seen = offered.recv_timeout(WAIT).expect("TO was dialled");
+    assert_eq!(seen.as_deref(), Some("first, chat"));
+    assert_eq!(agreed(&head), Some("chat"), "{head}");
+
+    // TO speaks none of them: the client is answered with none.
+    let (to, offered) = choosy_server(None);
+    let b = ws_bridge(&to, &[]);
+    let head = answer_to(&b, "first");
+    let seen = offered.recv_timeout(WAIT).expect("TO was dialled");
+    assert_eq!(seen.as_deref(), Some("first"));
+    assert_eq!(agreed(&head), None, "{head}");
+
+    // A stream TO has no say: the bridge agrees to the first itself.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let b = ws_bridge(&format!("tcp://{}", l.local_addr().expect("addr")), &[]);
+    let head = answer_to(&b, "first, chat");
+    assert_eq!(agreed(&head), Some("first"), "{head}");
 }

@@ -25,7 +25,8 @@
 //! ```text
 //! mod.rs        Relay: both directions of one session, polled by one task
 //! side.rs       Side: a byte stream or a message peer (the MessagePeer trait)
-//! direction.rs  one direction: read, hold at most one buffer, deliver, close
+//! direction/    one direction: read, hold at most one buffer, deliver, close
+//! scratch.rs    the worker thread's read buffer, lent for one poll
 //! udp.rs        UDP as message peers: a client of a UDP listener, a dialled upstream
 //! ws.rs         WebSocket as a message peer: close frames each way, error codes
 //! proxy.rs      the PROXY protocol header that starts an upstream stream
@@ -33,6 +34,7 @@
 
 mod direction;
 pub mod proxy;
+mod scratch;
 mod side;
 pub mod udp;
 pub mod ws;
@@ -40,8 +42,8 @@ pub mod ws;
 use std::io;
 use std::task::{Context, Poll};
 
-pub use direction::MAX_DATAGRAM;
 use direction::{Direction, Fault};
+pub use scratch::MAX_DATAGRAM;
 pub use side::{ByteStream, Message, MessagePeer, Side};
 
 /// How a relay moves data.
@@ -170,6 +172,16 @@ impl Relay {
     /// A side has closed both ways (see [`MessagePeer::closed`]).
     pub fn peer_closed(&self) -> bool {
         self.client.closed() || self.upstream.closed()
+    }
+
+    /// A side has closed both ways (a WebSocket after its close), and its
+    /// close has reached the other side, which has no close to answer with
+    /// (a stream gets EOF, UDP nothing): what that side still sends could
+    /// go nowhere, so the session is over whether it ends or not.
+    pub fn closed_through(&self) -> bool {
+        let answers = |side: &Side| matches!(side, Side::Messages(m) if m.ends());
+        (self.client.closed() && self.up.done() && !answers(&self.upstream))
+            || (self.upstream.closed() && self.down.done() && !answers(&self.client))
     }
 
     /// Payload bytes (from the client, to the client) so far.

@@ -8,7 +8,8 @@
 //! WebSocket library's stream and sink can be adapted to it in a few lines.
 
 use std::io;
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -81,6 +82,12 @@ pub trait MessagePeer: Send + Unpin {
     fn closed(&self) -> bool {
         false
     }
+    /// Whether a message given now is sent rather than dropped (a
+    /// WebSocket drops what comes after its close): only what is sent
+    /// counts as written.
+    fn sends(&self) -> bool {
+        true
+    }
     /// The session is being ended early, for this reason: a peer with a
     /// close of its own (WebSocket) closes with this code and reason when
     /// [`MessagePeer::poll_close`] comes. UDP has nothing to say.
@@ -113,6 +120,28 @@ impl Side {
             Side::Bytes(_) => false,
             Side::Messages(m) => m.closed(),
         }
+    }
+
+    /// Pushes out what was written or given.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Side::Bytes(out) => Pin::new(&mut **out).poll_flush(cx),
+            Side::Messages(peer) => peer.poll_flush(cx),
+        }
+    }
+
+    /// Ends the sending side: a half-close (FIN; over TLS a close_notify
+    /// first), or the message peer's close. A stream whose peer has
+    /// already gone cannot be half-closed, and needs no more.
+    pub fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = match self {
+            Side::Bytes(out) => ready!(Pin::new(&mut **out).poll_shutdown(cx)),
+            Side::Messages(peer) => ready!(peer.poll_close(cx)),
+        };
+        Poll::Ready(match r {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        })
     }
 }
 

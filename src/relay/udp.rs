@@ -8,6 +8,9 @@
 //!   through an [`Inbox`]; replies go out through the listener's socket to
 //!   the client's address.
 //!
+//! Both are one [`UdpPeer`], which keeps the datagram not yet sent, over
+//! the two ways datagrams come and go ([`DatagramEnds`]).
+//!
 //! UDP cannot hold a sender back, so where a session cannot keep up its
 //! datagrams are dropped, as the kernel drops them when a socket's buffer
 //! is full: an inbox holds at most one buffer's worth (`--buffer-size`).
@@ -23,7 +26,7 @@ use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::direction::with_scratch;
+use super::scratch::with_scratch;
 use super::side::{Message, MessagePeer};
 
 /// The largest UDP payload over IPv4.
@@ -32,47 +35,37 @@ pub const MAX_PAYLOAD: usize = 65_507;
 /// Datagrams waiting in an inbox, at most.
 const INBOX_DATAGRAMS: usize = 64;
 
-/// A datagram to send, kept until the socket takes it.
-type Outgoing = Option<Bytes>;
-
-/// The payload of a message for a datagram (a close has none and sends
-/// nothing).
-fn payload(message: Message) -> Option<Bytes> {
-    match message {
-        Message::Text(b) | Message::Binary(b) => Some(b),
-        Message::Close(_) => None,
-    }
+/// A UDP message peer: a datagram received is a message, a message given
+/// is sent as one datagram. A dialled upstream and a listener's client
+/// differ only in where datagrams come from and go to (`D`); the datagram
+/// given and not yet taken by the socket is kept here, once for both.
+pub struct UdpPeer<D> {
+    ends: D,
+    /// A datagram to send, kept until the socket takes it.
+    out: Option<Bytes>,
 }
 
-/// An upstream reached over UDP.
-pub struct Dialled {
-    socket: UdpSocket,
-    out: Outgoing,
+/// Where a UDP peer's datagrams come from and go to.
+pub trait DatagramEnds: Send + Unpin {
+    /// The next datagram; `Ready(Ok(None))` when no more will come.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>>;
+    /// Sends one datagram, whole.
+    fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>>;
 }
 
-impl Dialled {
-    /// `socket` must be connected to the upstream.
-    pub fn new(socket: UdpSocket) -> Dialled {
-        Dialled { socket, out: None }
-    }
-
+impl<D: DatagramEnds> UdpPeer<D> {
     fn poll_send_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(data) = &self.out {
-            ready!(self.socket.poll_send(cx, data))?;
+            ready!(self.ends.poll_send(cx, data))?;
             self.out = None;
         }
         Poll::Ready(Ok(()))
     }
 }
 
-impl MessagePeer for Dialled {
+impl<D: DatagramEnds> MessagePeer for UdpPeer<D> {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Message>>> {
-        with_scratch(0, |scratch| {
-            let mut buf = ReadBuf::new(scratch);
-            ready!(self.socket.poll_recv(cx, &mut buf))?;
-            let datagram = Bytes::copy_from_slice(buf.filled());
-            Poll::Ready(Ok(Some(Message::Binary(datagram))))
-        })
+        Poll::Ready(Ok(ready!(self.ends.poll_recv(cx))?.map(Message::Binary)))
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -98,6 +91,46 @@ impl MessagePeer for Dialled {
 
     fn ends(&self) -> bool {
         false
+    }
+}
+
+/// The payload of a message for a datagram (a close has none and sends
+/// nothing).
+fn payload(message: Message) -> Option<Bytes> {
+    match message {
+        Message::Text(b) | Message::Binary(b) => Some(b),
+        Message::Close(_) => None,
+    }
+}
+
+/// An upstream reached over UDP.
+pub type Dialled = UdpPeer<Connected>;
+
+/// A socket connected to the upstream.
+pub struct Connected(UdpSocket);
+
+impl Dialled {
+    /// `socket` must be connected to the upstream.
+    pub fn new(socket: UdpSocket) -> Dialled {
+        UdpPeer {
+            ends: Connected(socket),
+            out: None,
+        }
+    }
+}
+
+impl DatagramEnds for Connected {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        with_scratch(0, |scratch| {
+            let mut buf = ReadBuf::new(scratch);
+            ready!(self.0.poll_recv(cx, &mut buf))?;
+            Poll::Ready(Ok(Some(Bytes::copy_from_slice(buf.filled()))))
+        })
+    }
+
+    fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
+        ready!(self.0.poll_send(cx, datagram))?;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -146,12 +179,14 @@ impl Inbox {
 }
 
 /// A client of a UDP listener, as its session sees it.
-pub struct Accepted {
+pub type Accepted = UdpPeer<Client>;
+
+/// One client's inbox, and the listener's socket to answer it through.
+pub struct Client {
     rx: mpsc::Receiver<Bytes>,
     queued: Arc<AtomicUsize>,
     socket: Arc<UdpSocket>,
     client: SocketAddr,
-    out: Outgoing,
 }
 
 impl Accepted {
@@ -165,55 +200,27 @@ impl Accepted {
             queued: queued.clone(),
             budget,
         };
-        let accepted = Accepted {
+        let ends = Client {
             rx,
             queued,
             socket,
             client,
-            out: None,
         };
-        (accepted, inbox)
-    }
-
-    fn poll_send_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(data) = &self.out {
-            ready!(self.socket.poll_send_to(cx, data, self.client))?;
-            self.out = None;
-        }
-        Poll::Ready(Ok(()))
+        (UdpPeer { ends, out: None }, inbox)
     }
 }
 
-impl MessagePeer for Accepted {
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Message>>> {
-        Poll::Ready(Ok(ready!(self.rx.poll_recv(cx)).map(|datagram| {
-            self.queued.fetch_sub(datagram.len(), Ordering::Relaxed);
-            Message::Binary(datagram)
-        })))
+impl DatagramEnds for Client {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let datagram = ready!(self.rx.poll_recv(cx));
+        if let Some(d) = &datagram {
+            self.queued.fetch_sub(d.len(), Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(datagram))
     }
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_send_out(cx)
-    }
-
-    fn start_send(&mut self, message: Message) -> io::Result<()> {
-        self.out = payload(message);
-        Ok(())
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_send_out(cx)
-    }
-
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_send_out(cx)
-    }
-
-    fn max_message(&self) -> usize {
-        MAX_PAYLOAD
-    }
-
-    fn ends(&self) -> bool {
-        false
+    fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
+        ready!(self.socket.poll_send_to(cx, datagram, self.client))?;
+        Poll::Ready(Ok(()))
     }
 }

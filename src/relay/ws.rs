@@ -230,6 +230,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> MessagePeer for WsPeer<S> {
         self.close_received
     }
 
+    fn sends(&self) -> bool {
+        !self.close_sent
+    }
+
     fn closing(&mut self, code: u16, reason: &str) {
         self.closing = Some(Close::new(code, reason));
     }

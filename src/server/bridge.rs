@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -23,7 +24,7 @@ use super::metrics::{ErrorKind, Limit, ServiceCounters, Transport};
 use super::peer::Peer;
 use super::session::Traffic;
 use super::shared::Shared;
-use super::upstream::{DialError, Upstream};
+use super::upstream::{DialError, Reached, Upstream};
 use crate::relay::proxy::Origin;
 use crate::relay::{self, Failure, Relay, Side, Which};
 
@@ -102,7 +103,7 @@ pub async fn run_session(
     shared: &Shared,
 ) {
     let session = Session::open(bridge, shared, peer, transport);
-    let dialled = session.dial(&origin).await;
+    let dialled = session.dial(&origin, None).await.map(|r| r.side);
     session.finish(client, dialled).await;
 }
 
@@ -131,11 +132,16 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Dials TO for a client that came from `origin` (a failure is counted
-    /// by kind).
-    pub async fn dial(&self, origin: &Origin) -> Result<Side, DialError> {
+    /// Dials TO for a client that came from `origin`, offering a
+    /// WebSocket TO the client's subprotocols (a failure is counted by
+    /// kind).
+    pub async fn dial(
+        &self,
+        origin: &Origin,
+        protocols: Option<HeaderValue>,
+    ) -> Result<Reached, DialError> {
         let dialled = tokio::select! {
-            r = self.bridge.upstream.dial(origin) => r,
+            r = self.bridge.upstream.dial(origin, protocols) => r,
             _ = self.shared.token.cancelled() => Err(DialError {
                 kind: super::edge_metrics::UpstreamFailure::Other,
                 message: "the server is shutting down".into(),
@@ -290,10 +296,12 @@ async fn drive(
                 let (from_client, to_client) = relay.traffic();
                 traffic.received((from_client - traffic.bytes_in) as usize);
                 traffic.sent((to_client - traffic.bytes_out) as usize);
-                if relay.done() {
+                if relay.done() || relay.closed_through() {
                     break Outcome::Closed(relay.first_end().unwrap_or(Which::Client));
                 }
-                if relay.lingers() {
+                // Traffic toward a side that has closed goes nowhere: it
+                // does not put off the end set when that side closed.
+                if relay.lingers() && !(relay.peer_closed() && quiet.is_some()) {
                     quiet = Some(Instant::now() + bridge.wait);
                 }
             }

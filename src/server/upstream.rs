@@ -10,6 +10,7 @@
 //! the host is resolved per session, so that a long-running bridge
 //! follows DNS changes.
 
+use hyper::header::HeaderValue;
 use tokio::io::AsyncWriteExt;
 
 use super::edge_metrics::UpstreamFailure;
@@ -56,6 +57,23 @@ fn failed(kind: UpstreamFailure, message: impl Into<String>) -> DialError {
     }
 }
 
+/// A TO reached for one session.
+pub struct Reached {
+    pub side: Side,
+    /// A WebSocket TO: the subprotocol it chose among those offered, if
+    /// any.
+    pub protocol: Option<String>,
+}
+
+impl From<Side> for Reached {
+    fn from(side: Side) -> Reached {
+        Reached {
+            side,
+            protocol: None,
+        }
+    }
+}
+
 /// A bridge's TO, ready to be dialled once per session.
 pub struct Upstream {
     pub url: Endpoint,
@@ -85,11 +103,21 @@ impl Upstream {
         })
     }
 
+    /// Whether TO is a WebSocket, which chooses a subprotocol of its own.
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.url, Endpoint::Ws(_) | Endpoint::Wss(_))
+    }
+
     /// Connects for a client that came from `origin`, within
-    /// `--connect-timeout` in all.
-    pub async fn dial(&self, origin: &Origin) -> Result<Side, DialError> {
+    /// `--connect-timeout` in all. A WebSocket TO is offered `protocols`
+    /// (a WebSocket client's `Sec-WebSocket-Protocol`).
+    pub async fn dial(
+        &self,
+        origin: &Origin,
+        protocols: Option<HeaderValue>,
+    ) -> Result<Reached, DialError> {
         let timeout = self.dialer.options().timeout;
-        tokio::time::timeout(timeout, self.connect(origin))
+        tokio::time::timeout(timeout, self.connect(origin, protocols))
             .await
             .map_err(|_| {
                 failed(
@@ -99,39 +127,43 @@ impl Upstream {
             })?
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Side, DialError> {
+    async fn connect(
+        &self,
+        origin: &Origin,
+        protocols: Option<HeaderValue>,
+    ) -> Result<Reached, DialError> {
         let d = &self.dialer;
         let t = d.target(&self.url).await?;
         match &self.url {
             Endpoint::Tcp(_) => {
                 let mut s = d.tcp(&t).await?;
                 self.send_header(&mut s, origin).await?;
-                Ok(Side::Bytes(Box::new(s)))
+                Ok(Side::Bytes(Box::new(s)).into())
             }
             Endpoint::Unix(path) => {
                 let mut s = d.unix(&t, path).await?;
                 self.send_header(&mut s, origin).await?;
-                Ok(Side::Bytes(Box::new(s)))
+                Ok(Side::Bytes(Box::new(s)).into())
             }
             Endpoint::Tls(_) => {
                 let mut s = d.tcp(&t).await?;
                 self.send_header(&mut s, origin).await?;
-                Ok(Side::Bytes(Box::new(d.tls_over(&t, s).await?)))
+                Ok(Side::Bytes(Box::new(d.tls_over(&t, s).await?)).into())
             }
             Endpoint::Udp(_) => {
                 let socket = d.udp(&t).await?;
-                Ok(Side::Messages(Box::new(udp::Dialled::new(socket))))
+                Ok(Side::Messages(Box::new(udp::Dialled::new(socket))).into())
             }
             Endpoint::Ws(w) => {
                 let mut s = d.tcp(&t).await?;
                 self.send_header(&mut s, origin).await?;
-                self.websocket(&t, w, Box::new(s)).await
+                self.websocket(&t, w, Box::new(s), protocols).await
             }
             Endpoint::Wss(w) => {
                 let mut s = d.tcp(&t).await?;
                 self.send_header(&mut s, origin).await?;
                 let tls = d.tls_over(&t, s).await?;
-                self.websocket(&t, w, Box::new(tls)).await
+                self.websocket(&t, w, Box::new(tls), protocols).await
             }
         }
     }
@@ -143,13 +175,17 @@ impl Upstream {
         t: &Target,
         w: &WsTarget,
         stream: BoxStream,
-    ) -> Result<Side, DialError> {
-        let handshaken = self.dialer.websocket(t, w, stream).await?;
+        protocols: Option<HeaderValue>,
+    ) -> Result<Reached, DialError> {
+        let handshaken = self.dialer.websocket(t, w, stream, protocols).await?;
         if let Some(c) = &handshaken.compression {
             tracing::debug!(upstream = %self.url, extension = %c, "compression agreed");
         }
         let ws = WsPeer::new(handshaken.ws, self.max_message);
-        Ok(Side::Messages(Box::new(ws)))
+        Ok(Reached {
+            side: Side::Messages(Box::new(ws)),
+            protocol: handshaken.protocol,
+        })
     }
 
     /// Starts the stream with the PROXY header, when asked for one.

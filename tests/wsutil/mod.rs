@@ -409,6 +409,27 @@ pub fn accept_within(listener: &TcpListener, timeout: Duration) -> Option<TcpStr
     }
 }
 
+/// Reads a client's opening handshake from `s` and answers it with 101,
+/// by hand (no subprotocol, no extension), for servers that then speak
+/// raw frames.
+pub fn answer_handshake(s: &mut TcpStream) {
+    let head = read_head(s);
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let accept = derive_accept_key(key.as_bytes());
+    let _ = write!(
+        s,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+}
+
 /// A server that completes the WebSocket handshake and then ignores
 /// everything: it never answers a close frame. It holds the connection for
 /// `hold`.
@@ -419,21 +440,7 @@ pub fn deaf_server(hold: Duration) -> SocketAddr {
         let Some(mut s) = accept_within(&listener, WAIT) else {
             return;
         };
-        let head = read_head(&mut s);
-        let key = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| v.trim().to_string())
-            })
-            .unwrap_or_default();
-        let accept = derive_accept_key(key.as_bytes());
-        let _ = write!(
-            s,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\n\r\n"
-        );
+        answer_handshake(&mut s);
         let deadline = Instant::now() + hold;
         let mut buf = [0u8; 4096];
         let _ = s.set_read_timeout(Some(Duration::from_millis(50)));

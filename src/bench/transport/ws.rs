@@ -28,7 +28,7 @@ pub struct Ws {
 impl Ws {
     async fn upgrade<S: Stream>(&self, stream: S) -> io::Result<WsConn<S>> {
         let h = (self.dial.dialer)
-            .websocket(&self.dial.target, &self.target, stream)
+            .websocket(&self.dial.target, &self.target, stream, None)
             .await?;
         Ok(WsConn {
             ws: h.ws,

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Interactive, WAIT, eventually, tempdir};
+use crate::common::{Interactive, WAIT, tempdir};
 use crate::wsutil::{Ws, http, recv, ws, ws_addr};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -54,16 +54,9 @@ impl Browser {
         .arg("about:blank");
         let process = Interactive::spawn(cmd);
         // Chromium announces `DevTools listening on ws://127.0.0.1:PORT/…`.
-        let mut port = None;
-        let up = eventually(Duration::from_secs(30), || {
-            port = process.stderr().lines().find_map(|l| {
-                let url = l.split("DevTools listening on ").nth(1)?;
-                Some(ws_addr(url.trim()).port())
-            });
-            port.is_some()
-        });
-        assert!(up, "Chromium did not start: {}", process.stderr());
-        let devtools: std::net::SocketAddr = format!("127.0.0.1:{}", port.expect("port"))
+        let url = process.stderr_after("DevTools listening on ", Duration::from_secs(30));
+        let url = url.unwrap_or_else(|| panic!("Chromium did not start: {}", process.stderr()));
+        let devtools: std::net::SocketAddr = format!("127.0.0.1:{}", ws_addr(&url).port())
             .parse()
             .expect("addr");
         let list = http(devtools, "GET", "/json/list");

@@ -29,17 +29,9 @@ pub fn listen(args: &[&str]) -> (Interactive, String) {
     let mut all = vec!["-l"];
     all.extend_from_slice(args);
     let d = Interactive::spawn(connect(&all));
-    let mut url = None;
-    let ok = eventually(WAIT, || {
-        url = d
-            .stderr()
-            .lines()
-            .find_map(|l| l.split("listening on ").nth(1))
-            .map(|u| u.trim().to_string());
-        url.is_some()
-    });
-    assert!(ok, "no 'listening on' line: {}", d.stderr());
-    (d, url.unwrap_or_default())
+    let url = d.stderr_after("listening on ", WAIT);
+    let url = url.unwrap_or_else(|| panic!("no 'listening on' line: {}", d.stderr()));
+    (d, url)
 }
 
 /// `name`, or a failure saying which Debian package `scripts/test.sh`
@@ -78,17 +70,12 @@ pub fn socat_server(listen: &str, script: &str) -> (Interactive, u16) {
         assert!(ready, "socat did not create {path}: {}", srv.stderr());
         return (srv, 0);
     }
-    let mut port = None;
-    let ready = eventually(WAIT, || {
-        port = srv
-            .stderr()
-            .lines()
-            .filter(|l| l.contains("listening on"))
-            .find_map(|l| l.rsplit(':').next()?.trim().parse::<u16>().ok());
-        port.is_some()
-    });
-    assert!(ready, "socat reported no port: {}", srv.stderr());
-    (srv, port.unwrap_or_default())
+    // socat -d -d says `listening on AF=2 127.0.0.1:PORT`.
+    let port = srv
+        .stderr_after("listening on ", WAIT)
+        .and_then(|addr| addr.rsplit(':').next()?.parse::<u16>().ok());
+    let port = port.unwrap_or_else(|| panic!("socat reported no port: {}", srv.stderr()));
+    (srv, port)
 }
 
 /// A Python WebSocket server reporting what it sees as JSON lines.

@@ -27,6 +27,8 @@
 # kosoku comes from the project's .venv (as scripts/test.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 ALL="duplex yawc yawc-stock yawc-takeover tokio-websockets duplex-client"
 RUNS=${*:-$ALL}
@@ -38,16 +40,9 @@ if [ ! -x "$KOSOKU" ]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check websockets kosoku
 fi
-echo "building (release)…" >&2
-cargo build --release --bins --examples --quiet
+build_release --bins --examples
 EX=target/release/examples
-WORK=$(mktemp -d)
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir
 
 # selection: kosoku's -i arguments for $CASES (default: groups 1–13).
 selection() {
@@ -88,30 +83,21 @@ PY
 server() {
     local cmd
     case $1 in
-        duplex) cmd=(target/release/duplex -q serve echo ws://127.0.0.1:0/ --max-message 20000000) ;;
+        duplex) cmd=("$DUPLEX" -q serve echo ws://127.0.0.1:0/ --max-message 20000000) ;;
         yawc) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --max-message 20000000) ;;
         yawc-takeover) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --max-message 20000000 --compression takeover) ;;
         yawc-stock) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --max-message 20000000 --handshake yawc) ;;
         tokio-websockets) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
-        *) echo "autobahn-ws-eval: unknown server $1" >&2; exit 2 ;;
+        *) echo "$NAME: unknown server $1" >&2; exit 2 ;;
     esac
     # Emptied first: the server's own redirection may come after the first
     # look for its `listening` line, which must not find the previous one.
     : >"$WORK/server.out"
     "${cmd[@]}" >"$WORK/server.out" 2>"$WORK/server.err" &
-    PID=$!
-    local line=
-    for _ in $(seq 100); do
-        line=$(grep -m1 listening "$WORK/server.out" || true)
-        [ -n "$line" ] && break
-        sleep 0.1
-    done
-    [ -n "$line" ] || { echo "autobahn-ws-eval: $1 did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
-    local last=${line##* }
-    case $last in
-        ws://*) URL=$last ;;
-        *) URL="ws://127.0.0.1:$last/" ;;
-    esac
+    SRV_PID=$!
+    wait_line "$WORK/server.out" listening "$SRV_PID" ||
+        { echo "$NAME: $1 did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
+    URL=$(ws_url "$LINE")
 }
 
 mkdir -p "$OUT"
@@ -124,31 +110,24 @@ for run in $RUNS; do
         *-client)
             case $run in
                 duplex-client) client=("$EX/autobahn_client" --parallel "$PARALLEL") ;;
-                *) echo "autobahn-ws-eval: unknown client $run" >&2; exit 2 ;;
+                *) echo "$NAME: unknown client $run" >&2; exit 2 ;;
             esac
             : >"$WORK/fuzz.err"
             "$KOSOKU" -m fuzzingserver 127.0.0.1:0 "${sel[@]}" -o "$dir" >"$WORK/fuzz.out" 2>"$WORK/fuzz.err" &
-            PID=$!
-            addr=
-            for _ in $(seq 100); do
-                addr=$(sed -n 's/.*listening on ws:\/\///p' "$WORK/fuzz.err" | head -n1)
-                [ -n "$addr" ] && break
-                sleep 0.1
-            done
-            [ -n "$addr" ] || { echo "autobahn-ws-eval: kosoku did not start: $(cat "$WORK/fuzz.err")" >&2; exit 1; }
+            SRV_PID=$!
+            wait_line "$WORK/fuzz.err" 'listening on ws://' "$SRV_PID" ||
+                { echo "$NAME: kosoku did not start: $(cat "$WORK/fuzz.err")" >&2; exit 1; }
+            addr=${LINE##*listening on ws://}
             timeout 900 "${client[0]}" "$addr" "${client[@]:1}" >"$WORK/client.out" 2>"$WORK/client.err" ||
                 echo "$run: the client exited with an error: $(tail -n 3 "$WORK/client.err")"
-            for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-            kill "$PID" 2>/dev/null || true
-            wait "$PID" 2>/dev/null || true
-            PID=
+            # kosoku writes its report and exits once the client is done.
+            for _ in $(seq 100); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+            stop_server
             ;;
         *)
             server "$run"
             timeout 900 "$KOSOKU" "$URL" -p "$PARALLEL" "${sel[@]}" -o "$dir" >"$WORK/kosoku.out" 2>&1 || true
-            kill "$PID" 2>/dev/null || true
-            wait "$PID" 2>/dev/null || true
-            PID=
+            stop_server
             ;;
     esac
     if [ -f "$dir/index.json" ]; then

@@ -42,17 +42,22 @@ PARTS=("$@")
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+# Everything a part needs, checked before any is measured: curl and
+# valgrind are not among what scripts/test.sh installs.
 need redis-server "apt-get install -y redis-server"
 need redis-cli "apt-get install -y redis-tools"
 need haproxy "apt-get install -y haproxy"
 need curl "apt-get install -y curl"
+need python3 "apt-get install -y python3"
+if [[ " ${PARTS[*]} " == *" instructions "* ]]; then
+    need valgrind "apt-get install -y valgrind"
+    need callgrind_annotate "apt-get install -y valgrind"
+fi
 bench_setup
 PIDS=()
 REDIS_PID=
 HAPROXY_PID=
 trap 'stop_all; [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # serve CPU ARGS…: a `duplex -q serve ARGS…` (pinned to CPU unless "any");
 # its PID joins PIDS, its service's first URL is in URL and its --metrics
@@ -68,13 +73,11 @@ serve() {
     fi
     pid=$!
     PIDS+=("$pid")
-    for _ in $(seq 200); do
-        URL=$(sed -n 's/^listening \(echo\|counter\) //p' "$log" | head -n1)
+    if wait_line "$log" '^listening \(echo\|counter\) ' "$pid"; then
+        URL=${LINE##* }
         MURL=$(sed -n 's/^listening metrics tcp:/http:/p' "$log")
-        [ -n "$URL" ] && return
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
+        return
+    fi
     echo "$NAME: duplex serve $* did not start: $(cat "$log.err")" >&2
     exit 1
 }
@@ -307,8 +310,6 @@ callgrind_run() {
 # Instructions per connection from runs of 1,000 and 3,000 connections (the
 # difference leaves start-up and shutdown out), for both variants.
 part_instructions() {
-    need valgrind "apt-get install -y valgrind"
-    need callgrind_annotate "apt-get install -y valgrind"
     local v lo hi
     echo
     echo "server instructions per new connection through HAProxy (callgrind Ir, user space only)"

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run; sourcing only defines
-# functions). The arithmetic of the tables serves all of them;
-# `bench_setup` and the one-server functions serve scripts/bench-services.sh
-# and scripts/bench-headroom.sh (scripts/bench-compare.sh runs forking
-# servers under a subreaper and has its own). The caller sets SERVER_CPU
-# and LOAD_CPU.
+# functions): checking tools, building, a work directory, free ports,
+# starting servers that log a `listening` line and stopping them by PID,
+# and the arithmetic of the tables. `bench_setup` and the one-server
+# functions serve scripts/bench-services.sh and scripts/bench-headroom.sh
+# (scripts/bench-compare.sh runs forking servers under a subreaper and has
+# its own). The caller sets SERVER_CPU and LOAD_CPU where it pins.
 
 NAME=${0##*/}
 NAME=${NAME%.sh}
@@ -13,16 +14,89 @@ NAME=${NAME%.sh}
 # directory and stops the server on exit.
 bench_setup() {
     need taskset "apt-get install -y util-linux"
+    build_release
+    work_dir
+}
+
+# build_release [CARGO-BUILD-ARGS…]: `cargo build --release` of what is
+# named (by default the duplex binary alone); sets DUPLEX.
+build_release() {
     need cargo "https://rustup.rs"
-    echo "building (release)…" >&2
-    cargo build --release --bin duplex --quiet
+    [ $# -gt 0 ] || set -- --bin duplex
+    echo "building (release): $*" >&2
+    cargo build --release --quiet "$@"
     DUPLEX=target/release/duplex
+}
+
+# work_dir: a fresh WORK directory, removed (and the server stopped) on
+# exit by `cleanup`.
+work_dir() {
     WORK=$(mktemp -d)
     SRV_PID=
     trap cleanup EXIT
 }
 
 need() { command -v "$1" >/dev/null || { echo "$NAME: $1 is required ($2)" >&2; exit 1; }; }
+
+# need_apt TOOL PACKAGE: installs PACKAGE from Debian when TOOL is missing
+# and this is root; fails naming both otherwise.
+need_apt() {
+    command -v "$1" >/dev/null && return
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "$NAME: installing $2 (apt-get)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || true
+    fi
+    need "$1" "apt-get install -y $2"
+}
+
+# free_port: a loopback TCP port nothing listens on, for the tools that
+# cannot report the one they chose.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_line LOG PATTERN PID [TRIES]: waits (TRIES × 0.1 s, default 100)
+# for the first line of LOG matching PATTERN (sed) while PID lives; sets
+# LINE, and returns non-zero if none came.
+wait_line() {
+    local log=$1 pattern=$2 pid=$3 tries=${4:-100}
+    LINE=
+    for _ in $(seq "$tries"); do
+        LINE=$(grep -m1 -e "$pattern" "$log" || true)
+        [ -n "$LINE" ] && return
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    LINE=$(grep -m1 -e "$pattern" "$log" || true)
+    [ -n "$LINE" ]
+}
+
+# ws_url LINE: the WebSocket URL of a `listening … URL` or `listening …
+# PORT` line.
+ws_url() {
+    case ${1##* } in
+        ws://*) echo "${1##* }" ;;
+        *) echo "ws://127.0.0.1:${1##* }/" ;;
+    esac
+}
+
+# stop_pid [-g] [-t SECONDS] PID: SIGTERM to PID (to its process group
+# with -g), SECONDS (default 5) to exit, then SIGKILL; reaps it.
+stop_pid() {
+    local group='' grace=5
+    while [ $# -gt 1 ]; do
+        case $1 in
+            -g) group=- ;;
+            -t) grace=$2; shift ;;
+        esac
+        shift
+    done
+    kill -- "$group$1" 2>/dev/null || true
+    for _ in $(seq $((grace * 20))); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL -- "$group$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
 
 cleanup() {
     [ -n "$SRV_PID" ] && stop_server
@@ -43,25 +117,16 @@ start_server() {
     # taskset execs duplex: $! is the server itself.
     taskset -c "$SERVER_CPU" "$DUPLEX" -q serve "$service" "$url" >"$out" 2>"$WORK/server.err" &
     SRV_PID=$!
-    URL=
-    for _ in $(seq 200); do
-        URL=$(sed -n "s/^listening $service //p" "$out" | head -n1)
-        [ -n "$URL" ] && return
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    if wait_line "$out" "^listening $service " "$SRV_PID"; then
+        URL=${LINE##* }
+        return
+    fi
     echo "$NAME: $service ($transport) did not start: $(cat "$WORK/server.err")" >&2
     exit 1
 }
 
 stop_server() {
-    kill "$SRV_PID" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
+    stop_pid "$SRV_PID"
     SRV_PID=
 }
 

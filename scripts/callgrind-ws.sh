@@ -18,44 +18,32 @@
 # here when missing and possible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 SERVERS=${SERVERS:-duplex tokio-websockets fastwebsockets yawc yawc-small}
 N1=${N1:-10000}
 N2=${N2:-30000}
 SIZE=${SIZE:-64}
 CONNS=${CONNS:-50}
-if ! command -v valgrind >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-    else
-        echo "callgrind-ws: valgrind is required (apt-get install -y valgrind)" >&2
-        exit 1
-    fi
-fi
+need_apt valgrind valgrind
 if [ "${BUILD:-1}" = 0 ]; then
     echo "BUILD=0: using the binaries in target/release as they are" >&2
 else
-    echo "building (release)…" >&2
     # The examples only for the reference servers, and duplex on its own
     # after them (their dev-dependencies would turn on tokio's test-util).
     case " $SERVERS " in
-        *" tokio-websockets "* | *" fastwebsockets "* | *" yawc"*) cargo build --release --examples --quiet ;;
+        *" tokio-websockets "* | *" fastwebsockets "* | *" yawc"*) build_release --examples ;;
     esac
-    cargo build --release --bin duplex --quiet
+    build_release
 fi
 DUPLEX=target/release/duplex
 EX=target/release/examples
-WORK=$(mktemp -d)
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir
 
 # instructions SERVER N: total Ir of one server run serving N messages.
 instructions() {
-    local cmd out=$WORK/server.out line url=
+    local cmd log=$WORK/server.out url
     case $1 in
         duplex) cmd=("$DUPLEX" -q serve echo ws://127.0.0.1:0/) ;;
         tokio-websockets) cmd=("$EX/ref_ws_tokio_websockets" 127.0.0.1:0) ;;
@@ -63,26 +51,20 @@ instructions() {
         yawc) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0) ;;
         yawc-small) cmd=("$EX/ref_ws_yawc" 127.0.0.1:0 --buffer 1024) ;;
         duplex-prev) cmd=("${DUPLEX_PREV:?duplex-prev needs DUPLEX_PREV=PATH to another duplex binary}" -q serve echo ws://127.0.0.1:0/) ;;
-        *) echo "callgrind-ws: unknown server $1" >&2; exit 2 ;;
+        *) echo "$NAME: unknown server $1" >&2; exit 2 ;;
     esac
-    : >"$out"
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "${cmd[@]}" >"$out" 2>"$WORK/valgrind.err" &
-    PID=$!
-    for _ in $(seq 300); do
-        line=$(grep -m1 listening "$out" || true)
-        [ -n "$line" ] && break
-        sleep 0.1
-    done
-    [ -n "$line" ] || { echo "callgrind-ws: $1 did not start: $(tail -n 5 "$WORK/valgrind.err")" >&2; exit 1; }
-    case ${line##* } in
-        ws://*) url=${line##* } ;;
-        *) url="ws://127.0.0.1:${line##* }/" ;;
-    esac
+    : >"$log"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "${cmd[@]}" >"$log" 2>"$WORK/valgrind.err" &
+    SRV_PID=$!
+    wait_line "$log" listening "$SRV_PID" 300 ||
+        { echo "$NAME: $1 did not start: $(tail -n 5 "$WORK/valgrind.err")" >&2; exit 1; }
+    url=$(ws_url "$LINE")
     "$DUPLEX" bench "$url" -c "$CONNS" -n "$2" -s "$SIZE" --text --timeout 60s --json >"$WORK/bench.json"
-    grep -q '"total":0' "$WORK/bench.json" || { echo "callgrind-ws: errors against $1: $(cat "$WORK/bench.json")" >&2; exit 1; }
-    kill -TERM "$PID"
-    wait "$PID" 2>/dev/null || true
-    PID=
+    grep -q '"total":0' "$WORK/bench.json" || { echo "$NAME: errors against $1: $(cat "$WORK/bench.json")" >&2; exit 1; }
+    # callgrind writes its profile when the server exits: slowly, on a
+    # busy machine.
+    stop_pid -t 120 "$SRV_PID"
+    SRV_PID=
     sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$WORK/cg.out"
 }
 

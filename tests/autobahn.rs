@@ -254,21 +254,9 @@ fn autobahn_client_groups_1_to_13_pass() {
         .arg(out_dir.path());
     let mut fuzzer = Interactive::spawn(cmd);
     // kosoku says `fuzzingserver listening on ws://127.0.0.1:PORT` on stderr.
-    let mut addr = None;
-    let found = eventually(WAIT, || {
-        addr = fuzzer
-            .stderr()
-            .lines()
-            .find_map(|l| l.split("listening on ws://").nth(1))
-            .map(|a| a.trim().to_string());
-        addr.is_some()
-    });
-    assert!(
-        found,
-        "kosoku's fuzzing server did not start: {}",
-        fuzzer.stderr()
-    );
-    let addr = addr.expect("address");
+    let addr = fuzzer.stderr_after("listening on ws://", WAIT);
+    let addr = addr
+        .unwrap_or_else(|| panic!("kosoku's fuzzing server did not start: {}", fuzzer.stderr()));
 
     let start = Instant::now();
     let mut cmd = Command::new(&client);

@@ -313,12 +313,15 @@ fn server_pid_gives_cpu_per_message_and_memory_per_held_connection() {
     );
     assert!(f(srv, "bench_per_server") > 0.0, "{v}");
     // After a warm-up the window (and the server's share) starts later.
+    // The window is a count of messages, not a time: /proc counts CPU
+    // time in clock ticks (10 ms), and on a busy machine the server may
+    // not run a whole tick in half a second.
     let (code, v, err) = bench_json(&[
         &s.urls[0],
         "-c",
         "2",
-        "-d",
-        "500ms",
+        "-n",
+        "5000",
         "--warmup",
         "300ms",
         "--server-pid",
@@ -344,10 +347,11 @@ fn server_pid_gives_cpu_per_message_and_memory_per_held_connection() {
     );
 
     // socat forks a process per connection: they are part of the server.
-    // (CPU time in /proc counts in clock ticks: a second gives it enough.)
+    // (CPU time in /proc counts in clock ticks: 10 000 round trips give it
+    // enough, however busy the machine.)
     let (socat, url) = Socat::tcp_echo();
     let pid = socat.0.id().to_string();
-    let (code, v, err) = bench_json(&[&url, "-c", "3", "-d", "1s", "--server-pid", &pid]);
+    let (code, v, err) = bench_json(&[&url, "-c", "3", "-n", "10000", "--server-pid", &pid]);
     assert_clean(code, &v, &err);
     assert_eq!(v["server"]["processes"], 4, "socat and its 3 children: {v}");
     assert!(f(&v["server"], "cpu_secs") > 0.0, "{v}");

@@ -5,126 +5,15 @@
 //! messages) and gets its bytes back from a TCP echo (`socat`) behind it;
 //! with the TCP side down, the browser's WebSocket fails to open.
 
+mod browser;
 mod common;
 mod connect_peers;
 mod wsutil;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
+use browser::Browser;
 use common::*;
 use connect_peers::socat_server;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use wsutil::{Ws, http, recv, ws, ws_addr};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// A headless Chromium with one page, driven over the DevTools protocol.
-/// Killed when dropped.
-struct Browser {
-    _process: Interactive,
-    page: Ws,
-    next_id: u64,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn launch() -> Browser {
-        assert!(
-            Path::new(CHROMIUM).exists(),
-            "{CHROMIUM} is missing: run scripts/test.sh (apt-get install -y chromium)"
-        );
-        let profile = tempdir();
-        let mut cmd = Command::new(CHROMIUM);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("about:blank");
-        let process = Interactive::spawn(cmd);
-        let mut port = None;
-        let up = eventually(Duration::from_secs(30), || {
-            port = process.stderr().lines().find_map(|l| {
-                let url = l.split("DevTools listening on ").nth(1)?;
-                Some(ws_addr(url.trim()).port())
-            });
-            port.is_some()
-        });
-        assert!(up, "Chromium did not start: {}", process.stderr());
-        let devtools = format!("127.0.0.1:{}", port.unwrap_or_default())
-            .parse()
-            .expect("addr");
-        let list: Value =
-            serde_json::from_str(&http(devtools, "GET", "/json/list").body).expect("JSON");
-        let page_url = list
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-            .unwrap_or_else(|| panic!("no page target: {list}"))
-            .to_string();
-        Browser {
-            _process: process,
-            page: ws(&page_url),
-            next_id: 0,
-            _profile: profile,
-        }
-    }
-
-    /// Calls a DevTools method and returns its result.
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let msg = json!({"id": id, "method": method, "params": params});
-        self.page
-            .send(Message::text(msg.to_string()))
-            .expect("send a DevTools command");
-        loop {
-            let Message::Text(t) = recv(&mut self.page) else {
-                continue;
-            };
-            let v: Value = serde_json::from_str(&t).expect("DevTools JSON");
-            if v["id"] == id {
-                assert!(v["error"].is_null(), "{method} failed: {}", v["error"]);
-                return v["result"].clone();
-            }
-        }
-    }
-
-    /// Opens `url` and waits for it to load.
-    fn open(&mut self, url: &str) {
-        self.call("Page.enable", json!({}));
-        self.call("Page.navigate", json!({"url": url}));
-        let ok = eventually(WAIT, || {
-            self.eval("document.readyState") == json!("complete")
-                && self.eval("location.href") == json!(url)
-        });
-        assert!(ok, "{url} did not load");
-    }
-
-    /// Evaluates `expr` in the page, awaiting a promise, and returns its
-    /// value.
-    fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
-        );
-        assert!(
-            r["exceptionDetails"].is_null(),
-            "{expr} threw: {}",
-            r["exceptionDetails"]
-        );
-        r["result"]["value"].clone()
-    }
-}
+use serde_json::json;
 
 /// What the page does: opens a WebSocket to `url` as noVNC does, sends
 /// 70 000 bytes and a text message, collects what comes back, closes, and

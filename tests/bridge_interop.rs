@@ -13,7 +13,7 @@ use std::process::Command;
 
 use bridgeutil::*;
 use common::*;
-use connect_peers::{WsPeer, nc, socat_server, tool};
+use connect_peers::{WsPeer, nc, py_ws_client, socat_server, tool};
 use serde_json::{Value, json};
 use tlsutil::{make_cert, tls_args};
 
@@ -171,15 +171,7 @@ fn udp_to_udp_between_nc_and_a_socat_upstream() {
 /// tests/py/ws_client.py against `url` with `steps` (and `env`): what it
 /// reported, one JSON value per line, after the handshake's.
 fn py_client(url: &str, steps: Value, env: &[(&str, &str)]) -> Vec<Value> {
-    let mut cmd = py_script("ws_client.py");
-    cmd.arg(url).envs(env.iter().copied());
-    let out = run_with_input(cmd, steps.to_string().as_bytes(), LONG);
-    assert_eq!(out.code(), Some(0), "ws_client.py failed: {}", out.stderr);
-    out.stdout_str()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .skip(1)
-        .collect()
+    py_ws_client(url, &[], env, &steps).1
 }
 
 fn binary_hex(hex: &str) -> Value {

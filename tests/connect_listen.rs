@@ -9,26 +9,8 @@ mod tlsutil;
 use std::process::Command;
 
 use common::*;
-use connect_peers::{assert_one_line, connect, nc, sigint, tool, wait_for_sigint_handler};
+use connect_peers::{assert_one_line, listen, nc, sigint, tool, wait_for_sigint_handler};
 use tlsutil::make_cert;
-
-/// `duplex connect -l ARGS…` and the URL it listens on (from its log).
-fn listen(args: &[&str]) -> (Interactive, String) {
-    let mut all = vec!["-l"];
-    all.extend_from_slice(args);
-    let d = Interactive::spawn(connect(&all));
-    let mut url = None;
-    let ok = eventually(WAIT, || {
-        url = d
-            .stderr()
-            .lines()
-            .find_map(|l| l.split("listening on ").nth(1))
-            .map(|u| u.trim().to_string());
-        url.is_some()
-    });
-    assert!(ok, "no 'listening on' line: {}", d.stderr());
-    (d, url.unwrap_or_default())
-}
 
 fn port(url: &str) -> String {
     socket_addr(url).port().to_string()

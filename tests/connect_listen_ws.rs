@@ -11,28 +11,10 @@ mod tlsutil;
 
 use bridgeutil::{WsNext, ws_client, ws_next};
 use common::*;
-use connect_peers::connect;
-use serde_json::{Value, json};
+use connect_peers::{json_lines, listen, py_ws_client_spawn};
+use serde_json::json;
 use tlsutil::{CertFiles, make_cert};
 use tokio_tungstenite::tungstenite::{self, Message};
-
-/// `duplex connect -l ARGS…` and the URL it listens on (from its log).
-fn listen(args: &[&str]) -> (Interactive, String) {
-    let mut all = vec!["-l"];
-    all.extend_from_slice(args);
-    let d = Interactive::spawn(connect(&all));
-    let mut url = None;
-    let ok = eventually(WAIT, || {
-        url = d
-            .stderr()
-            .lines()
-            .find_map(|l| l.split("listening on ").nth(1))
-            .map(|u| u.trim().to_string());
-        url.is_some()
-    });
-    assert!(ok, "no 'listening on' line: {}", d.stderr());
-    (d, url.unwrap_or_default())
-}
 
 fn text_of(next: WsNext) -> String {
     match next {
@@ -149,19 +131,12 @@ fn keep_listening_sends_stdin_lines_to_the_next_client() {
 #[test]
 fn listen_on_ws_with_python_websockets_as_the_client() {
     let (mut d, url) = listen(&["ws://127.0.0.1:0/"]);
-    let mut py = py_script("ws_client.py");
-    py.arg(format!("{url}py"));
-    let mut client = Interactive::spawn(py);
     let steps = json!([{"send": "hello from python"}, {"recv": 1}, {"close": true}]);
-    client.write(steps.to_string().as_bytes());
-    client.close_stdin();
+    let mut client = py_ws_client_spawn(&format!("{url}py"), &[], &[], &steps);
     assert_eq!(d.read_line(WAIT), "hello from python");
     d.write(b"hello from duplex\n");
     let out = String::from_utf8_lossy(&client.read_to_end(WAIT)).into_owned();
-    let lines: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = json_lines(&out);
     assert!(
         lines.contains(&json!({"type": "text", "data": "hello from duplex"})),
         "{out}"

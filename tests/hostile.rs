@@ -189,28 +189,6 @@ impl Tricklers {
     }
 }
 
-/// Writes `chunk` repeatedly until `cap` bytes are out or a write blocks for
-/// `block`: returns the bytes accepted and whether the writer was blocked.
-fn flood_writer(w: &mut dyn Write, chunk: &[u8], cap: u64) -> (u64, bool) {
-    let mut sent = 0u64;
-    while sent < cap {
-        match w.write(chunk) {
-            Ok(n) => sent += n as u64,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return (sent, true);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("write failed after {sent} bytes: {e}"),
-        }
-    }
-    (sent, false)
-}
-
 /// One fresh client per transport asks and is answered: echo on streams.
 fn echo_round_trip(url: &str, ca: Option<&CertFiles>) {
     let mut c = if let Some(rest) = url.strip_prefix("tls://") {

@@ -5,27 +5,18 @@
 //! venv fails the tests.
 
 mod common;
+mod connect_peers;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
+use connect_peers::{WsPeer, connect, echo_lines, py_ws_client};
 use serde_json::{Value, json};
 
-const LONG: Duration = Duration::from_secs(60);
-
 /// Runs the Python client against `url` with `steps`; returns what it
-/// reported, one JSON value per line.
+/// reported after the handshake, one JSON value per line.
 fn py_client(url: &str, steps: Value) -> Vec<Value> {
-    let mut cmd = py_script("ws_client.py");
-    cmd.arg(url);
-    let out = run_with_input(cmd, steps.to_string().as_bytes(), LONG);
-    assert_eq!(out.code(), Some(0), "ws_client.py failed: {}", out.stderr);
-    out.stdout_str()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .skip(1) // the subprotocol line
-        .collect()
+    py_ws_client(url, &[], &[], &steps).1
 }
 
 fn text(s: &str) -> Value {
@@ -132,77 +123,44 @@ fn python_client_gets_close_1009_over_max_message() {
 // ---------------------------------------------------------------------------
 // websockets as a server for duplex connect
 
-/// The Python echo server, and the port it listens on.
-fn py_server() -> (Interactive, u16) {
-    let mut srv = Interactive::spawn(py_script("ws_echo_server.py"));
-    let first: Value = serde_json::from_str(&srv.read_line(WAIT)).expect("JSON");
-    let port = first["listening"].as_u64().expect("listening PORT") as u16;
-    (srv, port)
-}
-
-fn next_event(srv: &mut Interactive) -> Value {
-    serde_json::from_str(&srv.read_line(WAIT)).expect("a JSON line")
-}
-
-fn connect(url: &str, extra: &[&str]) -> Command {
-    let mut cmd = duplex();
-    cmd.arg("connect").arg(url).args(extra);
-    cmd
+/// `duplex connect URL EXTRA…`.
+fn connect_url(url: &str, extra: &[&str]) -> Command {
+    let mut args = vec![url];
+    args.extend_from_slice(extra);
+    connect(&args)
 }
 
 /// `duplex connect URL EXTRA…` sends `lines`, prints each echo, and exits 0
-/// once stdin ends. Stdin stays open until the echoes are printed: the
-/// Python server answers a close frame at once, before echoing what is
-/// still queued, as RFC 6455 allows.
+/// once stdin ends.
 fn connect_and_echo(url: &str, extra: &[&str], lines: &[&str]) {
-    let mut c = Interactive::spawn(connect(url, extra));
-    for l in lines {
-        c.write(format!("{l}\n").as_bytes());
-    }
-    for l in lines {
-        assert_eq!(&c.read_line(WAIT), l);
-    }
-    c.close_stdin();
-    let status = c.wait(WAIT).expect("connect exits at stdin EOF");
-    assert_eq!(status.code(), Some(0), "{}", c.stderr());
+    echo_lines(&mut Interactive::spawn(connect_url(url, extra)), lines);
 }
 
 #[test]
 fn connect_to_python_server_sends_text_lines_and_prints_echoes() {
-    let (mut srv, port) = py_server();
-    connect_and_echo(
-        &format!("ws://127.0.0.1:{port}/"),
-        &[],
-        &["first", "second"],
-    );
-    assert_eq!(next_event(&mut srv)["request"], "/");
-    assert_eq!(next_event(&mut srv), text("first"));
-    assert_eq!(next_event(&mut srv), text("second"));
-    assert_eq!(next_event(&mut srv), json!({"close": 1000}));
+    let mut srv = WsPeer::echo();
+    connect_and_echo(&srv.url("/"), &[], &["first", "second"]);
+    assert_eq!(srv.next()["request"], "/");
+    assert_eq!(srv.next(), text("first"));
+    assert_eq!(srv.next(), text("second"));
+    assert_eq!(srv.next(), json!({"close": 1000}));
 }
 
 #[test]
 fn connect_binary_to_python_server_sends_binary_messages() {
-    let (mut srv, port) = py_server();
-    connect_and_echo(
-        &format!("ws://127.0.0.1:{port}/bin"),
-        &["--binary"],
-        &["abc"],
-    );
-    assert_eq!(next_event(&mut srv)["request"], "/bin");
-    assert_eq!(
-        next_event(&mut srv),
-        json!({"type": "binary", "data": "616263"})
-    );
-    assert_eq!(next_event(&mut srv), json!({"close": 1000}));
+    let mut srv = WsPeer::echo();
+    connect_and_echo(&srv.url("/bin"), &["--binary"], &["abc"]);
+    assert_eq!(srv.next()["request"], "/bin");
+    assert_eq!(srv.next(), json!({"type": "binary", "data": "616263"}));
+    assert_eq!(srv.next(), json!({"close": 1000}));
 }
 
 #[test]
 fn connect_headers_and_query_string_reach_python_server() {
-    let (mut srv, port) = py_server();
+    let mut srv = WsPeer::echo();
     let out = run_with_input(
-        connect(
-            &format!("ws://127.0.0.1:{port}/feed?room=7&x=y"),
+        connect_url(
+            &srv.url("/feed?room=7&x=y"),
             &[
                 "-H",
                 "Authorization: Bearer t0ken",
@@ -216,7 +174,7 @@ fn connect_headers_and_query_string_reach_python_server() {
         WAIT,
     );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    let req = next_event(&mut srv);
+    let req = srv.next();
     assert_eq!(req["request"], "/feed?room=7&x=y");
     assert_eq!(req["headers"]["authorization"], "Bearer t0ken");
     assert_eq!(req["headers"]["x-trace"], "42");

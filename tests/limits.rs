@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -199,22 +199,8 @@ fn flood(conn: &Conn, chunk: Vec<u8>, cap: usize) -> (usize, bool) {
     let mut w = conn.s.try_clone_box().expect("clone");
     w.set_write_timeout(Some(Duration::from_secs(1)))
         .expect("write timeout");
-    let mut sent = 0;
-    while sent < cap {
-        match w.write(&chunk) {
-            Ok(n) => sent += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return (sent, true);
-            }
-            Err(e) => panic!("write failed after {sent} bytes: {e}"),
-        }
-    }
-    (sent, false)
+    let (sent, blocked) = flood_writer(w.as_mut(), &chunk, cap as u64);
+    (sent as usize, blocked)
 }
 
 const MB: usize = 1 << 20;

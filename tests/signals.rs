@@ -87,12 +87,62 @@ fn in_flight_reply_completes_during_shutdown() {
 }
 
 /// A client that asked for far more than the socket buffers hold and reads
-/// nothing: its reply stays in flight until the server gives up.
+/// nothing: its reply stays in flight until the server gives up. Returned
+/// once the server has filled the buffers and waits, idle: that takes
+/// CPU time (megabytes of lines), which a busy machine stretches, and
+/// the shutdown must be timed from then on, not from while it works.
 fn stuck_client(s: &Server) -> Conn {
     let mut c = Conn::tcp(s.addr(0));
     c.send(&b"100000\n".repeat(50));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_idle(s.pid());
     c
+}
+
+/// The CPU time of process `pid` in clock ticks, and whether any of its
+/// threads is running or runnable.
+fn cpu_ticks_and_running(pid: i32) -> (u64, bool) {
+    let mut ticks = 0;
+    let mut running = false;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // a thread that just ended
+        };
+        // After "PID (comm) ": state, then utime and stime at 12 and 13.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        running |= fields.first() == Some(&"R");
+        ticks += fields
+            .get(11)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+        ticks += fields
+            .get(12)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    (ticks, running)
+}
+
+/// Waits until no thread of `pid` has run for 300 ms. Filling the
+/// buffers of a stuck client (its own and the server's send buffer, which
+/// grows to megabytes) takes the server about half a second of CPU time
+/// here; on a machine with ten times more to run than it has cores, ten
+/// times that: hence a bound of a minute.
+fn wait_until_idle(pid: i32) {
+    const FILL: Duration = Duration::from_secs(60);
+    let mut last = (u64::MAX, Instant::now());
+    let idle = eventually(FILL, || {
+        let (ticks, running) = cpu_ticks_and_running(pid);
+        if running || ticks != last.0 {
+            last = (ticks, Instant::now());
+            return false;
+        }
+        last.1.elapsed() >= Duration::from_millis(300)
+    });
+    assert!(idle, "the server was still busy after {FILL:?}");
 }
 
 #[test]
@@ -112,6 +162,11 @@ fn exits_within_the_shutdown_timeout_when_a_client_keeps_its_connection() {
     assert!(
         took < Duration::from_secs(4),
         "took {took:?} with --shutdown-timeout 1s"
+    );
+    let stderr = s.stderr();
+    assert!(
+        stderr.contains("shutdown timeout: dropping the remaining connections"),
+        "{stderr}"
     );
     assert!(!s.path(1).exists(), "the Unix socket file was not removed");
 }

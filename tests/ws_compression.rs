@@ -6,6 +6,7 @@
 //! bombs) closed with 1009 on both sides, with the server's memory bounded.
 
 mod common;
+mod connect_peers;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use connect_peers::{WsPeer, connect, echo_lines, py_ws_client};
 use serde_json::{Value, json};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -166,21 +168,10 @@ fn json_text() -> String {
     s
 }
 
-/// Runs tests/py/ws_client.py against `url`: the handshake line, then what
-/// it reported.
+/// tests/py/ws_client.py against `url`: the handshake line, then what it
+/// reported.
 fn py_client(url: &str, extra: &[&str], steps: Value) -> (Value, Vec<Value>) {
-    let mut cmd = py_script("ws_client.py");
-    cmd.arg(url).args(extra);
-    let out = run_with_input(cmd, steps.to_string().as_bytes(), LONG);
-    assert_eq!(out.code(), Some(0), "ws_client.py failed: {}", out.stderr);
-    let mut lines = out
-        .stdout_str()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect::<Vec<Value>>();
-    assert!(!lines.is_empty(), "no handshake line: {}", out.stderr);
-    let first = lines.remove(0);
-    (first, lines)
+    py_ws_client(url, extra, &[], &steps)
 }
 
 #[test]
@@ -254,39 +245,18 @@ fn zip_bomb_to_the_server_closes_1009_before_it_is_inflated() {
 // ---------------------------------------------------------------------------
 // websockets as a server for duplex connect and duplex bench
 
-/// The Python echo server (compression as `extra` says), and its port.
-fn py_server(extra: &[&str]) -> (Interactive, u16) {
-    let mut cmd = py_script("ws_echo_server.py");
-    cmd.arg("60").args(extra);
-    let mut srv = Interactive::spawn(cmd);
-    let first: Value = serde_json::from_str(&srv.read_line(WAIT)).expect("JSON");
-    let port = first["listening"].as_u64().expect("listening PORT") as u16;
-    (srv, port)
+/// The Python echo server (compression as `extra` says).
+fn py_server(extra: &[&str]) -> WsPeer {
+    let mut args = vec!["60"];
+    args.extend_from_slice(extra);
+    WsPeer::echo_with(&args)
 }
 
-fn next_event(srv: &mut Interactive) -> Value {
-    serde_json::from_str(&srv.read_line(WAIT)).expect("a JSON line")
-}
-
-fn connect(port: u16, extra: &[&str]) -> Interactive {
-    let mut cmd = duplex();
-    cmd.arg("connect")
-        .arg(format!("ws://127.0.0.1:{port}/"))
-        .args(extra);
-    Interactive::spawn(cmd)
-}
-
-/// Sends `lines` through `duplex connect`, checks the echoes, ends it.
-fn echo_lines(c: &mut Interactive, lines: &[&str]) {
-    for l in lines {
-        c.write(format!("{l}\n").as_bytes());
-    }
-    for l in lines {
-        assert_eq!(&c.read_line(WAIT), l);
-    }
-    c.close_stdin();
-    let status = c.wait(WAIT).expect("connect exits at stdin EOF");
-    assert_eq!(status.code(), Some(0), "{}", c.stderr());
+fn connect_to(srv: &WsPeer, extra: &[&str]) -> Interactive {
+    let url = srv.url("/");
+    let mut args = vec![url.as_str()];
+    args.extend_from_slice(extra);
+    Interactive::spawn(connect(&args))
 }
 
 #[test]
@@ -294,54 +264,51 @@ fn connect_compress_to_python_server() {
     let big = json_text();
     let lines = ["first", big.as_str(), "last"];
     // Offered and agreed.
-    let (mut srv, port) = py_server(&[]);
-    let mut c = connect(port, &["--compress", "-v"]);
+    let mut srv = py_server(&[]);
+    let mut c = connect_to(&srv, &["--compress", "-v"]);
     echo_lines(&mut c, &lines);
-    let hs = next_event(&mut srv);
+    let hs = srv.next();
     assert_eq!(hs["headers"]["sec-websocket-extensions"], CLIENT_OFFER);
     let agreed = hs["extensions"].as_str().unwrap_or("");
     assert!(agreed.starts_with("permessage-deflate"), "{hs}");
     assert!(c.stderr().contains("compression agreed"), "{}", c.stderr());
     // Not offered without --compress.
-    let mut c = connect(port, &[]);
+    let mut c = connect_to(&srv, &[]);
     echo_lines(&mut c, &lines);
     for _ in 0..lines.len() + 1 {
-        next_event(&mut srv);
+        srv.next();
     }
-    let hs = next_event(&mut srv);
+    let hs = srv.next();
     assert_eq!(hs["headers"].get("sec-websocket-extensions"), None, "{hs}");
     assert_eq!(hs["extensions"], Value::Null);
     // Offered to a server that declines.
-    let (mut srv, port) = py_server(&["--no-compression"]);
-    let mut c = connect(port, &["--compress"]);
+    let mut srv = py_server(&["--no-compression"]);
+    let mut c = connect_to(&srv, &["--compress"]);
     echo_lines(&mut c, &lines);
-    let hs = next_event(&mut srv);
+    let hs = srv.next();
     assert_eq!(hs["headers"]["sec-websocket-extensions"], CLIENT_OFFER);
     assert_eq!(hs["extensions"], Value::Null);
 }
 
 #[test]
 fn zip_bomb_to_connect_closes_1009() {
-    let (mut srv, port) = py_server(&[]);
-    let mut c = connect(port, &["--compress", "--max-message", "1048576"]);
+    let mut srv = py_server(&[]);
+    let mut c = connect_to(&srv, &["--compress", "--max-message", "1048576"]);
     c.write(b"zeros 200000000\n");
     let status = c.wait(LONG).expect("connect ends after the bomb");
     assert_ne!(status.code(), Some(0));
     let err = c.stderr();
     assert!(err.contains("size limit"), "{err}");
-    next_event(&mut srv); // the handshake
-    next_event(&mut srv); // the request
-    assert_eq!(next_event(&mut srv), json!({"close": 1009}));
+    srv.next(); // the handshake
+    srv.next(); // the request
+    assert_eq!(srv.next(), json!({"close": 1009}));
 }
 
 #[test]
 fn bench_compress_against_python_and_duplex() {
-    let (_srv, port) = py_server(&[]);
+    let srv = py_server(&[]);
     let duplex_server = echo(&[]);
-    for url in [
-        format!("ws://127.0.0.1:{port}/"),
-        duplex_server.url(0).to_string(),
-    ] {
+    for url in [srv.url("/"), duplex_server.url(0).to_string()] {
         let mut cmd: Command = duplex();
         cmd.args([
             "bench",

@@ -514,6 +514,22 @@ impl Interactive {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
+    /// Waits up to `timeout` for a line of stderr that contains `marker`
+    /// and returns what follows it on that line, trimmed: how a process
+    /// says where it listens.
+    pub fn stderr_after(&self, marker: &str, timeout: Duration) -> Option<String> {
+        let mut found = None;
+        eventually(timeout, || {
+            found = self
+                .stderr()
+                .lines()
+                .find_map(|l| l.split(marker).nth(1))
+                .map(|rest| rest.trim().to_string());
+            found.is_some()
+        });
+        found
+    }
+
     /// All of stderr, once the process has exited: waits for the reader to
     /// reach the end of the pipe, so that nothing written last is missed.
     pub fn stderr_to_end(&mut self) -> String {
@@ -775,6 +791,29 @@ impl Udp {
         self.send(data.as_bytes());
         String::from_utf8(self.recv()).expect("UTF-8 reply")
     }
+}
+
+/// Writes `chunk` again and again until `cap` bytes are out or a write
+/// blocks past the writer's timeout (the peer stopped reading:
+/// backpressure): returns the bytes accepted and whether writing blocked.
+pub fn flood_writer(w: &mut dyn Write, chunk: &[u8], cap: u64) -> (u64, bool) {
+    let mut sent = 0u64;
+    while sent < cap {
+        match w.write(chunk) {
+            Ok(n) => sent += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (sent, true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("write failed after {sent} bytes: {e}"),
+        }
+    }
+    (sent, false)
 }
 
 // ---------------------------------------------------------------------------

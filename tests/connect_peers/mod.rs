@@ -1,8 +1,10 @@
-//! Peers of the `duplex connect` tests, none of them written here in Rust
-//! where a real tool does the job: OpenBSD `nc`, `socat` (which also plays
-//! the server that never closes, or stays silent), Python `websockets`
-//! (tests/py/ws_echo_server.py and tests/py/connect_peer.py), and a few
-//! plain std sockets for what the tests must observe byte for byte.
+//! Peers of the `duplex connect` tests (and of the WebSocket interop
+//! tests), none of them written here in Rust where a real tool does the
+//! job: OpenBSD `nc`, `socat` (which also plays the server that never
+//! closes, or stays silent), Python `websockets` (tests/py/ws_echo_server.py
+//! and tests/py/connect_peer.py as servers, tests/py/ws_client.py as a
+//! client), and a few plain std sockets for what the tests must observe
+//! byte for byte.
 
 #![allow(dead_code)]
 
@@ -20,6 +22,16 @@ pub fn connect(args: &[&str]) -> Command {
     let mut cmd = duplex();
     cmd.arg("connect").args(args);
     cmd
+}
+
+/// `duplex connect -l ARGS…` and the URL it listens on (from its log).
+pub fn listen(args: &[&str]) -> (Interactive, String) {
+    let mut all = vec!["-l"];
+    all.extend_from_slice(args);
+    let d = Interactive::spawn(connect(&all));
+    let url = d.stderr_after("listening on ", WAIT);
+    let url = url.unwrap_or_else(|| panic!("no 'listening on' line: {}", d.stderr()));
+    (d, url)
 }
 
 /// `name`, or a failure saying which Debian package `scripts/test.sh`
@@ -58,17 +70,12 @@ pub fn socat_server(listen: &str, script: &str) -> (Interactive, u16) {
         assert!(ready, "socat did not create {path}: {}", srv.stderr());
         return (srv, 0);
     }
-    let mut port = None;
-    let ready = eventually(WAIT, || {
-        port = srv
-            .stderr()
-            .lines()
-            .filter(|l| l.contains("listening on"))
-            .find_map(|l| l.rsplit(':').next()?.trim().parse::<u16>().ok());
-        port.is_some()
-    });
-    assert!(ready, "socat reported no port: {}", srv.stderr());
-    (srv, port.unwrap_or_default())
+    // socat -d -d says `listening on AF=2 127.0.0.1:PORT`.
+    let port = srv
+        .stderr_after("listening on ", WAIT)
+        .and_then(|addr| addr.rsplit(':').next()?.parse::<u16>().ok());
+    let port = port.unwrap_or_else(|| panic!("socat reported no port: {}", srv.stderr()));
+    (srv, port)
 }
 
 /// A Python WebSocket server reporting what it sees as JSON lines.
@@ -80,7 +87,14 @@ pub struct WsPeer {
 impl WsPeer {
     /// tests/py/ws_echo_server.py: echoes, reports messages and closes.
     pub fn echo() -> WsPeer {
-        WsPeer::start(py_script("ws_echo_server.py"))
+        WsPeer::echo_with(&[])
+    }
+
+    /// tests/py/ws_echo_server.py ARGS… (a lifetime, `--no-compression`).
+    pub fn echo_with(args: &[&str]) -> WsPeer {
+        let mut cmd = py_script("ws_echo_server.py");
+        cmd.args(args);
+        WsPeer::start(cmd)
     }
 
     /// tests/py/connect_peer.py MODE ARGS…
@@ -115,6 +129,71 @@ impl WsPeer {
             }
         }
     }
+}
+
+/// How long tests/py/ws_client.py may take (its own bound is 60 s).
+const PY_CLIENT_WAIT: Duration = Duration::from_secs(70);
+
+/// tests/py/ws_client.py URL ARGS… (with `env`), `steps` written to its
+/// stdin, which is then closed: it runs them and prints what it sees.
+pub fn py_ws_client_spawn(
+    url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    steps: &Value,
+) -> Interactive {
+    let mut cmd = py_script("ws_client.py");
+    cmd.arg(url).args(args).envs(env.iter().copied());
+    let mut client = Interactive::spawn(cmd);
+    client.write(steps.to_string().as_bytes());
+    client.close_stdin();
+    client
+}
+
+/// [`py_ws_client_spawn`] run to its end, which must be a success: what
+/// the handshake agreed (its first line), then every event it reported.
+pub fn py_ws_client(
+    url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    steps: &Value,
+) -> (Value, Vec<Value>) {
+    let mut client = py_ws_client_spawn(url, args, env, steps);
+    let out = String::from_utf8_lossy(&client.read_to_end(PY_CLIENT_WAIT)).into_owned();
+    let status = client.wait(WAIT).expect("ws_client.py exits");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "ws_client.py failed: {}",
+        client.stderr_to_end()
+    );
+    let mut lines = json_lines(&out);
+    assert!(!lines.is_empty(), "no handshake line: {}", client.stderr());
+    let handshake = lines.remove(0);
+    (handshake, lines)
+}
+
+/// Every line of `out` as JSON.
+pub fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// Writes `lines` to `duplex connect`, reads each echo back, then ends
+/// its stdin: it must exit 0. Stdin stays open until the echoes are
+/// printed: a Python server answers a close frame at once, before echoing
+/// what is still queued, as RFC 6455 allows.
+pub fn echo_lines(c: &mut Interactive, lines: &[&str]) {
+    for l in lines {
+        c.write(format!("{l}\n").as_bytes());
+    }
+    for l in lines {
+        assert_eq!(&c.read_line(WAIT), l);
+    }
+    c.close_stdin();
+    let status = c.wait(WAIT).expect("connect exits at stdin EOF");
+    assert_eq!(status.code(), Some(0), "{}", c.stderr());
 }
 
 /// A TCP listener whose accept queue is full: connecting to it hangs until

@@ -5,9 +5,9 @@
 //!
 //! ```text
 //! main.rs        thin: parse the command line, run, handle signals, map errors to exit codes
-//! cli.rs         clap definitions
-//! options.rs     every option of `duplex serve`, as flags and file keys at once
-//! config.rs      command line, TOML file or built-in default -> Settings -> server::Plan
+//! cli/           clap definitions: the top-level command, each subcommand's arguments
+//! options/       every option of `duplex serve`, as flags and file keys at once, by group
+//! config/        command line, TOML file or built-in default -> Settings -> server::Plan
 //! activation.rs  fd: URLs -> the sockets the service manager passed (socket activation)
 //! systemd.rs     LISTEN_FDS and NOTIFY_SOCKET: the service manager's protocols
 //! endpoint.rs    URL parsing and Display: one enum for every transport

@@ -19,9 +19,9 @@ use crate::websocket::{Close, Handshaken, Incoming, Message, WebSocket};
 
 /// How long the close handshake may take before the client gives up.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
-/// Largest message the client sends or accepts by default
-/// (`--max-message`).
-pub const MAX_MESSAGE: usize = 64 << 20;
+/// Largest message the client sends or accepts by default, defined with
+/// the flag it is the default of.
+pub use crate::cli::MAX_MESSAGE;
 
 /// `duplex connect ws://` and `wss://` once the handshake is done: `-z` or
 /// the stdin/stdout session. `lines` is stdin ([`stdin_lines`]), lent by

@@ -43,14 +43,13 @@ pub fn serve<'a, S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + 'a,
 {
+    let mut interrupts =
+        Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled())
+            .with_ping(shared.limits.ping_interval);
+    // The reply being produced, and the buffer replies are sent from (kept
+    // for the whole session so that replying allocates nothing per request).
+    let mut out = (Vec::new(), BytesMut::new());
     async move {
-        let mut interrupts =
-            Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled())
-                .with_ping(shared.limits.ping_interval);
-        // The reply being produced, and the buffer replies are sent from (kept
-        // for the whole session so that replying allocates nothing per request).
-        let mut out = (Vec::new(), BytesMut::new());
-
         if let Some(s) = session.as_mut() {
             let flow = s.open();
             if send_replies(&mut ws, s.as_mut(), &mut out, traffic)

@@ -9,6 +9,7 @@
 //! idle session is closed with 1000 (`idle timeout`) and shutdown closes
 //! every session with 1001.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -26,14 +27,21 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs the mounted service over one WebSocket until the client, the
 /// service, a limit or shutdown ends it.
-pub async fn serve<S>(
+///
+/// A plain function returning an `async move` block rather than an `async
+/// fn`: the future rests in every idle session's task, and an `async fn`
+/// keeps its arguments apart from the locals they move into, which would
+/// hold the WebSocket (nearly 900 bytes) twice. The session's ends (close
+/// handshakes) are boxed for the same reason: they happen once, and the
+/// resting future need not have room for them.
+pub fn serve<'a, S>(
     mut ws: WebSocket<S>,
     mut session: Option<Box<dyn Session>>,
-    shared: &Shared,
-    traffic: &mut Traffic<'_>,
-) -> End
+    shared: &'a Shared,
+    traffic: &'a mut Traffic<'_>,
+) -> impl Future<Output = End> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
 {
     let mut interrupts =
         Interrupts::new(Some(shared.limits.idle_timeout), shared.token.cancelled())
@@ -41,87 +49,88 @@ where
     // The reply being produced, and the buffer replies are sent from (kept
     // for the whole session so that replying allocates nothing per request).
     let mut out = (Vec::new(), BytesMut::new());
-
-    if let Some(s) = session.as_mut() {
-        let flow = s.open();
-        if send_replies(&mut ws, s.as_mut(), &mut out, traffic)
-            .await
-            .is_err()
-        {
-            return End::ClientClosed;
-        }
-        if flow == Flow::Close {
-            close(&mut ws, 1000, "bye").await;
-            return End::ServiceClosed;
-        }
-    }
-
-    let mut awaiting_pong = false;
-    loop {
-        let incoming = match interrupts.until(ws.recv()).await {
-            Ok(Ok(i)) => i,
-            Ok(Err(e)) => {
-                count(&e, traffic);
-                ws.fail(&e, CLOSE_WAIT).await;
+    async move {
+        if let Some(s) = session.as_mut() {
+            let flow = s.open();
+            if send_replies(&mut ws, s.as_mut(), &mut out, traffic)
+                .await
+                .is_err()
+            {
                 return End::ClientClosed;
             }
-            Err(Interrupt::Idle) => {
-                close(&mut ws, 1000, "idle timeout").await;
-                return End::Idle;
-            }
-            Err(Interrupt::Shutdown) => {
-                close(&mut ws, 1001, "server shutting down").await;
-                return End::Shutdown;
-            }
-            Err(Interrupt::Ping) => {
-                if awaiting_pong {
-                    tracing::debug!("no pong since the last ping; dropping the peer");
-                    return End::Idle;
-                }
-                awaiting_pong = true;
-                if ws.ping().await.is_err() {
-                    return End::ClientClosed;
-                }
-                continue;
-            }
-        };
-        let message = match incoming {
-            Incoming::Message(m) => m,
-            Incoming::Pong => {
-                awaiting_pong = false;
-                continue;
-            }
-            Incoming::Close(_) => {
-                ws.finish(CLOSE_WAIT).await;
-                return End::ClientClosed;
-            }
-        };
-        interrupts.touch();
-        traffic.request();
-        let n = message.payload.len();
-        traffic.received(n);
-        let result = match session.as_mut() {
-            None => {
-                // The message goes back as it came: same type, same payload,
-                // no copy.
-                let sent = ws.send(message).await.map(|_| Flow::Continue);
-                traffic.sent(n);
-                sent
-            }
-            Some(s) => {
-                let flow = handle_request(s.as_mut(), &message.payload, true);
-                send_replies(&mut ws, s.as_mut(), &mut out, traffic)
-                    .await
-                    .map(|_| flow)
-            }
-        };
-        match result {
-            Ok(Flow::Continue) => interrupts.touch(),
-            Ok(Flow::Close) => {
-                close(&mut ws, 1000, "STOP").await;
+            if flow == Flow::Close {
+                close(&mut ws, 1000, "bye").await;
                 return End::ServiceClosed;
             }
-            Err(_) => return End::ClientClosed,
+        }
+
+        let mut awaiting_pong = false;
+        loop {
+            let incoming = match interrupts.until(ws.recv()).await {
+                Ok(Ok(i)) => i,
+                Ok(Err(e)) => {
+                    count(&e, traffic);
+                    Box::pin(ws.fail(&e, CLOSE_WAIT)).await;
+                    return End::ClientClosed;
+                }
+                Err(Interrupt::Idle) => {
+                    close(&mut ws, 1000, "idle timeout").await;
+                    return End::Idle;
+                }
+                Err(Interrupt::Shutdown) => {
+                    close(&mut ws, 1001, "server shutting down").await;
+                    return End::Shutdown;
+                }
+                Err(Interrupt::Ping) => {
+                    if awaiting_pong {
+                        tracing::debug!("no pong since the last ping; dropping the peer");
+                        return End::Idle;
+                    }
+                    awaiting_pong = true;
+                    if ws.ping().await.is_err() {
+                        return End::ClientClosed;
+                    }
+                    continue;
+                }
+            };
+            let message = match incoming {
+                Incoming::Message(m) => m,
+                Incoming::Pong => {
+                    awaiting_pong = false;
+                    continue;
+                }
+                Incoming::Close(_) => {
+                    Box::pin(ws.finish(CLOSE_WAIT)).await;
+                    return End::ClientClosed;
+                }
+            };
+            interrupts.touch();
+            traffic.request();
+            let n = message.payload.len();
+            traffic.received(n);
+            let result = match session.as_mut() {
+                None => {
+                    // The message goes back as it came: same type, same payload,
+                    // no copy.
+                    let sent = ws.send(message).await.map(|_| Flow::Continue);
+                    traffic.sent(n);
+                    sent
+                }
+                Some(s) => {
+                    let flow = handle_request(s.as_mut(), &message.payload, true);
+                    send_replies(&mut ws, s.as_mut(), &mut out, traffic)
+                        .await
+                        .map(|_| flow)
+                }
+            };
+            match result {
+                Ok(Flow::Continue) => interrupts.touch(),
+                Ok(Flow::Close) => {
+                    close(&mut ws, 1000, "STOP").await;
+                    return End::ServiceClosed;
+                }
+                Err(_) => return End::ClientClosed,
+            }
         }
     }
 }
@@ -180,10 +189,16 @@ where
 }
 
 /// Sends a close frame and waits (briefly) for the peer's answer, so that
-/// the close handshake completes cleanly.
-async fn close<S>(ws: &mut WebSocket<S>, code: u16, reason: &str)
+/// the close handshake completes cleanly. Boxed: see [`serve`].
+fn close<S>(
+    ws: &mut WebSocket<S>,
+    code: u16,
+    reason: &'static str,
+) -> Pin<Box<impl Future<Output = ()>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    ws.close(&Close::new(code, reason), CLOSE_WAIT, drop).await;
+    Box::pin(async move {
+        ws.close(&Close::new(code, reason), CLOSE_WAIT, drop).await;
+    })
 }

@@ -131,8 +131,8 @@ pub async fn serve(
     let socket = listener.socket;
     let mut session: Option<Box<dyn Session>> = mounted.open_session(true);
     // Answers the peers that could not be counted (see `Peers`); opened
-    // the first time one needs it.
-    let mut uncounted: Option<Option<Box<dyn Session>>> = None;
+    // the first time one needs it (never for echo, which has no session).
+    let mut uncounted: Option<Box<dyn Session>> = None;
     let mut peers = Peers::default();
     let counters = mounted.counters.get(Transport::Udp);
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -183,9 +183,13 @@ pub async fn serve(
         }
         counters.request();
         counters.received(n);
-        let session = match counted {
-            true => &mut session,
-            false => uncounted.get_or_insert_with(|| mounted.open_session(false)),
+        if !counted && uncounted.is_none() && session.is_some() {
+            uncounted = mounted.open_session(false);
+        }
+        let session = if counted {
+            &mut session
+        } else {
+            &mut uncounted
         };
         let Some(session) = session.as_mut() else {
             // Echo: the datagram back, unchanged.

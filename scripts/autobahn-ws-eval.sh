@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Autobahn|Testsuite groups 1–13 (12 and 13: permessage-deflate) with
 # kosoku against WebSocket echo servers and clients: every case of the
-# groups, on release builds (CI runs 457 of the 517 cases on each side in
-# tests/autobahn.rs, which says which and why; this is the full run). Also
+# groups, on release builds (CI runs the same 517 cases on each side in
+# tests/autobahn.rs, on debug builds, and keeps no reports). Also
 # the references of the choice of the WebSocket implementation
 # (BENCHMARKS.md, "Choosing the WebSocket implementation"). Prints one
 # tally per run (behavior of every case, and the close behavior where it is

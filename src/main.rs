@@ -90,12 +90,23 @@ fn serve(settings: anyhow::Result<duplex::config::Settings>) -> anyhow::Result<i
     };
     let timeout = settings.limits.shutdown_timeout;
     let plan = settings.build()?;
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
         let shutdown = on_signals(timeout)?;
         duplex::server::run(plan, shutdown).await
-    })?;
+    });
+    // The graceful part is over (`--shutdown-timeout` included): what is
+    // left are the sessions it gave up on. Dropping the runtime would wait
+    // for a worker still busy with one of them (filling the send buffer of
+    // a client that reads nothing, say); bound that wait instead.
+    rt.shutdown_timeout(RUNTIME_TEARDOWN);
+    result?;
     Ok(0)
 }
+
+/// How long the runtime may take to drop the sessions left after a
+/// shutdown, before the process exits anyway.
+const RUNTIME_TEARDOWN: Duration = Duration::from_millis(250);
 
 /// The server's shutdown future: completes at the first SIGINT or SIGTERM;
 /// a second one exits at once with status 130.

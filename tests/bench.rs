@@ -400,14 +400,16 @@ fn corrupting_ws_server() -> u16 {
 fn bench_ws_detects_a_corrupted_or_mistyped_message() {
     let port = corrupting_ws_server();
     let url = format!("ws://127.0.0.1:{port}/");
-    let (code, v, err) = bench_json(&[&url, "-c", "2", "-n", "200", "-s", "64"]);
+    // A duration, not `-n`, as for TCP above: with a shared count one
+    // connection could use it all before the other's third message.
+    let (code, v, err) = bench_json(&[&url, "-c", "2", "-d", "1s", "-s", "64"]);
     assert_consistent(&v);
     assert_eq!(
         v["errors"]["mismatch"], 2,
         "one corrupted message per connection: {v} {err}"
     );
     assert_eq!(v["errors"]["total"], 2, "{v}");
-    assert_eq!(v["messages"], 198, "{v}");
+    assert!(v["messages"].as_u64().is_some_and(|n| n > 2), "{v}");
     assert_ne!(code, Some(0), "errors make the exit status non-zero: {v}");
 
     let (code, v, err) = bench_json(&[&url, "-c", "1", "-n", "50", "--text"]);

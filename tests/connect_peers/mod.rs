@@ -17,6 +17,9 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// How long a Python peer may take to start and say where it listens.
+const PEER_STARTUP: Duration = Duration::from_secs(30);
+
 /// `duplex connect ARGS…`.
 pub fn connect(args: &[&str]) -> Command {
     let mut cmd = duplex();
@@ -106,7 +109,10 @@ impl WsPeer {
 
     fn start(cmd: Command) -> WsPeer {
         let mut proc = Interactive::spawn(cmd);
-        let first: Value = serde_json::from_str(&proc.read_line(WAIT)).expect("a JSON line");
+        // Python importing `websockets` is what takes time here: seconds
+        // on a machine with far more to run than it has cores.
+        let first: Value =
+            serde_json::from_str(&proc.read_line(PEER_STARTUP)).expect("a JSON line");
         let port = first["listening"].as_u64().expect("{\"listening\": PORT}") as u16;
         WsPeer { proc, port }
     }

@@ -258,6 +258,34 @@ fn tcp_to_ws_between_nc_and_a_python_websockets_upstream() {
     assert_eq!(up.close_event()["close"], 1000);
 }
 
+/// A plain client reaches a wss:// service that is not duplex: Python
+/// `websockets` over TLS, its certificate checked against `--ca`.
+#[test]
+fn tcp_to_wss_between_nc_and_a_python_websockets_tls_upstream() {
+    let dir = tempdir();
+    let cert = make_cert(dir.path());
+    let (cert_path, key_path) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+    );
+    let mut up = WsPeer::echo_with(&["30", "--tls", &cert_path, &key_path]);
+    let to = format!("wss://localhost:{}/secure", up.port);
+    let b = bridge("tcp://127.0.0.1:0", &to, &["--ca", &cert_path]);
+    let a = socket_addr(bridge_url(&b));
+    let mut client = Interactive::spawn(with(
+        nc(),
+        &["-N", &a.ip().to_string(), &a.port().to_string()],
+    ));
+    client.write(b"over wss\n");
+    assert_eq!(client.read_line(WAIT), "over wss");
+    client.close_stdin();
+    assert_eq!(client.read_to_end(WAIT), b"");
+    let request = up.next();
+    assert_eq!(request["request"], "/secure", "{request}");
+    assert_eq!(up.next(), binary_hex("6f766572207773730a"));
+    assert_eq!(up.close_event()["close"], 1000);
+}
+
 /// README: `websocat ws-l:127.0.0.1:8080 ws://127.0.0.1:9000/`.
 #[test]
 fn ws_to_ws_between_python_websockets_at_both_ends() {

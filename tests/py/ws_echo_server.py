@@ -6,7 +6,7 @@ clients, that reports what it sees as JSON lines on stdout:
     {"type": "text"|"binary", "data": text-or-hex}       each message
     {"close": CODE}                                      each client's close
 
-    ws_echo_server.py [LIFETIME_SECONDS] [--no-compression]
+    ws_echo_server.py [LIFETIME_SECONDS] [--no-compression] [--tls CERT KEY]
 
 A text message `zeros N` is answered with N zero bytes (binary) instead
 of its echo: a message that compresses to almost nothing.
@@ -14,12 +14,15 @@ The library agrees to permessage-deflate when a client offers it, unless
 --no-compression; the handshake line carries the answer's
 Sec-WebSocket-Extensions as "extensions".
 
+With --tls it speaks wss:// with that certificate and key (PEM files).
+
 It binds 127.0.0.1 on an ephemeral port and exits after LIFETIME_SECONDS
 (default 30), so it never outlives a test.
 """
 
 import asyncio
 import json
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -58,7 +61,11 @@ def select_subprotocol(conn, offered):
     return offered[0] if offered else None
 
 
-async def main(lifetime, compression):
+async def main(lifetime, compression, tls):
+    context = None
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
     async with serve(
         echo,
         "127.0.0.1",
@@ -66,6 +73,7 @@ async def main(lifetime, compression):
         select_subprotocol=select_subprotocol,
         compression=compression,
         max_size=None,
+        ssl=context,
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         emit({"listening": port})
@@ -73,6 +81,12 @@ async def main(lifetime, compression):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    compression = None if "--no-compression" in sys.argv[1:] else "deflate"
-    asyncio.run(main(float(args[0]) if args else 30, compression))
+    argv = sys.argv[1:]
+    tls = None
+    if "--tls" in argv:
+        at = argv.index("--tls")
+        tls = argv[at + 1 : at + 3]
+        del argv[at : at + 3]
+    args = [a for a in argv if not a.startswith("--")]
+    compression = None if "--no-compression" in argv else "deflate"
+    asyncio.run(main(float(args[0]) if args else 30, compression, tls))

@@ -104,7 +104,7 @@ fn forbidding_server() -> String {
     thread::spawn(move || {
         while let Some(mut s) = accept_within(&listener, WAIT) {
             let _ = wsutil::read_head(&mut s);
-            let body = "no entry\n";
+            let body = "no entry\r\nfor you\n";
             let _ = write!(
                 s,
                 "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -125,6 +125,8 @@ fn an_upstream_refusing_the_handshake_with_403_gives_502_or_a_clean_end() {
         lines[0].contains("refused the WebSocket handshake with HTTP 403"),
         "{lines:?}"
     );
+    // The body is logged on the same line, its line breaks made spaces.
+    assert!(lines[0].contains(": no entry for you"), "{lines:?}");
     sessions_end(ws.url(0), "ws");
     assert_eq!(failures(&ws, "websocket"), Some(1));
     // A stream client is closed without a word.

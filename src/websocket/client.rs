@@ -192,10 +192,13 @@ where
     };
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = response.status();
+        let read = refusal_body(response.body_mut());
+        tokio::pin!(read);
         let body = tokio::select! {
-            b = refusal_body(response.body_mut()) => b,
-            // The connection ended before the body did: show what there is.
-            _ = drive(&mut conn) => String::new(),
+            b = &mut read => b,
+            // The connection ended (`connection: close`), maybe in the same
+            // poll that handed the body over: read what it delivered.
+            _ = drive(&mut conn) => tokio::time::timeout(BODY_WAIT, read).await.unwrap_or_default(),
         };
         return Err(HandshakeError::Refused { status, body });
     }
@@ -222,6 +225,9 @@ where
     poll_fn(|cx| conn.poll_without_shutdown(cx)).await
 }
 
+/// How long the body of a refusal is waited for once its connection ended.
+const BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `: ` and the start of a refusal's body as text, or nothing.
 async fn refusal_body(body: &mut hyper::body::Incoming) -> String {
     let mut got = Vec::new();
@@ -236,7 +242,13 @@ async fn refusal_body(body: &mut hyper::body::Incoming) -> String {
         }
     }
     got.truncate(BODY_SHOWN);
-    let text = String::from_utf8_lossy(&got).trim().to_string();
+    // One line, whatever the server sent: the text lands in log lines and
+    // on the terminal, where its line breaks and escapes must not.
+    let text = String::from_utf8_lossy(&got)
+        .split(char::is_control)
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
     if text.is_empty() {
         text
     } else {

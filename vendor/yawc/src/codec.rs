@@ -196,6 +196,10 @@ impl codec::Encoder<Frame> for Codec {
     }
 }
 
+/// The most the decoder reserves ahead for a frame whose payload has not
+/// arrived yet (duplex patch).
+const MAX_RESERVE: usize = 64 * 1024;
+
 /// A decoder for WebSocket frames, handling state transitions.
 ///
 /// `Decoder` manages WebSocket frame parsing, including tracking the maximum allowed payload size
@@ -331,6 +335,12 @@ impl codec::Decoder for Decoder {
 
         // Check if we have the full payload
         if src.remaining() < payload_len {
+            // duplex patch: make room for the rest of the frame now that its
+            // length is known, so that FramedRead does not grow the buffer by
+            // doubling (copying what it holds each time, reading less per
+            // call). Capped: a claimed length alone reserves at most
+            // MAX_RESERVE beyond what is buffered.
+            src.reserve((payload_len - src.remaining()).min(MAX_RESERVE));
             // Save state and wait for more data
             self.state = Some(ReadState::new(fin, rsv1, opcode, mask, payload_len));
             return Ok(None);

@@ -51,6 +51,7 @@
 use std::{
     collections::VecDeque,
     future::poll_fn,
+    io::IoSlice,
     pin::Pin,
     sync::Arc,
     task::{ready, Context, Poll},
@@ -58,12 +59,17 @@ use std::{
 
 use crate::{close::CloseCode, codec, Negotiation, OpCode, Result, Role};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, FramedParts};
 
 /// The buffer size tokio-util starts `Framed` with, used when none is configured.
 const DEFAULT_BUFFER_CAPACITY: usize = 8 * 1024;
+
+/// duplex patch: unmasked data payloads at least this long are not copied
+/// into the write buffer; they are written from their own memory, after the
+/// buffer, in one vectored write.
+const DIRECT_WRITE_MIN: usize = 4096;
 
 use crate::{
     codec::Codec,
@@ -174,6 +180,12 @@ pub struct Streaming<S> {
     write_buffer_capacity: usize,
     // the write buffer grew past its usual size and is replaced once flushed
     write_buffer_grown: bool,
+    // duplex patch: whether frames go out unmasked (server), so that large
+    // payloads can be written without a copy
+    direct_writes: bool,
+    // duplex patch: the payload of the last frame sent, when it is written
+    // from its own memory; its header is the last thing in the write buffer
+    direct: Bytes,
 }
 
 impl<S> Streaming<S>
@@ -220,6 +232,8 @@ where
                 .write_buffer_capacity
                 .unwrap_or(DEFAULT_BUFFER_CAPACITY),
             write_buffer_grown: false,
+            direct_writes: role == Role::Server,
+            direct: Bytes::new(),
         }
     }
 
@@ -430,6 +444,8 @@ where
             return Poll::Ready(Ok(()));
         }
         self.wake_proxy.poll_with_context(kind, cx, |cx| {
+            // A frame already sent goes out before any control frame.
+            ready!(poll_write_direct(&mut self.stream, &mut self.direct, cx))?;
             while !self.obligated_sends.is_empty() {
                 ready!(self.write_half.poll_ready(&mut self.stream, cx))?;
 
@@ -476,12 +492,16 @@ where
         let this = self.get_mut();
         if this.obligated_sends.is_empty()
             && !this.flush_sends
+            && this.direct.is_empty()
             && this.stream.write_buffer().len() < this.stream.backpressure_boundary()
         {
             // Framed can accept another frame without polling the transport.
             return this.write_half.poll_ready(&mut this.stream, cx);
         }
         this.wake_proxy.set_waker(ContextKind::Write, cx.waker());
+        ready!(this
+            .wake_proxy
+            .with_context(|cx| poll_write_direct(&mut this.stream, &mut this.direct, cx)))?;
         ready!(this.poll_flush_obligated(ContextKind::Write, cx))?;
         this.wake_proxy
             .with_context(|cx| this.write_half.poll_ready(&mut this.stream, cx))
@@ -513,6 +533,21 @@ where
             }
         }
 
+        // duplex patch: a large unmasked data payload stays where it is; only
+        // its header goes into the write buffer, and the payload follows it
+        // on the next write (poll_ready and poll_flush write it out first).
+        if this.direct_writes
+            && this.direct.is_empty()
+            && item.mask.is_none()
+            && !item.opcode.is_control()
+            && item.payload.len() >= DIRECT_WRITE_MIN
+        {
+            item.write_head(this.stream.write_buffer_mut());
+            this.write_half.streaming = !item.is_fin();
+            this.direct = std::mem::take(&mut item.payload);
+            return Ok(());
+        }
+
         this.write_half.start_send(&mut this.stream, item)?;
 
         // Frames up to the backpressure boundary collect in the buffer between
@@ -534,6 +569,9 @@ where
         this.wake_proxy.set_waker(ContextKind::Write, cx.waker());
         ready!(this
             .wake_proxy
+            .with_context(|cx| poll_write_direct(&mut this.stream, &mut this.direct, cx)))?;
+        ready!(this
+            .wake_proxy
             .with_context(|cx| this.write_half.poll_flush(&mut this.stream, cx)))?;
         this.release_write_buffer();
         Poll::Ready(Ok(()))
@@ -545,9 +583,46 @@ where
     ) -> Poll<std::result::Result<(), Self::Error>> {
         let this = self.get_mut();
         this.wake_proxy.set_waker(ContextKind::Write, cx.waker());
+        ready!(this
+            .wake_proxy
+            .with_context(|cx| poll_write_direct(&mut this.stream, &mut this.direct, cx)))?;
         this.wake_proxy
             .with_context(|cx| this.write_half.poll_close(&mut this.stream, cx))
     }
+}
+
+/// duplex patch: writes what the write buffer holds and then `direct`, the
+/// payload whose header ends the buffer, until `direct` is empty: one
+/// vectored write where the transport takes one.
+fn poll_write_direct<S>(
+    stream: &mut Framed<S, Codec>,
+    direct: &mut Bytes,
+    cx: &mut Context<'_>,
+) -> Poll<Result<()>>
+where
+    S: AsyncWrite + Unpin,
+{
+    while !direct.is_empty() {
+        // Taken out for the write, which needs the transport at the same time.
+        let mut buffer = std::mem::take(stream.write_buffer_mut());
+        let written = Pin::new(stream.get_mut())
+            .poll_write_vectored(cx, &[IoSlice::new(&buffer), IoSlice::new(direct)]);
+        if let Poll::Ready(Ok(n)) = &written {
+            let from_buffer = (*n).min(buffer.len());
+            buffer.advance(from_buffer);
+            direct.advance(n - from_buffer);
+        }
+        *stream.write_buffer_mut() = buffer;
+        match written {
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()))
+            }
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(Ok(()))
 }
 
 /// Replaces `buffer` with one of `capacity` bytes, keeping its contents.

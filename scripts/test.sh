@@ -17,6 +17,10 @@ missing=()
 command -v nc.openbsd >/dev/null 2>&1 || missing+=(netcat-openbsd)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# The allocator, jemalloc (tikv-jemalloc-sys), is built from source: it
+# needs make besides the C compiler that links every Rust program.
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
 # unshare (util-linux) and ip (iproute2) give the default-configuration tests
 # a private loopback and /tmp, so the default ports may be in use elsewhere.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)

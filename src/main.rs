@@ -13,6 +13,15 @@ use clap::FromArgMatches;
 use duplex::cli::{Cli, Command};
 use tokio::signal::unix::{SignalKind, signal};
 
+/// jemalloc rather than the system's malloc: glibc keeps the memory a burst
+/// of connections freed (hyper's buffers of each HTTP handshake) as holes
+/// between the sessions that stay, so an idle server's RSS reflects the
+/// burst's peak; jemalloc, as configured in `.cargo/config.toml`, gives it
+/// back within a second. RSS per idle WebSocket connection at 10,000: about
+/// 4 KiB instead of 6–8 (BENCHMARKS.md, "Memory per idle connection").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = Cli::from_arg_matches(
         &duplex::cli::command().get_matches_from(duplex::cli::nc_style_args(std::env::args_os())),

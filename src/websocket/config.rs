@@ -9,9 +9,14 @@ use yawc::{CompressionLevel, DeflatePool, Options};
 /// Deflate level: the fastest. Level 1 compressed JSON-like text within a
 /// few percent of what the default level 6 does, at a fraction of the CPU.
 const LEVEL: u32 = 1;
-/// The socket buffers a connection starts with and returns to after a
-/// larger message: small, because an idle connection keeps them.
-const BUFFER: usize = 1024;
+/// The read buffer a connection starts with and returns to after a larger
+/// message: small, because an idle connection keeps it.
+const READ_BUFFER: usize = 1024;
+/// The write buffer an idle connection keeps: none. It is allocated by the
+/// first message sent and kept as long as messages stay under 8 KiB; a
+/// larger one (written from its own memory, see vendor/yawc/PATCHES.md)
+/// needs only room for its header.
+const WRITE_BUFFER: usize = 0;
 
 /// The WebSocket settings of every connection of a process (or of a
 /// client), built once: limits, UTF-8 checking, buffer sizes, and the
@@ -33,8 +38,8 @@ impl Config {
         let mut options = Options::default()
             .with_limits(limit, limit)
             .with_utf8()
-            .with_read_buffer_capacity(BUFFER)
-            .with_write_buffer_capacity(BUFFER);
+            .with_read_buffer_capacity(READ_BUFFER)
+            .with_write_buffer_capacity(WRITE_BUFFER);
         if compression {
             // The window sizes and context modes come from the string the
             // handshake agreed on; the pool lends state to every direction

@@ -5,6 +5,7 @@
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh signals    # extra arguments go to the test binaries
+#   bash scripts/test.sh --install-only   # the packages and the venv, no tests
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -73,6 +74,7 @@ if ! .venv/bin/python -c 'import websockets, kosoku' >/dev/null 2>&1; then
     .venv/bin/pip install -q --disable-pip-version-check websockets kosoku
 fi
 [ -x /usr/bin/chromium ] || apt_install chromium fonts-dejavu-core
+if [ "${1:-}" = --install-only ]; then exit 0; fi
 
 # ---- the test suite --------------------------------------------------------
 # The tests start the real binary; a debug build compiles much faster than a

@@ -73,11 +73,15 @@ fn a_browser_page_reaches_a_tcp_echo_through_the_bridge() {
     assert_eq!(seen["protocol"], json!("binary"), "{seen}");
     let extensions = seen["extensions"].as_str().unwrap_or_default();
     assert!(extensions.contains("permessage-deflate"), "{seen}");
-    let line = b.stderr();
+    // The session's line is written once it has ended, a moment after the
+    // page saw the close answered.
     assert!(
-        line.contains("session closed") && line.contains("client closed first"),
-        "{line}"
+        eventually(WAIT, || b.stderr().contains("session closed")),
+        "no session line: {}",
+        b.stderr()
     );
+    let line = b.stderr();
+    assert!(line.contains("client closed first"), "{line}");
     assert!(line.contains("bytes_in=70008 bytes_out=70008"), "{line}");
 
     // With nothing behind the bridge, the page's WebSocket does not open.

@@ -40,6 +40,22 @@ fn nc_through(url: &str, input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// `nc -N` through the bridge at `url`: sends `line`, reads its echo, then
+/// ends its input and expects nothing more. The echo is read before the
+/// end: at a close, Python `websockets` answers at once and drops what it
+/// had still to send, as RFC 6455 allows.
+fn nc_echo_then_end(url: &str, line: &str) {
+    let a = socket_addr(url);
+    let mut client = Interactive::spawn(with(
+        nc(),
+        &["-N", &a.ip().to_string(), &a.port().to_string()],
+    ));
+    client.write(format!("{line}\n").as_bytes());
+    assert_eq!(client.read_line(WAIT), line);
+    client.close_stdin();
+    assert_eq!(client.read_to_end(WAIT), b"");
+}
+
 /// README: `socat TCP-LISTEN:8000,fork TCP:127.0.0.1:80`.
 #[test]
 fn tcp_to_tcp_between_nc_and_a_socat_upstream() {
@@ -241,17 +257,7 @@ fn wss_to_tcp_between_python_websockets_and_a_socat_upstream() {
 fn tcp_to_ws_between_nc_and_a_python_websockets_upstream() {
     let mut up = WsPeer::echo();
     let b = bridge("tcp://127.0.0.1:0", &up.url("/ssh"), &[]);
-    // The echo is read before nc's EOF: at a close, websockets answers at
-    // once and drops what it had still to send, as RFC 6455 allows.
-    let a = socket_addr(bridge_url(&b));
-    let mut client = Interactive::spawn(with(
-        nc(),
-        &["-N", &a.ip().to_string(), &a.port().to_string()],
-    ));
-    client.write(b"over a websocket\n");
-    assert_eq!(client.read_line(WAIT), "over a websocket");
-    client.close_stdin();
-    assert_eq!(client.read_to_end(WAIT), b"");
+    nc_echo_then_end(bridge_url(&b), "over a websocket");
     let request = up.next();
     assert_eq!(request["request"], "/ssh", "{request}");
     assert_eq!(up.next(), binary_hex("6f766572206120776562736f636b65740a"));
@@ -271,15 +277,7 @@ fn tcp_to_wss_between_nc_and_a_python_websockets_tls_upstream() {
     let mut up = WsPeer::echo_with(&["30", "--tls", &cert_path, &key_path]);
     let to = format!("wss://localhost:{}/secure", up.port);
     let b = bridge("tcp://127.0.0.1:0", &to, &["--ca", &cert_path]);
-    let a = socket_addr(bridge_url(&b));
-    let mut client = Interactive::spawn(with(
-        nc(),
-        &["-N", &a.ip().to_string(), &a.port().to_string()],
-    ));
-    client.write(b"over wss\n");
-    assert_eq!(client.read_line(WAIT), "over wss");
-    client.close_stdin();
-    assert_eq!(client.read_to_end(WAIT), b"");
+    nc_echo_then_end(bridge_url(&b), "over wss");
     let request = up.next();
     assert_eq!(request["request"], "/secure", "{request}");
     assert_eq!(up.next(), binary_hex("6f766572207773730a"));

@@ -200,6 +200,10 @@ impl codec::Encoder<Frame> for Codec {
 /// arrived yet (duplex patch).
 const MAX_RESERVE: usize = 64 * 1024;
 
+/// Room reserved beyond the rest of a frame (duplex patch): see where
+/// MAX_RESERVE is used.
+const READ_SLACK: usize = 64;
+
 /// A decoder for WebSocket frames, handling state transitions.
 ///
 /// `Decoder` manages WebSocket frame parsing, including tracking the maximum allowed payload size
@@ -339,8 +343,12 @@ impl codec::Decoder for Decoder {
             // length is known, so that FramedRead does not grow the buffer by
             // doubling (copying what it holds each time, reading less per
             // call). Capped: a claimed length alone reserves at most
-            // MAX_RESERVE beyond what is buffered.
-            src.reserve((payload_len - src.remaining()).min(MAX_RESERVE));
+            // MAX_RESERVE beyond what is buffered. READ_SLACK more, so that
+            // reading the rest of the frame leaves room: tokio takes a read
+            // that does not fill the buffer as "drained" and waits for the
+            // next readiness event instead of making one more `recv` that
+            // would only say EAGAIN.
+            src.reserve((payload_len - src.remaining()).min(MAX_RESERVE) + READ_SLACK);
             // Save state and wait for more data
             self.state = Some(ReadState::new(fin, rsv1, opcode, mask, payload_len));
             return Ok(None);

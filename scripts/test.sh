@@ -81,3 +81,13 @@ if [ "${1:-}" = --install-only ]; then exit 0; fi
 # release build and the suite's run time is dominated by deliberate waits
 # (timeouts, signals), not by the server's speed.
 cargo test --all-targets -- "$@"
+
+# The vendored yawc (vendor/yawc/PATCHES.md) has unit tests of its own,
+# those of duplex's patches to it among them (masking at every alignment,
+# the read buffer's sizing); cargo runs a path dependency's tests only when
+# asked. Its lock file pins its dev-dependencies. Skipped when arguments
+# select duplex's tests.
+if [ $# -eq 0 ]; then
+    CARGO_TARGET_DIR=target/vendor-yawc cargo test --locked --lib \
+        --manifest-path vendor/yawc/Cargo.toml
+fi

@@ -320,6 +320,35 @@ mod tests {
         }
     }
 
+    /// duplex patch: where the CPU has AVX-512 the dispatch never reaches
+    /// the AVX2 loop, so it is called directly here.
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    #[test]
+    fn avx2_loop_matches_scalar() {
+        assert!(
+            std::is_x86_feature_detected!("avx2"),
+            "this test needs a CPU with AVX2"
+        );
+        let mask = [0x12, 0x39, 0xab, 0xfe];
+        for size in [0, 1, 31, 32, 33, 127, 128, 129, 255, 256, 257, 1023, 16384] {
+            for offset in 0..64 {
+                let input: Vec<u8> = (0..size + offset).map(|i| i as u8).collect();
+                let mut expected = input.clone();
+                apply_mask_fallback(&mut expected[offset..], mask);
+                let mut in_place = input.clone();
+                let mut copied = vec![0u8; size];
+                // SAFETY: the test asserted AVX2; each pointer covers `size` bytes,
+                // and the copy's source and destination are distinct vectors.
+                unsafe {
+                    apply_mask_avx2(&mut in_place[offset..], mask);
+                    xor_avx2(input[offset..].as_ptr(), copied.as_mut_ptr(), size, mask);
+                }
+                assert_eq!(in_place, expected, "in place: size {size}, offset {offset}");
+                assert_eq!(copied, expected[offset..], "copy: size {size}, offset {offset}");
+            }
+        }
+    }
+
     #[test]
     #[wasm_bindgen_test::wasm_bindgen_test]
     fn test_apply_mask() {

@@ -140,8 +140,12 @@ impl<'a> Session<'a> {
         origin: &Origin,
         protocols: Option<HeaderValue>,
     ) -> Result<Reached, DialError> {
+        // Boxed: dialling (TLS, a WebSocket handshake) needs a large
+        // future, and unboxed it would size the session's future, which an
+        // idle session keeps for as long as it relays.
+        let dial = Box::pin(self.bridge.upstream.dial(origin, protocols));
         let dialled = tokio::select! {
-            r = self.bridge.upstream.dial(origin, protocols) => r,
+            r = dial => r,
             _ = self.shared.token.cancelled() => Err(DialError {
                 kind: super::edge_metrics::UpstreamFailure::Other,
                 message: "the server is shutting down".into(),

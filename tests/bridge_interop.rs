@@ -270,10 +270,7 @@ fn tcp_to_ws_between_nc_and_a_python_websockets_upstream() {
 fn tcp_to_wss_between_nc_and_a_python_websockets_tls_upstream() {
     let dir = tempdir();
     let cert = make_cert(dir.path());
-    let (cert_path, key_path) = (
-        cert.cert.display().to_string(),
-        cert.key.display().to_string(),
-    );
+    let (cert_path, key_path) = cert.paths();
     let mut up = WsPeer::echo_with(&["30", "--tls", &cert_path, &key_path]);
     let to = format!("wss://localhost:{}/secure", up.port);
     let b = bridge("tcp://127.0.0.1:0", &to, &["--ca", &cert_path]);

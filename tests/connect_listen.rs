@@ -91,10 +91,7 @@ fn listen_on_unix_with_socat_as_the_client() {
 fn listen_on_tls_with_socat_openssl_as_the_client() {
     let dir = tempdir();
     let cert = make_cert(dir.path());
-    let (c, k) = (
-        cert.cert.display().to_string(),
-        cert.key.display().to_string(),
-    );
+    let (c, k) = cert.paths();
     let (mut d, url) = listen(&["tls://127.0.0.1:0", "--tls-cert", &c, "--tls-key", &k]);
     let target = format!(
         "OPENSSL:127.0.0.1:{},cafile={c},commonname=localhost",

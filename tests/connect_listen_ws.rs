@@ -52,10 +52,7 @@ fn listen_on_ws_serves_one_client_a_line_a_message() {
 fn listen_on_wss_with_binary_and_keep_listening() {
     let dir = tempdir();
     let cert = make_cert(dir.path());
-    let (c, k) = (
-        cert.cert.display().to_string(),
-        cert.key.display().to_string(),
-    );
+    let (c, k) = cert.paths();
     let (mut d, url) = listen(&[
         "-k",
         "--binary",

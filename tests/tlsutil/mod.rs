@@ -23,6 +23,16 @@ pub struct CertFiles {
     pub key: PathBuf,
 }
 
+impl CertFiles {
+    /// The certificate's and the key's paths, as command-line arguments.
+    pub fn paths(&self) -> (String, String) {
+        (
+            self.cert.display().to_string(),
+            self.key.display().to_string(),
+        )
+    }
+}
+
 /// `duplex cert --out DIR --host localhost --host 127.0.0.1`.
 pub fn make_cert(dir: &Path) -> CertFiles {
     let out = run_duplex(

@@ -434,7 +434,48 @@ impl codec::Encoder<Frame> for Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::codec::Decoder as _;
     use tokio_util::codec::Encoder as _;
+
+    /// duplex patch: a masked binary frame's header claiming `len` bytes,
+    /// followed by `sent` of them.
+    fn claimed(len: u64, sent: usize) -> BytesMut {
+        let mut src = BytesMut::with_capacity(0);
+        src.extend_from_slice(&[0x82, 0x80 | 127]);
+        src.extend_from_slice(&len.to_be_bytes());
+        src.extend_from_slice(&[1, 2, 3, 4]);
+        src.extend_from_slice(&vec![0; sent]);
+        src
+    }
+
+    /// duplex patch: the room reserved for the rest of a frame, and its cap.
+    #[test]
+    fn reserves_the_rest_of_a_frame_with_room_beyond_and_at_most_max_reserve() {
+        let mut decoder = Decoder::new(Role::Server, 1 << 30);
+        let mut src = claimed(1000, 10);
+        assert!(decoder.decode(&mut src).unwrap().is_none());
+        assert!(
+            src.capacity() - src.len() >= 990 + READ_SLACK,
+            "the rest of the frame and READ_SLACK fit: {} of {}",
+            src.len(),
+            src.capacity()
+        );
+
+        // A peer that only claims a length (here 512 MiB) gets no more.
+        let mut decoder = Decoder::new(Role::Server, 1 << 30);
+        let mut src = claimed(512 << 20, 10);
+        assert!(decoder.decode(&mut src).unwrap().is_none());
+        assert!(
+            src.capacity() - src.len() >= MAX_RESERVE,
+            "spare {}",
+            src.capacity() - src.len()
+        );
+        assert!(
+            src.capacity() <= 2 * (src.len() + MAX_RESERVE + READ_SLACK),
+            "capacity {} for a claimed 512 MiB",
+            src.capacity()
+        );
+    }
 
     #[test]
     fn encodes_the_rfc6455_masked_hello_example() {

@@ -29,7 +29,7 @@ use yawc::close::CloseCode;
 use yawc::{Frame, OpCode};
 
 use super::side::{Message, MessagePeer};
-use crate::websocket::{Close, Error, WebSocket};
+use crate::websocket::{Close, Error, Unvectored, WebSocket};
 
 /// How long a peer may take to answer the close frame sent to it.
 pub const ANSWER_WAIT: Duration = Duration::from_secs(2);
@@ -65,7 +65,7 @@ impl<S> WsPeer<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsPeer<S> {
-    fn sink(&mut self) -> Pin<&mut yawc::WebSocket<S>> {
+    fn sink(&mut self) -> Pin<&mut yawc::WebSocket<Unvectored<S>>> {
         Pin::new(self.ws.frames())
     }
 

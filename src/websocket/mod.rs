@@ -9,6 +9,7 @@
 //! client.rs    the client's opening handshake (over hyper)
 //! prefixed.rs  a stream that first yields bytes read past the handshake
 //! close.rs     a close frame's code and reason, as people read them
+//! unvectored.rs  a stream whose one-buffer writes go out with `send`, not `writev`
 //! ```
 //!
 //! Why yawc (BENCHMARKS.md, "Choosing the WebSocket implementation", has
@@ -29,6 +30,7 @@ mod config;
 pub mod deflate;
 mod prefixed;
 mod socket;
+mod unvectored;
 
 pub use client::{ClientOptions, HandshakeError, Handshaken, handshake, parse_header};
 pub use close::Close;
@@ -36,3 +38,4 @@ pub use config::{Config, accept_key};
 pub use deflate::Policy;
 pub use prefixed::Prefixed;
 pub use socket::{Error, Incoming, Kind, Message, Role, WebSocket};
+pub(crate) use unvectored::Unvectored;

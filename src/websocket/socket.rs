@@ -21,6 +21,7 @@ use yawc::{Frame, OpCode, WebSocketError};
 
 use super::close::Close;
 use super::config::Config;
+use super::unvectored::Unvectored;
 
 /// Which end of the connection this is: a client masks what it sends.
 pub use yawc::Role;
@@ -141,7 +142,7 @@ impl From<Error> for io::Error {
 
 /// An open WebSocket connection over any byte stream.
 pub struct WebSocket<S> {
-    inner: yawc::WebSocket<S>,
+    inner: yawc::WebSocket<Unvectored<S>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
@@ -156,7 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Result<WebSocket<S>, Error> {
         let agreed = agreed.map(ToString::to_string);
         let inner = yawc::WebSocket::from_stream_with_extensions(
-            io,
+            Unvectored(io),
             role,
             agreed.as_deref(),
             config.options.clone(),
@@ -281,7 +282,7 @@ impl<S> WebSocket<S> {
     /// The crate's socket, for a caller that polls it frame by frame
     /// rather than awaiting whole messages: a relay's message peer
     /// (`crate::relay::ws`).
-    pub(crate) fn frames(&mut self) -> &mut yawc::WebSocket<S> {
+    pub(crate) fn frames(&mut self) -> &mut yawc::WebSocket<Unvectored<S>> {
         &mut self.inner
     }
 }

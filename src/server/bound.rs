@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use hyper::StatusCode;
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UdpSocket;
@@ -19,6 +18,7 @@ use super::limits::Limits;
 pub use super::peer::Peer;
 use super::response::text;
 use super::shared::Shared;
+use super::upgraded::ServerIo;
 use super::{tcp, udp, unix};
 use crate::endpoint::Endpoint;
 use crate::service::Stats;
@@ -78,7 +78,7 @@ impl Handshakes {
         stream: S,
         peer: Peer,
         path: &str,
-    ) -> anyhow::Result<(TokioIo<Upgraded>, Option<deflate::Params>)>
+    ) -> anyhow::Result<(ServerIo, Option<deflate::Params>)>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 
 use super::metrics::Transport;
 use super::mounted::Mounted;
@@ -23,11 +22,12 @@ use super::peer::Peer;
 use super::response::text;
 use super::session::{SessionLog, Traffic};
 use super::shared::Shared;
+use super::upgraded::ServerIo;
 use super::ws;
 use crate::websocket::{self, Role, WebSocket, deflate};
 
 /// A server-side WebSocket: an upgraded HTTP connection.
-pub type ServerSocket = WebSocket<TokioIo<Upgraded>>;
+pub type ServerSocket = WebSocket<ServerIo>;
 
 /// An HTTP answer of a WebSocket listener.
 pub type HttpResponse = Response<Full<Bytes>>;
@@ -60,7 +60,7 @@ impl Upgrade {
                 return None;
             }
         };
-        let io = TokioIo::new(upgraded);
+        let io = ServerIo::new(upgraded);
         match WebSocket::new(io, Role::Server, self.compression.as_ref(), config) {
             Ok(ws) => Some(ws),
             Err(e) => {
@@ -206,9 +206,9 @@ impl Upgrade {
     /// the 101 answer is out, for a caller that runs the WebSocket its own
     /// way (`connect --listen`); `None` (logged) when the client went away
     /// first.
-    pub async fn connection(self) -> Option<(TokioIo<Upgraded>, Option<deflate::Params>)> {
+    pub async fn connection(self) -> Option<(ServerIo, Option<deflate::Params>)> {
         match self.on_upgrade.await {
-            Ok(u) => Some((TokioIo::new(u), self.compression)),
+            Ok(u) => Some((ServerIo::new(u), self.compression)),
             Err(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "upgrade failed");
                 None

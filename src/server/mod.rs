@@ -26,6 +26,7 @@
 //! http.rs        one HTTP connection of a WebSocket listener (hyper)
 //! routes.rs      what each HTTP request gets; the web console page
 //! handshake.rs   the WebSocket opening handshake
+//! upgraded.rs    the connection under a server-side WebSocket (TCP taken back from hyper)
 //! origin.rs      the browser origin policy
 //! ws.rs          one WebSocket session
 //! response.rs    plain-text HTTP answers
@@ -74,6 +75,7 @@ mod tcp;
 mod tls_accept;
 mod udp;
 mod unix;
+pub mod upgraded;
 mod upstream;
 mod ws;
 

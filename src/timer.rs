@@ -16,12 +16,11 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use tokio::time::{Instant, Sleep};
 
 /// A deadline that can be moved on every message without a timer
@@ -132,7 +131,9 @@ impl IdleDeadline {
 /// Set by the watchers' waker; passes the wake-up on to the task.
 struct Flag {
     fired: AtomicBool,
-    task: AtomicWaker,
+    /// The task's waker: woken, never taken, when a watcher fires, so
+    /// that the task stores it again only when its waker changes.
+    task: Mutex<Option<Waker>>,
 }
 
 impl Wake for Flag {
@@ -142,7 +143,14 @@ impl Wake for Flag {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.fired.store(true, Ordering::Release);
-        self.task.wake();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(task) = task {
+            task.wake();
+        }
     }
 }
 
@@ -155,6 +163,10 @@ impl Wake for Flag {
 pub struct Watch {
     flag: Arc<Flag>,
     waker: Waker,
+    /// A copy of the waker stored in `flag.task`, compared without a lock:
+    /// an atomic registration per wait cost two compare-and-swaps per
+    /// message, for a waker that never changes while the task lives.
+    stored: Option<Waker>,
 }
 
 impl Default for Watch {
@@ -168,11 +180,12 @@ impl Watch {
         let flag = Arc::new(Flag {
             // The first wait must poll (and so register) every watcher.
             fired: AtomicBool::new(true),
-            task: AtomicWaker::new(),
+            task: Mutex::new(None),
         });
         Watch {
             waker: Waker::from(flag.clone()),
             flag,
+            stored: None,
         }
     }
 
@@ -182,7 +195,7 @@ impl Watch {
     /// A plain future rather than an `async fn`: it lives inside every
     /// connection's task, and an `async fn` would hold `fut` twice (its
     /// argument and its pinned copy).
-    pub fn until<F, W, E>(&self, fut: F, watchers: W) -> Until<'_, F, W>
+    pub fn until<F, W, E>(&mut self, fut: F, watchers: W) -> Until<'_, F, W>
     where
         F: Future,
         W: FnMut(&mut Context<'_>) -> Poll<E>,
@@ -198,6 +211,21 @@ impl Watch {
     pub fn rearm(&self) {
         self.flag.fired.store(true, Ordering::Release);
     }
+
+    /// Stores `waker` for the watchers to wake, unless it is the one
+    /// stored already (the usual case: a task's waker does not change).
+    #[inline]
+    fn register(&mut self, waker: &Waker) {
+        if self.stored.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return;
+        }
+        *self
+            .flag
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
+        self.stored = Some(waker.clone());
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -206,7 +234,7 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         watchers: W,
-        watch: &'a Watch,
+        watch: &'a mut Watch,
     }
 }
 
@@ -222,10 +250,10 @@ where
         if let Poll::Ready(v) = this.fut.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        let watch = *this.watch;
+        let watch = &mut **this.watch;
         // Register before looking at the flag: a watcher firing in between
         // then wakes this task again.
-        watch.flag.task.register(cx.waker());
+        watch.register(cx.waker());
         if !watch.flag.fired.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
@@ -291,9 +319,55 @@ mod tests {
         );
     }
 
+    /// A watcher wakes the waker of the latest poll, also when the task
+    /// polling the wait changed in between.
+    #[test]
+    fn a_watcher_wakes_the_waker_of_the_latest_poll() {
+        use std::sync::atomic::AtomicUsize;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (a, b) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let mut w = Watch::new();
+        // The watcher: pending until `fire` holds a waker, then ready.
+        let fire: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let f2 = fire.clone();
+        let mut wait = Box::pin(w.until(std::future::pending::<()>(), move |cx| {
+            *f2.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        for _ in 0..3 {
+            assert!(
+                wait.as_mut()
+                    .poll(&mut Context::from_waker(&wa))
+                    .is_pending()
+            );
+        }
+        assert!(
+            wait.as_mut()
+                .poll(&mut Context::from_waker(&wb))
+                .is_pending()
+        );
+        let watcher = fire.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        watcher.expect("the watchers were polled").wake();
+        assert_eq!(b.0.load(Ordering::SeqCst), 1, "the latest task is woken");
+        assert_eq!(a.0.load(Ordering::SeqCst), 0, "not the earlier one");
+        // And again, without any poll in between: the waker stays stored.
+        let watcher = fire.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        watcher.expect("still there").wake();
+        assert_eq!(b.0.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn watched_deadline_interrupts_a_wait_and_ready_io_wins() {
-        let w = Watch::new();
+        let mut w = Watch::new();
         let mut d = LazyDeadline::new(Instant::now() + Duration::from_secs(5));
         for _ in 0..100 {
             let r = w.until(async { 1 }, |cx| d.poll_expired(cx)).await;

@@ -77,7 +77,7 @@ impl LazyDeadline {
 /// sets a flag. The first touch after a quiet stretch reads the clock once
 /// and arms the timer `step` ahead (the smaller of one second and an eighth
 /// of the period); when the timer fires it takes the flag and counts the
-/// quiet from then. So a busy connection costs one timer operation per
+/// quiet from then. So a busy connection costs two timer operations per
 /// step, an idle one one per period, and the deadline passes between
 /// `period` and `period + step` after the last activity: never before.
 pub struct IdleDeadline {

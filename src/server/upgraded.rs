@@ -13,6 +13,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -29,7 +30,13 @@ pub enum ServerIo {
 impl ServerIo {
     pub fn new(upgraded: Upgraded) -> ServerIo {
         match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => ServerIo::Tcp(Prefixed::new(parts.read_buf, parts.io.into_inner())),
+            Ok(parts) => {
+                // `read_buf` is a view of hyper's read buffer, and even an
+                // empty view keeps all of it allocated: copied out (usually
+                // nothing), the buffer is freed with hyper's connection.
+                let ahead = Bytes::copy_from_slice(&parts.read_buf);
+                ServerIo::Tcp(Prefixed::new(ahead, parts.io.into_inner()))
+            }
             Err(upgraded) => ServerIo::Upgraded(TokioIo::new(upgraded)),
         }
     }

@@ -17,6 +17,12 @@ pub struct Prefixed<S> {
 
 impl<S> Prefixed<S> {
     pub fn new(prefix: Bytes, io: S) -> Prefixed<S> {
+        // An empty view would still hold the buffer it came from.
+        let prefix = if prefix.is_empty() {
+            Bytes::new()
+        } else {
+            prefix
+        };
         Prefixed { prefix, io }
     }
 }
@@ -31,6 +37,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // An empty view would still hold the buffer it came from.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
@@ -71,6 +81,27 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An idle connection must not keep the buffer its prefix came from
+    /// (for the server, hyper's whole read buffer).
+    #[tokio::test]
+    async fn a_consumed_prefix_lets_go_of_its_buffer() {
+        let buffer = Bytes::from(b"handshake...ahead".to_vec());
+        let ahead = buffer.slice(12..);
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut p = Prefixed::new(ahead, a);
+        assert!(!buffer.is_unique(), "the prefix shares the buffer");
+        let mut got = [0u8; 5];
+        p.read_exact(&mut got).await.expect("read the prefix");
+        assert_eq!(&got, b"ahead");
+        assert!(
+            buffer.is_unique(),
+            "the consumed prefix still holds the buffer"
+        );
+        let _empty = Prefixed::new(buffer.slice(3..3), tokio::io::empty());
+        assert!(buffer.is_unique(), "an empty prefix holds the buffer");
+        b.write_all(b"x").await.expect("write");
+    }
 
     #[tokio::test]
     async fn the_prefix_comes_first_then_the_stream() {

@@ -18,9 +18,10 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
+use futures_util::task::{ArcWake, waker_ref};
 use tokio::time::{Instant, Sleep};
 
 /// A deadline that can be moved on every message without a timer
@@ -83,7 +84,6 @@ impl LazyDeadline {
 pub struct IdleDeadline {
     sleep: Pin<Box<Sleep>>,
     period: Duration,
-    step: Duration,
     /// No activity since this instant, as far as the timer has seen.
     quiet_since: Instant,
     /// Activity since the timer last looked.
@@ -97,7 +97,6 @@ impl IdleDeadline {
         IdleDeadline {
             sleep: Box::pin(tokio::time::sleep_until(now + period)),
             period,
-            step: (period / 8).min(Duration::from_secs(1)),
             quiet_since: now,
             active: false,
         }
@@ -108,8 +107,16 @@ impl IdleDeadline {
     pub fn touch(&mut self) {
         if !self.active {
             self.active = true;
-            self.sleep.as_mut().reset(Instant::now() + self.step);
+            let at = Instant::now() + self.step();
+            self.sleep.as_mut().reset(at);
         }
+    }
+
+    /// How late the deadline may pass: an eighth of the period, at most
+    /// 1 s. Computed when needed (once per quiet stretch), not stored: the
+    /// deadline lives in every session's future.
+    fn step(&self) -> Duration {
+        (self.period / 8).min(Duration::from_secs(1))
     }
 
     /// `Ready` once `period` has passed without activity; otherwise the
@@ -136,14 +143,10 @@ struct Flag {
     task: Mutex<Option<Waker>>,
 }
 
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::Release);
-        let task = self
+impl ArcWake for Flag {
+    fn wake_by_ref(flag: &Arc<Self>) {
+        flag.fired.store(true, Ordering::Release);
+        let task = flag
             .task
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -161,8 +164,10 @@ impl Wake for Flag {
 /// polled elsewhere (with the task's own waker) must be followed by
 /// [`Watch::rearm`], or a later wake-up from it could go unnoticed.
 pub struct Watch {
+    /// The watchers' waker is made from `flag` when they are polled
+    /// (`waker_ref`, no reference count taken) rather than kept here: it
+    /// would be 16 more bytes in every session's future.
     flag: Arc<Flag>,
-    waker: Waker,
     /// A copy of the waker stored in `flag.task`, compared without a lock:
     /// an atomic registration per wait cost two compare-and-swaps per
     /// message, for a waker that never changes while the task lives.
@@ -182,11 +187,7 @@ impl Watch {
             fired: AtomicBool::new(true),
             task: Mutex::new(None),
         });
-        Watch {
-            waker: Waker::from(flag.clone()),
-            flag,
-            stored: None,
-        }
+        Watch { flag, stored: None }
     }
 
     /// Waits for `fut` unless `watchers` reports an event first. `fut` is
@@ -257,7 +258,8 @@ where
         if !watch.flag.fired.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        match (this.watchers)(&mut Context::from_waker(&watch.waker)) {
+        let waker = waker_ref(&watch.flag);
+        match (this.watchers)(&mut Context::from_waker(&waker)) {
             Poll::Ready(event) => {
                 // The watcher that fired is no longer registered: poll them
                 // all again on the next wait.
@@ -325,7 +327,7 @@ mod tests {
     fn a_watcher_wakes_the_waker_of_the_latest_poll() {
         use std::sync::atomic::AtomicUsize;
         struct Count(AtomicUsize);
-        impl Wake for Count {
+        impl std::task::Wake for Count {
             fn wake(self: Arc<Self>) {
                 self.0.fetch_add(1, Ordering::SeqCst);
             }

@@ -22,7 +22,7 @@ use super::peer::Peer;
 use super::response::text;
 use super::session::{SessionLog, Traffic};
 use super::shared::Shared;
-use super::upgraded::ServerIo;
+use super::upgraded::{ServerIo, server_io};
 use super::ws;
 use crate::websocket::{self, Role, WebSocket, deflate};
 
@@ -60,7 +60,7 @@ impl Upgrade {
                 return None;
             }
         };
-        let io = ServerIo::new(upgraded);
+        let io = server_io(upgraded);
         match WebSocket::new(io, Role::Server, self.compression.as_ref(), config) {
             Ok(ws) => Some(ws),
             Err(e) => {
@@ -208,7 +208,7 @@ impl Upgrade {
     /// first.
     pub async fn connection(self) -> Option<(ServerIo, Option<deflate::Params>)> {
         match self.on_upgrade.await {
-            Ok(u) => Some((ServerIo::new(u), self.compression)),
+            Ok(u) => Some((server_io(u), self.compression)),
             Err(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "upgrade failed");
                 None

@@ -586,7 +586,8 @@ where
         // registered write waker is taken by every wake-up of the socket
         // (the reads' included), so registering it on each flush cost a
         // waker clone and drop per message.
-        let (stream, direct, write_half) = (&mut this.stream, &mut this.direct, &mut this.write_half);
+        let (stream, direct, write_half) =
+            (&mut this.stream, &mut this.direct, &mut this.write_half);
         ready!(this
             .wake_proxy
             .poll_with_context(ContextKind::Write, cx, |cx| {

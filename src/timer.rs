@@ -321,6 +321,22 @@ mod tests {
         );
     }
 
+    /// Below 8 s the step is an eighth of the period, not 1 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_short_idle_deadline_is_late_by_at_most_an_eighth() {
+        let period = Duration::from_secs(2);
+        let mut d = IdleDeadline::new(period);
+        tokio::time::advance(Duration::from_millis(300)).await;
+        d.touch();
+        let last = Instant::now();
+        poll_fn(|cx| d.poll_expired(cx)).await;
+        let quiet = Instant::now() - last;
+        assert!(
+            quiet >= period && quiet <= period + period / 8,
+            "expired {quiet:?} after the last touch"
+        );
+    }
+
     /// A watcher wakes the waker of the latest poll, also when the task
     /// polling the wait changed in between.
     #[test]

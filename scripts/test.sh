@@ -10,6 +10,15 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
+# A clean build of every test binary takes about 4 GB (README.md, "Tests").
+# When less is free, say so before anything is built: otherwise the run
+# stops in the middle of a build with "No space left on device".
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt 5000000 ]; then
+    echo "warning: $((free_kb / 1024)) MB free on the disk of $(pwd);" \
+        "a clean test run needs about 4 GB" >&2
+fi
+
 # ---- system packages -------------------------------------------------------
 # OpenBSD netcat and socat are the reference clients/servers of the interop
 # tests; setpriv (util-linux) runs the privileged-port test as an

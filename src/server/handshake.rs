@@ -22,7 +22,7 @@ use super::peer::Peer;
 use super::response::text;
 use super::session::{SessionLog, Traffic};
 use super::shared::Shared;
-use super::upgraded::{ServerIo, server_io};
+use super::upgraded::{ServerIo, reads_wait_alone, server_io};
 use super::ws;
 use crate::websocket::{self, Role, WebSocket, deflate};
 
@@ -61,8 +61,14 @@ impl Upgrade {
             }
         };
         let io = server_io(upgraded);
+        let direct = reads_wait_alone(&io);
         match WebSocket::new(io, Role::Server, self.compression.as_ref(), config) {
-            Ok(ws) => Some(ws),
+            Ok(mut ws) => {
+                if direct {
+                    ws.set_direct_read_wakeups();
+                }
+                Some(ws)
+            }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "cannot run the agreed WebSocket extension");
                 None

@@ -20,6 +20,14 @@ use crate::websocket::Prefixed;
 /// read past the handshake), or hyper's object.
 pub type ServerIo = Either<Prefixed<TcpStream>, TokioIo<Upgraded>>;
 
+/// Whether reading `io` only ever waits for read readiness, so that a
+/// WebSocket over it can skip its wake proxy
+/// ([`crate::websocket::WebSocket::set_direct_read_wakeups`]): true for the
+/// TCP socket itself. hyper's object may be TLS, whose reads can write.
+pub fn reads_wait_alone(io: &ServerIo) -> bool {
+    matches!(io, Either::Left(_))
+}
+
 /// The upgraded connection, taken back from hyper when it is plain TCP.
 /// `Prefixed` lets go of hyper's read buffer once what it read ahead has
 /// been consumed (or at once, when it read nothing ahead).

@@ -1218,6 +1218,18 @@ where
         self.streaming
     }
 
+    /// duplex patch: reads wait with the caller's waker registered on the
+    /// stream itself rather than through yawc's wake proxy, which saves a
+    /// waker store and a waker take per read.
+    ///
+    /// Only for a stream whose reads wait for read readiness alone, such as
+    /// a plain TCP or Unix socket. A TLS stream may write while it reads;
+    /// with this on, a reader and a writer polled from different tasks
+    /// could then lose a wakeup. Off by default.
+    pub fn set_direct_read_wakeups(&mut self, on: bool) {
+        self.streaming.set_direct_reads(on);
+    }
+
     /// Polls for the next frame in the WebSocket stream.
     pub fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Frame>> {
         loop {

@@ -64,9 +64,7 @@ impl Upgrade {
         let direct = reads_wait_alone(&io);
         match WebSocket::new(io, Role::Server, self.compression.as_ref(), config) {
             Ok(mut ws) => {
-                if direct {
-                    ws.set_direct_read_wakeups();
-                }
+                ws.set_direct_read_wakeups(direct);
                 Some(ws)
             }
             Err(e) => {

@@ -17,13 +17,18 @@ pub struct Prefixed<S> {
 
 impl<S> Prefixed<S> {
     pub fn new(prefix: Bytes, io: S) -> Prefixed<S> {
-        // An empty view would still hold the buffer it came from.
-        let prefix = if prefix.is_empty() {
-            Bytes::new()
-        } else {
-            prefix
-        };
-        Prefixed { prefix, io }
+        let mut prefixed = Prefixed { prefix, io };
+        prefixed.let_go_if_empty();
+        prefixed
+    }
+
+    /// An empty view would still hold the buffer it came from (for the
+    /// server, hyper's whole read buffer), for as long as the connection
+    /// lives.
+    fn let_go_if_empty(&mut self) {
+        if self.prefix.is_empty() {
+            self.prefix = Bytes::new();
+        }
     }
 }
 
@@ -37,10 +42,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
-            if self.prefix.is_empty() {
-                // An empty view would still hold the buffer it came from.
-                self.prefix = Bytes::new();
-            }
+            self.let_go_if_empty();
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
@@ -88,7 +90,7 @@ mod tests {
     async fn a_consumed_prefix_lets_go_of_its_buffer() {
         let buffer = Bytes::from(b"handshake...ahead".to_vec());
         let ahead = buffer.slice(12..);
-        let (a, mut b) = tokio::io::duplex(64);
+        let (a, _b) = tokio::io::duplex(64);
         let mut p = Prefixed::new(ahead, a);
         assert!(!buffer.is_unique(), "the prefix shares the buffer");
         let mut got = [0u8; 5];
@@ -100,7 +102,6 @@ mod tests {
         );
         let _empty = Prefixed::new(buffer.slice(3..3), tokio::io::empty());
         assert!(buffer.is_unique(), "an empty prefix holds the buffer");
-        b.write_all(b"x").await.expect("write");
     }
 
     #[tokio::test]

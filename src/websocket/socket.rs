@@ -165,13 +165,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(WebSocket { inner })
     }
 
-    /// Lets reads wait with the task's waker registered on the socket
-    /// itself instead of through the crate's wake proxy, for a stream whose
-    /// reads wait for read readiness alone: a plain TCP or Unix socket,
-    /// never TLS (which may write while it reads). About 190 fewer
-    /// instructions per 64-byte message (BENCHMARKS.md).
-    pub fn set_direct_read_wakeups(&mut self) {
-        self.inner.set_direct_read_wakeups(true);
+    /// With `on`, reads wait with the task's waker registered on the
+    /// socket itself instead of through the crate's wake proxy. Only for a
+    /// stream whose reads wait for read readiness alone: a plain TCP or
+    /// Unix socket, never TLS (which may write while it reads). About 140
+    /// fewer instructions per 64-byte message (BENCHMARKS.md, "fifth
+    /// pass").
+    pub fn set_direct_read_wakeups(&mut self, on: bool) {
+        self.inner.set_direct_read_wakeups(on);
     }
 
     /// The next message, pong or close. Cancel-safe: dropping the future

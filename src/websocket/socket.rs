@@ -202,9 +202,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// Sends one message and flushes it.
+    /// Sends one message and flushes it. A small message goes out in one
+    /// write from the stack, past the crate's sink (yawc patch 7).
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        Ok(self.inner.send(message.into_frame()).await?)
+        Ok(self.inner.send_frame(message.into_frame()).await?)
     }
 
     /// Queues one message; [`WebSocket::flush`] sends what is queued (the
@@ -219,7 +220,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Sends a ping with no payload.
     pub async fn ping(&mut self) -> Result<(), Error> {
-        Ok(self.inner.send(Frame::ping(Bytes::new())).await?)
+        Ok(self.inner.send_frame(Frame::ping(Bytes::new())).await?)
     }
 
     /// Sends a close frame without waiting for the answer (the caller

@@ -71,7 +71,9 @@ impl<S: Stream + 'static> Conn for WsConn<S> {
     const FRAMING: Framing = Framing::Message;
 
     /// Queues every message of the batch, then flushes once: a pipelined
-    /// batch goes out in as few writes as the crate's buffer allows.
+    /// batch goes out in as few writes as the crate's buffer allows. A
+    /// single message is sent at once, which for a small one skips the
+    /// crate's write buffer (yawc patch 7).
     async fn send(&mut self, data: &[u8], count: usize) -> io::Result<()> {
         for chunk in messages(data, count) {
             // A message owns its payload; the crate masks it while copying
@@ -85,6 +87,9 @@ impl<S: Stream + 'static> Conn for WsConn<S> {
                 kind: self.kind,
                 payload: Bytes::copy_from_slice(chunk),
             };
+            if count == 1 {
+                return Ok(self.ws.send(message).await?);
+            }
             self.ws.feed(message).await?;
         }
         Ok(self.ws.flush().await?)

@@ -303,28 +303,34 @@ impl codec::Decoder for Decoder {
             return Ok(None);
         }
 
-        src.advance(2);
-
+        // duplex patch: the length and mask are read from the header in
+        // place and the header is consumed with one `advance`, instead of
+        // `advance(2)` and a `get_u16`/`get_u64`/`get_u32` each (about 50
+        // instructions per frame).
+        let head = &src[2..header_size];
+        let (length, mask_bytes) = head.split_at(extra);
         // Parse payload length
-        let payload_len: usize = match extra {
-            0 => usize::from(length_code),
-            2 => src.get_u16() as usize,
+        let payload_len: usize = match length {
+            [] => usize::from(length_code),
+            &[a, b] => usize::from(u16::from_be_bytes([a, b])),
             #[cfg(target_pointer_width = "64")]
-            8 => src.get_u64() as usize,
+            &[a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]) as usize,
             #[cfg(any(target_pointer_width = "16", target_pointer_width = "32"))]
-            8 => match usize::try_from(src.get_u64()) {
-                Ok(length) => length,
-                Err(_) => return Err(WebSocketError::FrameTooLarge),
-            },
+            &[a, b, c, d, e, f, g, h] => {
+                match usize::try_from(u64::from_be_bytes([a, b, c, d, e, f, g, h])) {
+                    Ok(length) => length,
+                    Err(_) => return Err(WebSocketError::FrameTooLarge),
+                }
+            }
             _ => unreachable!(),
         };
 
         // Parse optional mask
-        let mask = if masked {
-            Some(src.get_u32().to_be_bytes())
-        } else {
-            None
+        let mask = match mask_bytes {
+            &[a, b, c, d] => Some([a, b, c, d]),
+            _ => None,
         };
+        src.advance(header_size);
 
         // Validate control frame requirements
         if opcode.is_control() && !fin {

@@ -91,7 +91,7 @@
 //! For more details on the WebSocket protocol and frame handling, see [RFC 6455 Section 5](https://datatracker.ietf.org/doc/html/rfc6455#section-5).
 #![cfg_attr(target_arch = "wasm32", allow(dead_code))] // Silence dead code warning for WASM
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::{close::CloseCode, WebSocketError};
 
@@ -762,10 +762,11 @@ impl Frame {
     }
 
     /// Append the frame header to the output buffer.
+    ///
+    /// duplex patch: any `BufMut`, so that a header can also be written
+    /// into a buffer on the stack (`Streaming::poll_send_small`).
     #[inline]
-    pub(super) fn write_head(&self, dst: &mut BytesMut) {
-        use bytes::BufMut;
-
+    pub(super) fn write_head(&self, dst: &mut impl bytes::BufMut) {
         let compression = u8::from(self.is_compressed);
         let first_byte = (self.fin as u8) << 7 | compression << 6 | u8::from(self.opcode);
 

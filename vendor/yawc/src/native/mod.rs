@@ -1248,6 +1248,27 @@ where
         poll_fn(|cx| self.poll_next_frame(cx)).await
     }
 
+    /// duplex patch: sends one frame and flushes it, like the sink's `send`.
+    /// A small frame with nothing queued ahead of it is built on the stack
+    /// and written at once, past the sink's layers; any other frame, and a
+    /// frame auto-fragmentation would split, takes the sink. Cancelling
+    /// is as safe as cancelling the sink's `send`: a frame once taken is
+    /// sent whole, before anything sent later.
+    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        let fits_one_fragment = self
+            .fragment_layer
+            .fragment_size
+            .is_none_or(|size| frame.payload.len() <= size);
+        if fits_one_fragment
+            && !self.fragment_layer.has_outgoing_fragments()
+            && self.streaming.can_send_small(&frame)
+        {
+            let mut frame = Some(frame);
+            return poll_fn(|cx| self.streaming.poll_send_small(&mut frame, cx)).await;
+        }
+        futures::SinkExt::send(self, frame).await
+    }
+
     /// Wraps a stream that has already completed a WebSocket handshake.
     ///
     /// Use this when something else performed the handshake and handed back a byte
@@ -2933,5 +2954,141 @@ mod wake_tests {
         WakeProxy::wake_by_ref(&proxy);
         assert_eq!(old.0.load(Ordering::Relaxed), 0);
         assert_eq!(new.0.load(Ordering::Relaxed), 1);
+    }
+}
+
+/// duplex patch 7: `WebSocket::send_frame` puts on the wire exactly what the
+/// sink's `send` would, whatever the transport takes at once.
+#[cfg(test)]
+mod send_frame_tests {
+    use super::{Frame, Options, Role, WebSocket};
+    use bytes::Bytes;
+    use futures::SinkExt;
+    use std::time::Duration;
+    use tokio::io::{duplex, AsyncReadExt, DuplexStream};
+
+    fn socket(role: Role, io: DuplexStream) -> WebSocket<DuplexStream> {
+        WebSocket::from_stream_with_extensions(io, role, None, Options::default()).unwrap()
+    }
+
+    /// Every header length, control frames, the largest frame built on
+    /// the stack and the smallest one that is not, and one large enough
+    /// to be written from its own memory. Masked with a fixed key when
+    /// `mask` is given, so that two runs can be compared byte for byte.
+    fn frames(mask: Option<[u8; 4]>) -> Vec<Frame> {
+        let frames = vec![
+            Frame::text("hello"),
+            Frame::binary(Bytes::new()),
+            Frame::binary(vec![7u8; 125]),
+            Frame::binary(vec![8u8; 126]),
+            Frame::ping("p"),
+            Frame::pong(Bytes::new()),
+            Frame::binary(vec![9u8; 1008]),
+            Frame::binary(vec![10u8; 1009]),
+            Frame::text("x".repeat(70_000)),
+        ];
+        match mask {
+            Some(mask) => frames.into_iter().map(|f| f.with_mask(mask)).collect(),
+            None => frames,
+        }
+    }
+
+    /// What the peer reads when `frames` are sent through a pipe that
+    /// holds `capacity` bytes, with `send_frame` or with the sink.
+    async fn wire(role: Role, frames: Vec<Frame>, capacity: usize, small: bool) -> Vec<u8> {
+        let (io, mut peer) = duplex(capacity);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let mut ws = socket(role, io);
+        for frame in frames {
+            if small {
+                ws.send_frame(frame).await.unwrap();
+            } else {
+                ws.send(frame).await.unwrap();
+            }
+        }
+        drop(ws);
+        tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the peer read everything")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_server_sends_the_same_bytes_as_the_sink() {
+        for capacity in [1 << 20, 16, 1] {
+            let fast = wire(Role::Server, frames(None), capacity, true).await;
+            let sink = wire(Role::Server, frames(None), capacity, false).await;
+            assert_eq!(fast.len(), sink.len(), "pipe of {capacity}");
+            assert!(fast == sink, "pipe of {capacity}: the bytes differ");
+            assert_eq!(&fast[..7], b"\x81\x05hello");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_masks_as_the_sink_does() {
+        let mask = Some([0x37, 0xfa, 0x21, 0x3d]);
+        for capacity in [1 << 20, 16] {
+            let fast = wire(Role::Client, frames(mask), capacity, true).await;
+            let sink = wire(Role::Client, frames(mask), capacity, false).await;
+            assert!(fast == sink, "pipe of {capacity}: the bytes differ");
+        }
+        // The RFC 6455 example (5.7), sent through send_frame.
+        let hello = wire(
+            Role::Client,
+            vec![Frame::text("Hello").with_mask([0x37, 0xfa, 0x21, 0x3d])],
+            64,
+            true,
+        )
+        .await;
+        assert_eq!(
+            hello,
+            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_frame_without_a_mask_gets_a_random_one_and_reads_back() {
+        let (io, peer) = duplex(1 << 16);
+        let mut client = socket(Role::Client, io);
+        let mut server = socket(Role::Server, peer);
+        for frame in frames(None).into_iter().filter(|f| f.payload.len() < 2000) {
+            let payload = frame.payload.clone();
+            client.send_frame(frame).await.unwrap();
+            let got = server.next_frame().await.unwrap();
+            assert_eq!(got.payload, payload);
+        }
+    }
+
+    /// A send cancelled after the transport took part of its frame leaves
+    /// the rest queued; the next send writes it first.
+    #[tokio::test]
+    async fn a_cancelled_send_is_finished_before_the_next_frame() {
+        let (io, mut peer) = duplex(8);
+        let mut ws = socket(Role::Server, io);
+        {
+            let send = ws.send_frame(Frame::binary(vec![5u8; 100]));
+            futures::pin_mut!(send);
+            assert!(
+                futures::poll!(send.as_mut()).is_pending(),
+                "a pipe of 8 bytes is full"
+            );
+        }
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; 102 + 7];
+            peer.read_exact(&mut got).await.unwrap();
+            got
+        });
+        tokio::time::timeout(Duration::from_secs(5), ws.send_frame(Frame::text("after")))
+            .await
+            .expect("the second send finished")
+            .unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(&got[..2], &[0x82, 100]);
+        assert!(got[2..102].iter().all(|&b| b == 5));
+        assert_eq!(&got[102..], b"\x81\x05after");
     }
 }

@@ -363,6 +363,13 @@ impl WriteHalf {
         }
     }
 
+    /// duplex patch: neither in the middle of a fragmented message nor
+    /// closing, so that a whole frame may be written without the sink's
+    /// bookkeeping (`Streaming::poll_send_small`).
+    pub(super) fn is_idle(&self) -> bool {
+        !self.streaming && self.close_state.is_none()
+    }
+
     /// Polls the readiness of the `WriteHalf` to send a new frame.
     ///
     /// If the WebSocket connection is already closed, this will return an error. Otherwise, it

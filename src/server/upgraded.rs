@@ -37,3 +37,81 @@ pub fn server_io(upgraded: Upgraded) -> ServerIo {
         Err(upgraded) => Either::Right(TokioIo::new(upgraded)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use hyper::body::Incoming;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    /// The server side of an HTTP/1.1 upgrade served by hyper over `io`,
+    /// requested by `peer`, as `server_io` hands it to the session.
+    async fn upgraded_over<S>(io: S, mut peer: impl AsyncRead + AsyncWrite + Unpin) -> ServerIo
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        let service = service_fn(move |req: Request<Incoming>| {
+            let tx = tx.clone();
+            async move {
+                tokio::spawn(async move {
+                    let upgraded = hyper::upgrade::on(req).await;
+                    let sender = tx.lock().ok().and_then(|mut t| t.take());
+                    if let (Ok(upgraded), Some(sender)) = (upgraded, sender) {
+                        let _ = sender.send(server_io(upgraded));
+                    }
+                });
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(101)
+                        .header("connection", "upgrade")
+                        .header("upgrade", "test")
+                        .body(Empty::<Bytes>::new())
+                        .expect("a valid response"),
+                )
+            }
+        });
+        let conn = http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::spawn(conn);
+        peer.write_all(
+            b"GET / HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: test\r\n\r\n",
+        )
+        .await
+        .expect("the request is written");
+        let mut head = [0u8; 12];
+        peer.read_exact(&mut head).await.expect("a response");
+        assert_eq!(&head, b"HTTP/1.1 101");
+        rx.await.expect("the upgrade is handed over")
+    }
+
+    /// Only the TCP socket itself may read without yawc's wake proxy. Any
+    /// other stream hyper upgrades (TLS in production, an in-memory pipe
+    /// here) stays behind hyper's object and keeps the proxy.
+    #[tokio::test]
+    async fn only_the_tcp_socket_itself_reads_without_the_wake_proxy() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let io = upgraded_over(server, client).await;
+        assert!(matches!(io, Either::Left(_)), "plain TCP is taken back");
+        assert!(reads_wait_alone(&io));
+
+        let (server, client) = tokio::io::duplex(4096);
+        let io = upgraded_over(server, client).await;
+        assert!(matches!(io, Either::Right(_)), "anything else stays");
+        assert!(!reads_wait_alone(&io));
+    }
+}

@@ -473,29 +473,26 @@ where
             .poll_with_context(ContextKind::Write, cx, |cx| {
                 Pin::new(stream.get_mut()).poll_write(cx, bytes)
             });
-        match written {
+        let taken = match written {
             Poll::Ready(Ok(n)) if n == len => {
                 let stream = &mut self.stream;
-                self.wake_proxy
+                return self
+                    .wake_proxy
                     .poll_with_context(ContextKind::Write, cx, |cx| {
                         Pin::new(stream.get_mut()).poll_flush(cx)
                     })
-                    .map_err(Into::into)
+                    .map_err(Into::into);
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
-            // Taken in part, or not at all (the caller's waker is already
-            // registered): the sink's flush writes the rest.
-            Poll::Ready(Ok(n)) => {
-                self.stream
-                    .write_buffer_mut()
-                    .extend_from_slice(&bytes[n.min(len)..]);
-                futures::SinkExt::poll_flush_unpin(self, cx)
-            }
-            Poll::Pending => {
-                self.stream.write_buffer_mut().extend_from_slice(bytes);
-                futures::SinkExt::poll_flush_unpin(self, cx)
-            }
-        }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Ready(Ok(n)) => n.min(len),
+            // Not taken at all; the caller's waker is already registered.
+            Poll::Pending => 0,
+        };
+        // What the transport did not take: the sink's flush writes it.
+        self.stream
+            .write_buffer_mut()
+            .extend_from_slice(&bytes[taken..]);
+        futures::SinkExt::poll_flush_unpin(self, cx)
     }
 
     fn release_write_buffer(&mut self) {

@@ -97,8 +97,9 @@ mod tests {
     }
 
     /// Only the TCP socket itself may read without yawc's wake proxy. Any
-    /// other stream hyper upgrades (TLS in production, an in-memory pipe
-    /// here) stays behind hyper's object and keeps the proxy.
+    /// other stream hyper upgrades stays behind hyper's object and keeps
+    /// the proxy: TLS over loopback TCP, with a certificate made here, as
+    /// `wss://` serves it, and an in-memory pipe.
     #[tokio::test]
     async fn only_the_tcp_socket_itself_reads_without_the_wake_proxy() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -108,6 +109,27 @@ mod tests {
         let io = upgraded_over(server, client).await;
         assert!(matches!(io, Either::Left(_)), "plain TCP is taken back");
         assert!(reads_wait_alone(&io));
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let files = crate::tls::write_self_signed(dir.path(), &["localhost".to_string()])
+            .expect("a self-signed certificate");
+        let acceptor =
+            tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&files).expect("a config"));
+        let connector = tokio_rustls::TlsConnector::from(
+            crate::tls::client_config(Some(&files.cert), false).expect("a config"),
+        );
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let name = crate::tls::server_name("localhost").expect("a name");
+        let (server, client) =
+            tokio::join!(acceptor.accept(server), connector.connect(name, client));
+        let (server, client) = (
+            server.expect("TLS accepted"),
+            client.expect("TLS connected"),
+        );
+        let io = upgraded_over(server, client).await;
+        assert!(matches!(io, Either::Right(_)), "TLS stays behind hyper");
+        assert!(!reads_wait_alone(&io));
 
         let (server, client) = tokio::io::duplex(4096);
         let io = upgraded_over(server, client).await;

@@ -255,7 +255,12 @@ where
         // Register before looking at the flag: a watcher firing in between
         // then wakes this task again.
         watch.register(cx.waker());
-        if !watch.flag.fired.swap(false, Ordering::AcqRel) {
+        // A load first: the flag is nearly always clear, and a plain load
+        // costs nothing next to a locked swap on every wait (one per
+        // message). A watcher that fires after the load wakes the task.
+        if !watch.flag.fired.load(Ordering::Acquire)
+            || !watch.flag.fired.swap(false, Ordering::AcqRel)
+        {
             return Poll::Pending;
         }
         let waker = waker_ref(&watch.flag);

@@ -202,13 +202,31 @@ fn activated_failure(args: &[&str]) -> (Option<i32>, String) {
     let mut child = spawn_activator(activate(&[&l], &["--fdname=web"], &notify, args));
     let addr: SocketAddr = l.parse().expect("addr");
     wait_listening(addr, "systemd-socket-activate");
-    let status = wait_child(&mut child, WAIT).expect("duplex exits");
+    // duplex exits at once; the generous bound only keeps a loaded machine
+    // from failing the test. Should it not exit, the panic says which
+    // program was still running and what both wrote.
+    let status = wait_child(&mut child, EXIT_WAIT);
+    let running = std::fs::read_to_string(format!("/proc/{}/comm", child.id()));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut e, &mut err);
     }
+    let Some(status) = status else {
+        panic!(
+            "{args:?} did not exit within {EXIT_WAIT:?} of the first connection; \
+             still running: {:?}; stderr of systemd-socket-activate and duplex:\n{err}",
+            running.map(|c| c.trim().to_string())
+        );
+    };
     (status.code(), err)
 }
+
+/// How long duplex may take to exit after a start that must fail.
+const EXIT_WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn an_fd_url_that_names_no_passed_socket_is_a_clear_error() {

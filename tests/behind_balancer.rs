@@ -75,6 +75,10 @@ impl Fleet {
                     &url,
                     "--counter-key",
                     KEY,
+                    // Every INCR must be answered for the counts to run in
+                    // turn: far above what fsync takes on a loaded machine.
+                    "--counter-timeout",
+                    "5s",
                 ];
                 Server::start(&args, 3)
             })

@@ -63,7 +63,7 @@ impl Fleet {
                 let ws = format!("ws://127.0.0.1:{ws}/counter");
                 let metrics = format!("tcp://127.0.0.1:{metrics}");
                 let url = redis.url();
-                let args = [
+                let mut args = vec![
                     "serve",
                     "counter",
                     &tcp,
@@ -75,11 +75,8 @@ impl Fleet {
                     &url,
                     "--counter-key",
                     KEY,
-                    // Every INCR must be answered for the counts to run in
-                    // turn: far above what fsync takes on a loaded machine.
-                    "--counter-timeout",
-                    "5s",
                 ];
+                args.extend(EVERY_COUNT_ANSWERED);
                 Server::start(&args, 3)
             })
             .collect();

@@ -62,10 +62,8 @@ fn wait_ready(s: &Server, code: u16) {
 fn instances_sharing_a_store_count_each_others_clients_with_one_incr_each() {
     let dir = tempdir();
     let redis = Redis::start(dir.path());
-    // Every INCR must be answered for the replies to run 1 to 20: a
-    // timeout far above a loaded machine's fsync.
-    let a = instance(&redis.url(), &["--counter-timeout", "5s"]);
-    let b = instance(&redis.url(), &["--counter-timeout", "5s"]);
+    let a = instance(&redis.url(), &EVERY_COUNT_ANSWERED);
+    let b = instance(&redis.url(), &EVERY_COUNT_ANSWERED);
     wait_ready(&a, 200);
     wait_ready(&b, 200);
     let gets_before = redis.calls("get");
@@ -147,11 +145,7 @@ fn redis_down_at_start_is_not_fatal_and_counting_starts_when_it_comes() {
 fn an_outage_answers_err_and_counting_resumes_without_a_duplicate() {
     let dir = tempdir();
     let mut redis = Redis::start(dir.path());
-    // A generous timeout: each INCR waits for Redis's fsync (appendfsync
-    // always), which a loaded machine can stretch, and an INCR that times
-    // out is rightly a client not counted, whose number is skipped. The
-    // outage itself is seen at once: the connection is refused.
-    let s = instance(&redis.url(), &["--counter-timeout", "5s"]);
+    let s = instance(&redis.url(), &EVERY_COUNT_ANSWERED);
     wait_ready(&s, 200);
     let mut seen: Vec<u64> = (0..5)
         .map(|_| ask_tcp(&s).parse().expect("number"))

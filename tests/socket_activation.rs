@@ -201,32 +201,23 @@ fn readiness_is_notified_without_socket_activation_too() {
 /// judge: that is said on stderr and the start is tried once more, with a
 /// new port. duplex still running fails the test at once.
 fn activated_failure(args: &[&str]) -> (Option<i32>, String) {
-    match activated_attempt(args) {
-        Attempt::Exited(code, err) => (code, err),
-        Attempt::NotStarted(err) => {
+    activated_attempt(args)
+        .or_else(|err| {
             eprintln!(
                 "systemd-socket-activate did not start duplex within {EXIT_WAIT:?}; \
                  trying once more. Its stderr:\n{err}"
             );
-            match activated_attempt(args) {
-                Attempt::Exited(code, err) => (code, err),
-                Attempt::NotStarted(err) => panic!(
-                    "systemd-socket-activate did not start duplex twice in a row; stderr:\n{err}"
-                ),
-            }
-        }
-    }
+            activated_attempt(args)
+        })
+        .unwrap_or_else(|err| {
+            panic!("systemd-socket-activate did not start duplex twice in a row; stderr:\n{err}")
+        })
 }
 
-/// How one start under systemd-socket-activate ended.
-enum Attempt {
-    /// duplex ran and exited: its status and the stderr of both programs.
-    Exited(Option<i32>, String),
-    /// systemd-socket-activate was still waiting: its stderr.
-    NotStarted(String),
-}
-
-fn activated_attempt(args: &[&str]) -> Attempt {
+/// One start under systemd-socket-activate: duplex's exit status and what
+/// both programs wrote on stderr, or, when systemd-socket-activate was
+/// still waiting, what it wrote.
+fn activated_attempt(args: &[&str]) -> Result<(Option<i32>, String), String> {
     let dir = tempdir();
     let (_notes, notify) = Notifications::bind(dir.path());
     let l = format!("127.0.0.1:{}", free_port());
@@ -253,14 +244,14 @@ fn activated_attempt(args: &[&str]) -> Attempt {
             .as_deref()
             .is_ok_and(|c| !c.is_empty() && "systemd-socket-activate".starts_with(c));
         if activator {
-            return Attempt::NotStarted(err);
+            return Err(err);
         }
         panic!(
             "{args:?} did not exit within {EXIT_WAIT:?} of the first connection; \
              still running: {running:?}; stderr of systemd-socket-activate and duplex:\n{err}"
         );
     };
-    Attempt::Exited(status.code(), err)
+    Ok((status.code(), err))
 }
 
 /// How long duplex may take to exit after a start that must fail.

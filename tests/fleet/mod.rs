@@ -144,6 +144,13 @@ pub fn kill(pid: u32, sig: &str) {
 // ---------------------------------------------------------------------------
 // Redis
 
+/// `--counter-timeout` for tests that assert every count: each `INCR` waits
+/// for Redis's fsync (`appendfsync always`, below), which a loaded machine
+/// can stretch past the 1 s default, and an `INCR` that times out is
+/// rightly a client not counted, whose number is skipped. An outage is
+/// still seen at once: the connection is refused.
+pub const EVERY_COUNT_ANSWERED: [&str; 2] = ["--counter-timeout", "5s"];
+
 /// `redis-server` on a free loopback port, in the foreground, with its own
 /// directory, append-only file and no snapshots: what it counted survives
 /// a restart, as a counter store's must.
